@@ -1,0 +1,25 @@
+"""Typed, validated configuration loaded from per-environment YAML."""
+
+from lakejobs.config.loader import ENV_PREFIX, load_settings, settings_from_mapping
+from lakejobs.config.models import (
+    LakeSettings,
+    SecretRef,
+    SecretsSettings,
+    Settings,
+    SparkSettings,
+    TableNames,
+    ZoneSettings,
+)
+
+__all__ = [
+    "ENV_PREFIX",
+    "LakeSettings",
+    "SecretRef",
+    "SecretsSettings",
+    "Settings",
+    "SparkSettings",
+    "TableNames",
+    "ZoneSettings",
+    "load_settings",
+    "settings_from_mapping",
+]

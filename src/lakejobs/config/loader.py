@@ -1,0 +1,132 @@
+"""Load `conf/<env>.yaml` (bundled, a local path or an s3:// URI) into :class:`Settings`.
+
+Values may be overridden by environment variables named ``LAKEJOBS__<SECTION>__<KEY>``, e.g.
+``LAKEJOBS__SPARK__SHUFFLE_PARTITIONS=8`` or ``LAKEJOBS__LAKE__ROOT=s3://bucket/lake``.
+Every problem becomes one :class:`ConfigError` line naming the file (or variable), the key and
+what was expected.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from lakejobs.config.models import Settings
+from lakejobs.errors import ConfigError
+from lakejobs.resources import bundled_path, list_bundled, read_text
+
+ENV_PREFIX = "LAKEJOBS__"
+
+
+def load_settings(
+    env: str, path: str | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Load and validate the settings of one environment.
+
+    Args:
+        env: environment name (``dev``, ``qa``, ``prod``).
+        path: a config file (local path or s3:// URI); defaults to the bundled ``conf/<env>.yaml``.
+        environ: environment variables to read overrides from; defaults to ``os.environ``.
+
+    Raises:
+        ConfigError: the file is missing or malformed, or a value is invalid.
+    """
+    if path is None:
+        known = sorted(p.removesuffix(".yaml") for p in list_bundled("conf") if p.endswith(".yaml"))
+        if env not in known:
+            raise ConfigError(
+                f"no configuration for environment '{env}': expected one of {', '.join(known)} "
+                "(or pass --config PATH)"
+            )
+        path = str(bundled_path("conf", f"{env}.yaml"))
+    raw = _parse_yaml(path, read_text(path))
+    return settings_from_mapping(raw, source=path, env=env, environ=environ)
+
+
+def settings_from_mapping(
+    raw: Mapping[str, Any],
+    *,
+    source: str,
+    env: str,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Validate a parsed mapping (plus environment overrides) into :class:`Settings`."""
+    data = dict(raw)
+    if data.setdefault("env", env) != env:
+        raise ConfigError(f"{source}: env: expected '{env}' (the requested environment), "
+                          f"got '{data['env']}'")
+    overrides = _env_overrides(os.environ if environ is None else environ)
+    for var, (keys, value) in overrides.items():
+        _set_nested(data, keys, value, source=var)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_describe(e, source, overrides)) from None
+
+
+def _parse_yaml(path: str, text: str) -> dict[str, Any]:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(e, "problem", None) or "not valid YAML"
+        raise ConfigError(f"{path}: expected valid YAML{where}: {problem}") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level, "
+                          f"got {type(raw).__name__}")
+    return raw
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, tuple[list[str], str]]:
+    return {
+        var: ([part.lower() for part in var[len(ENV_PREFIX):].split("__")], value)
+        for var, value in sorted(environ.items())
+        if var.startswith(ENV_PREFIX) and len(var) > len(ENV_PREFIX)
+    }
+
+
+def _set_nested(data: dict[str, Any], keys: list[str], value: str, *, source: str) -> None:
+    node = data
+    for key in keys[:-1]:
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{source}: {'.'.join(keys)}: '{key}' is not a section")
+        node = child
+    node[keys[-1]] = value
+
+
+def _describe(error: ValidationError, source: str, overrides: Mapping[str, Any]) -> str:
+    problems = []
+    by_key = {".".join(keys): var for var, (keys, _) in overrides.items()}
+    for item in error.errors():
+        key = ".".join(str(p) for p in item["loc"])
+        where = by_key.get(key, source)
+        if item["type"] == "extra_forbidden":
+            allowed = _allowed_keys(item["loc"][:-1])
+            problems.append(f"{where}: {key}: unknown key (expected one of: {allowed})")
+            continue
+        message = item["msg"].replace("Input should be", "expected").replace("Value error, ", "")
+        if item["type"] == "missing":
+            message = "required key is missing"
+        elif not isinstance(item.get("input"), dict | list):
+            message += f", got {item.get('input')!r}"
+        problems.append(f"{where}: {key}: {message}")
+    extra = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+    return problems[0] + extra
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> str:
+    model: type[BaseModel] = Settings
+    for part in loc:
+        annotation = model.model_fields[str(part)].annotation
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return "?"
+        model = annotation
+    return ", ".join(model.model_fields)

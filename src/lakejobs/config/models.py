@@ -1,0 +1,110 @@
+"""Typed configuration: what `conf/<env>.yaml` may contain.
+
+Every model is frozen and forbids unknown keys, so a typo fails at start-up instead of being
+ignored. Secrets never appear here: a secret is configured by *reference* (the name of an
+environment variable or a Secrets Manager id), and its value is only ever read at run time.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+_FORBIDDEN_CONF_KEY = re.compile(r"(secret|password|passwd|token|access\.key|credential)", re.I)
+ENV_NAME = r"^[a-z][a-z0-9_-]{0,31}$"
+CLIENT_NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+class ZoneSettings(_Model):
+    """Folder names of the lake zones, below the lake root (and the client prefix)."""
+
+    landing: str = "landing"
+    staging: str = "staging"
+    curated: str = "curated"
+    quarantine: str = "quarantine"
+    system: str = Field("_lakejobs", description="run log, bookmarks and other library state")
+
+
+class LakeSettings(_Model):
+    """Where the lake lives."""
+
+    root: str = Field(
+        "lake",
+        description="local folder (relative paths resolve against the working directory) "
+        "or an s3:// URI",
+    )
+    client: Annotated[str, Field(pattern=CLIENT_NAME)] | None = Field(
+        None, description="tenant: when set, every table lives under clients/{client}/"
+    )
+    zones: ZoneSettings = ZoneSettings()
+
+    @field_validator("root")
+    @classmethod
+    def _root_is_folder_or_s3(cls, value: str) -> str:
+        if "://" in value and not value.startswith(("s3://", "s3a://", "file://")):
+            raise ValueError("expected a local folder or an s3:// URI")
+        return value.rstrip("/") or "/"
+
+
+class SparkSettings(_Model):
+    """Local SparkSession settings. On AWS Glue the provided session is used unchanged."""
+
+    master: str = "local[2]"
+    app_name: str = "lakejobs"
+    shuffle_partitions: int = Field(4, ge=1, description="spark.sql.shuffle.partitions")
+    ui_enabled: bool = False
+    driver_memory: str = Field("2g", pattern=r"^\d+[kmgt]?$")
+    session_time_zone: str = "UTC"
+    jars_cache: str = Field(
+        "~/.cache/lakejobs/ivy", description="Ivy cache for connector jars from Maven Central"
+    )
+    conf: dict[str, str] = Field(default_factory=dict, description="extra Spark settings")
+
+    @field_validator("conf")
+    @classmethod
+    def _no_secrets_in_conf(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if _FORBIDDEN_CONF_KEY.search(key):
+                raise ValueError(
+                    f"'{key}' looks like a credential: secrets come from environment "
+                    "variables or AWS Secrets Manager, never from config files"
+                )
+        return value
+
+
+class SecretRef(_Model):
+    """Where to find one secret at run time. Holds the secret's *name*, never its value."""
+
+    provider: Literal["env", "secretsmanager"] = "env"
+    name: str = Field(description="environment variable name, or Secrets Manager secret id")
+    json_key: str | None = Field(None, description="key inside a JSON secret string")
+
+
+class SecretsSettings(_Model):
+    """References to the secrets the jobs use."""
+
+    identity_salt: SecretRef = SecretRef(name="LAKEJOBS_IDENTITY_SALT")
+    region: str | None = Field(None, description="AWS region for Secrets Manager")
+
+
+class TableNames(_Model):
+    """Names of the library's own tables in the system zone."""
+
+    run_log: str = "analytics_job_run"
+    bookmarks: str = "job_bookmarks"
+
+
+class Settings(_Model):
+    """Everything a job needs to know about its environment."""
+
+    env: Annotated[str, Field(pattern=ENV_NAME)]
+    lake: LakeSettings = LakeSettings()
+    spark: SparkSettings = SparkSettings()
+    secrets: SecretsSettings = SecretsSettings()
+    tables: TableNames = TableNames()

@@ -1,0 +1,56 @@
+"""The one exception hierarchy of lakejobs.
+
+Every error raised on purpose by the library derives from :class:`LakejobsError`. Messages are
+written for the person running the job: they name the offending file, key, argument or value and
+say what was expected. The CLI and the job entrypoints turn them into one line and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+
+class LakejobsError(Exception):
+    """Base class of every error lakejobs raises on purpose."""
+
+    exit_code = 1
+
+
+class ConfigError(LakejobsError):
+    """A configuration file or override is missing, malformed or holds a wrong value."""
+
+    exit_code = 2
+
+
+class JobArgumentError(LakejobsError):
+    """A job was started with a missing or malformed argument."""
+
+    exit_code = 2
+
+
+class UnknownJobError(LakejobsError):
+    """No job is registered under the given name."""
+
+    exit_code = 2
+
+
+class SecretError(LakejobsError):
+    """A secret could not be read from the environment or AWS Secrets Manager."""
+
+
+class SessionError(LakejobsError):
+    """A SparkSession could not be built, or lacks a connector the jobs need."""
+
+
+class StackError(LakejobsError):
+    """The installed pyspark does not belong to a supported Glue stack."""
+
+
+class InvalidNameError(LakejobsError):
+    """A name that comes from data (topic, table, source) is not safe to use in a path."""
+
+
+class BookmarkError(LakejobsError):
+    """Incremental state could not be read or committed."""
+
+
+class ConservationError(LakejobsError):
+    """A stage lost or invented records: rows in != rows out + rows quarantined."""

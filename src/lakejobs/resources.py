@@ -1,0 +1,61 @@
+"""Files that ship with lakejobs (config, contracts, expectation suites) and remote text files.
+
+In a built wheel the repository's ``conf/`` and ``expectations/`` folders are packaged under
+``lakejobs/_data/``; in a source checkout (editable install, tests) they are read where they are.
+Jobs can also be pointed at a local path or an ``s3://`` URI instead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lakejobs.errors import ConfigError
+
+_PACKAGE_DATA = Path(__file__).resolve().parent / "_data"
+_CHECKOUT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _data_root() -> Path:
+    return _PACKAGE_DATA if _PACKAGE_DATA.is_dir() else _CHECKOUT_ROOT
+
+
+def bundled_path(*parts: str) -> Path:
+    """Path of a bundled resource, e.g. ``bundled_path("conf", "dev.yaml")``."""
+    return _data_root().joinpath(*parts)
+
+
+def list_bundled(folder: str) -> list[str]:
+    """Names of the files in a bundled folder (empty when the folder is absent)."""
+    root = bundled_path(folder)
+    return sorted(p.name for p in root.iterdir() if p.is_file()) if root.is_dir() else []
+
+
+def read_text(location: str) -> str:
+    """Read a UTF-8 text file from a local path or an ``s3://bucket/key`` URI.
+
+    Raises:
+        ConfigError: the file does not exist or cannot be read.
+    """
+    if location.startswith(("s3://", "s3a://")):
+        return _read_s3_text(location)
+    path = Path(location.removeprefix("file://")).expanduser()
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{location}: file not found") from None
+    except OSError as e:
+        raise ConfigError(f"{location}: cannot be read ({e.strerror})") from None
+
+
+def _read_s3_text(uri: str) -> str:
+    import boto3  # imported lazily: only jobs that read from S3 need it
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, _, key = uri.split("://", 1)[1].partition("/")
+    if not bucket or not key:
+        raise ConfigError(f"{uri}: expected s3://bucket/key")
+    try:
+        body = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    except (ClientError, BotoCoreError) as e:
+        raise ConfigError(f"{uri}: cannot be read from S3 ({e})") from None
+    return body.decode("utf-8")
