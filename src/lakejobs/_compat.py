@@ -15,13 +15,22 @@ from lakejobs.errors import StackError
 
 @dataclass(frozen=True)
 class Stack:
-    """One AWS Glue runtime: the Spark, Scala and Delta Lake versions it ships together."""
+    """One AWS Glue runtime: the Spark, Scala and Delta Lake versions it ships together.
+
+    ``connectors`` is the version of Spark's own connector artifacts (Kafka, Avro). It is the
+    installed Spark version where Maven Central has the full artifact set; Spark connectors are
+    binary compatible across patch releases, which lets a stack pin the nearest complete set.
+    ``replacements`` swaps a transitive artifact for another version of it (``spark.jars.excludes``
+    plus an explicit coordinate) where Maven Central lacks the one the connector's POM names.
+    """
 
     name: str
     glue_version: str
     spark_minor: str
     scala: str
     delta: str
+    connectors: str
+    replacements: tuple[tuple[str, str], ...] = ()
 
     @property
     def delta_artifact(self) -> str:
@@ -31,10 +40,34 @@ class Stack:
             return f"delta-spark_{self.spark_minor}_{self.scala}"
         return f"delta-spark_{self.scala}"
 
+    def packages(self) -> list[str]:
+        """Maven coordinates for ``spark.jars.packages``: Delta, Kafka, Avro (+ replacements)."""
+        return [
+            f"io.delta:{self.delta_artifact}:{self.delta}",
+            f"org.apache.spark:spark-sql-kafka-0-10_{self.scala}:{self.connectors}",
+            f"org.apache.spark:spark-avro_{self.scala}:{self.connectors}",
+            *(f"{artifact}:{version}" for artifact, version in self.replacements),
+        ]
+
+    def excludes(self) -> list[str]:
+        """``groupId:artifactId`` entries for ``spark.jars.excludes``."""
+        return [artifact for artifact, _ in self.replacements]
+
 
 STACKS: dict[str, Stack] = {
-    "glue6": Stack(name="glue6", glue_version="6.0", spark_minor="4.1", scala="2.13", delta="4.2.0"),
-    "glue5": Stack(name="glue5", glue_version="5.1", spark_minor="3.5", scala="2.12", delta="3.3.2"),
+    # Maven Central has spark-sql-kafka 4.1.1 but no spark-token-provider-kafka 4.1.x, which its
+    # POM names; the 4.0.0 token provider (delegation-token helpers only) stands in for it.
+    "glue6": Stack(
+        name="glue6", glue_version="6.0", spark_minor="4.1", scala="2.13", delta="4.2.0",
+        connectors="4.1.1",
+        replacements=(("org.apache.spark:spark-token-provider-kafka-0-10_2.13", "4.0.0"),),
+    ),
+    # Maven Central has no spark-sql-kafka / spark-avro 3.5.6 for Scala 2.12; 3.5.7 is the
+    # nearest complete set and runs on Spark 3.5.6 (same minor, patch-compatible).
+    "glue5": Stack(
+        name="glue5", glue_version="5.1", spark_minor="3.5", scala="2.12", delta="3.3.2",
+        connectors="3.5.7",
+    ),
 }
 
 
@@ -61,23 +94,3 @@ def current_stack(pyspark_version: str | None = None) -> Stack:
             return stack
     supported = ", ".join(f"{s.name}=Spark {s.spark_minor}" for s in STACKS.values())
     raise StackError(f"pyspark {version} matches no supported Glue stack (expected {supported})")
-
-
-def connector_packages(pyspark_version: str | None = None) -> list[str]:
-    """Maven coordinates of the connector jars (Delta, Kafka, Avro) for the installed pyspark.
-
-    Spark's own connectors must match pyspark to the patch version; Delta follows the installed
-    delta-spark distribution when there is one, else the stack's pinned version.
-    """
-    version = pyspark_version or installed_pyspark_version()
-    stack = current_stack(version)
-    try:
-        delta_version = metadata.version("delta-spark")
-    except metadata.PackageNotFoundError:
-        delta_version = stack.delta
-    delta_stack = Stack(stack.name, stack.glue_version, stack.spark_minor, stack.scala, delta_version)
-    return [
-        f"io.delta:{delta_stack.delta_artifact}:{delta_version}",
-        f"org.apache.spark:spark-sql-kafka-0-10_{stack.scala}:{version}",
-        f"org.apache.spark:spark-avro_{stack.scala}:{version}",
-    ]

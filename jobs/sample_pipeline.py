@@ -1,0 +1,14 @@
+"""AWS Glue / spark-submit entrypoint: landing → staging sample pipeline.
+
+On Glue:    --additional-python-modules <lakejobs wheel> --JOB_NAME ... --env prod
+Locally:    spark-submit $(lakejobs submit-args) jobs/sample_pipeline.py --JOB_NAME x --env dev
+Parsing arguments, loading config, running the library function and committing the Glue job all
+happen in ``lakejobs.cli.run_entrypoint``, so this script and ``lakejobs run`` behave the same.
+"""
+
+import sys
+
+from lakejobs.cli import run_entrypoint
+
+if __name__ == "__main__":
+    sys.exit(run_entrypoint("sample_pipeline", sys.argv))

@@ -1,0 +1,1 @@
+"""Batch stages: landing → staging validation and staging → curated models."""

@@ -1,0 +1,131 @@
+"""The ``lakejobs`` command, and the error handling every ``jobs/*.py`` entrypoint shares.
+
+Library errors (:class:`LakejobsError`) become one line on stderr and a non-zero exit; anything
+else is a bug or an infrastructure failure and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from lakejobs.errors import LakejobsError
+
+
+def run_entrypoint(job: str, argv: Sequence[str]) -> int:
+    """Run job ``job`` with a Glue-style command line; what ``jobs/<job>.py`` calls."""
+    _configure_logging()
+    try:
+        from lakejobs.registry import get_job
+        from lakejobs.runtime import run_job
+
+        outcome = run_job(get_job(job), argv)
+    except LakejobsError as e:
+        print(f"lakejobs: error: {e}", file=sys.stderr)
+        return e.exit_code
+    r = outcome.result
+    print(
+        f"{job}: run {outcome.run_id} succeeded: {r.rows_read} rows read, {r.rows_written} "
+        f"written, {r.rows_quarantined} quarantined {json.dumps(dict(r.summary), default=str)}"
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``lakejobs`` console script."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser()
+    if args[:1] == ["run"]:
+        if len(args) < 2 or args[1].startswith("-"):
+            parser.error("run: expected a job name (see 'lakejobs list')")
+        return run_entrypoint(args[1], [f"lakejobs run {args[1]}", *args[2:]])
+    ns = parser.parse_args(args)
+    try:
+        return ns.handler(ns)
+    except LakejobsError as e:
+        print(f"lakejobs: error: {e}", file=sys.stderr)
+        return e.exit_code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lakejobs", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+    sub.add_parser(
+        "run", help="run a job: lakejobs run JOB --JOB_NAME NAME --env ENV [--config PATH] ..."
+    )
+    sub.add_parser("list", help="list the jobs and their arguments").set_defaults(handler=_list)
+    config = sub.add_parser("config", help="show the resolved configuration of an environment")
+    config.add_argument("--env", required=True)
+    config.add_argument("--config", help="config file instead of the bundled conf/<env>.yaml")
+    config.set_defaults(handler=_config)
+    submit = sub.add_parser(
+        "submit-args", help="spark-submit options for local runs: connector jars by coordinates"
+    )
+    submit.set_defaults(handler=_submit_args)
+    demo = sub.add_parser("demo", help="run the sample pipeline on a local lake")
+    demo.add_argument("--env", default="dev")
+    demo.set_defaults(handler=_demo)
+    return parser
+
+
+def _list(_: argparse.Namespace) -> int:
+    from lakejobs.registry import all_jobs
+
+    for spec in all_jobs().values():
+        required = " ".join(f"--{a} VALUE" for a in spec.required_arguments)
+        optional = " ".join(f"[--{a} VALUE]" for a in spec.optional_arguments)
+        print(f"{spec.name}: {spec.summary}\n    {required} {optional}")
+    return 0
+
+
+def _config(ns: argparse.Namespace) -> int:
+    import yaml
+
+    from lakejobs.config import load_settings
+
+    settings = load_settings(ns.env, ns.config)
+    print(yaml.safe_dump(settings.model_dump(mode="json"), sort_keys=False), end="")
+    return 0
+
+
+def _submit_args(_: argparse.Namespace) -> int:
+    from lakejobs._compat import current_stack
+    from lakejobs.config import SparkSettings
+
+    stack = current_stack()
+    options = ["--packages", ",".join(stack.packages())]
+    if stack.excludes():
+        options += ["--exclude-packages", ",".join(stack.excludes())]
+    ivy = Path(SparkSettings().jars_cache).expanduser()
+    options += ["--conf", f"spark.jars.ivy={ivy}"]
+    print(" ".join(options))
+    return 0
+
+
+def _demo(ns: argparse.Namespace) -> int:
+    from lakejobs.batch.sample_customers import seed_landing
+    from lakejobs.config import load_settings
+    from lakejobs.paths import LakePaths
+
+    paths = LakePaths(load_settings(ns.env).lake)
+    seeded = seed_landing(paths)
+    print(f"lake: {paths.base} ({len(seeded)} sample file(s) added to landing)")
+    return run_entrypoint(
+        "sample_pipeline",
+        ["lakejobs demo", "--JOB_NAME", "sample_pipeline", "--env", ns.env],
+    )
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

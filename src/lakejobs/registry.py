@@ -1,0 +1,32 @@
+"""The jobs lakejobs can run, by name. Each ``jobs/<name>.py`` entrypoint runs one of these."""
+
+from __future__ import annotations
+
+from lakejobs.errors import UnknownJobError
+from lakejobs.runtime import JobSpec
+
+
+def all_jobs() -> dict[str, JobSpec]:
+    """Every registered job, by name."""
+    from lakejobs.batch import sample_customers
+
+    specs = [
+        JobSpec(
+            name="sample_pipeline",
+            summary="landing → staging sample: conform customers, quarantine bad rows",
+            run=sample_customers.run,
+        ),
+    ]
+    return {spec.name: spec for spec in specs}
+
+
+def get_job(name: str) -> JobSpec:
+    """The job registered as ``name``.
+
+    Raises:
+        UnknownJobError: no such job.
+    """
+    jobs = all_jobs()
+    if name not in jobs:
+        raise UnknownJobError(f"unknown job {name!r}: expected one of {', '.join(sorted(jobs))}")
+    return jobs[name]

@@ -1,0 +1,1 @@
+"""scd stage (see its issue)."""

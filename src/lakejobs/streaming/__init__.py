@@ -1,0 +1,1 @@
+"""streaming stage (see its issue)."""
