@@ -20,8 +20,10 @@ class Stack:
     ``connectors`` is the version of Spark's own connector artifacts (Kafka, Avro). It is the
     installed Spark version where Maven Central has the full artifact set; Spark connectors are
     binary compatible across patch releases, which lets a stack pin the nearest complete set.
-    ``replacements`` swaps a transitive artifact for another version of it (``spark.jars.excludes``
-    plus an explicit coordinate) where Maven Central lacks the one the connector's POM names.
+    ``replacements`` swaps a transitive artifact for another version of it where Maven Central
+    lacks the one the connector's POM names: the artifact is excluded from Ivy's resolution
+    (``spark.jars.excludes``, which also drops an explicit coordinate of it) and the replacement
+    jar is fetched on its own and added with ``spark.jars`` (see ``lakejobs.jars``).
     """
 
     name: str
@@ -41,13 +43,16 @@ class Stack:
         return f"delta-spark_{self.scala}"
 
     def packages(self) -> list[str]:
-        """Maven coordinates for ``spark.jars.packages``: Delta, Kafka, Avro (+ replacements)."""
+        """Maven coordinates for ``spark.jars.packages``: Delta, Kafka, Avro."""
         return [
             f"io.delta:{self.delta_artifact}:{self.delta}",
             f"org.apache.spark:spark-sql-kafka-0-10_{self.scala}:{self.connectors}",
             f"org.apache.spark:spark-avro_{self.scala}:{self.connectors}",
-            *(f"{artifact}:{version}" for artifact, version in self.replacements),
         ]
+
+    def direct_jars(self) -> list[str]:
+        """Coordinates fetched without dependencies and added with ``spark.jars``."""
+        return [f"{artifact}:{version}" for artifact, version in self.replacements]
 
     def excludes(self) -> list[str]:
         """``groupId:artifactId`` entries for ``spark.jars.excludes``."""

@@ -11,7 +11,6 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from lakejobs.errors import LakejobsError
 
@@ -93,15 +92,14 @@ def _config(ns: argparse.Namespace) -> int:
 
 
 def _submit_args(_: argparse.Namespace) -> int:
-    from lakejobs._compat import current_stack
     from lakejobs.config import SparkSettings
 
-    stack = current_stack()
-    options = ["--packages", ",".join(stack.packages())]
-    if stack.excludes():
-        options += ["--exclude-packages", ",".join(stack.excludes())]
-    ivy = Path(SparkSettings().jars_cache).expanduser()
-    options += ["--conf", f"spark.jars.ivy={ivy}"]
+    from lakejobs.session import local_session_conf
+
+    conf = local_session_conf(SparkSettings())
+    options = ["--packages", conf["spark.jars.packages"], "--conf", f"spark.jars.ivy={conf['spark.jars.ivy']}"]
+    if conf["spark.jars.excludes"]:
+        options += ["--exclude-packages", conf["spark.jars.excludes"], "--jars", conf["spark.jars"]]
     print(" ".join(options))
     return 0
 

@@ -32,6 +32,10 @@ class UnknownJobError(LakejobsError):
     exit_code = 2
 
 
+class ContractError(LakejobsError):
+    """Data does not match its contract (schema, types, keys) in a way the job cannot quarantine."""
+
+
 class SecretError(LakejobsError):
     """A secret could not be read from the environment or AWS Secrets Manager."""
 

@@ -17,6 +17,7 @@ from pyspark.sql import SparkSession
 from lakejobs._compat import current_stack
 from lakejobs.config import SparkSettings
 from lakejobs.errors import SessionError
+from lakejobs.jars import fetch_jar
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +28,14 @@ DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 def local_session_conf(settings: SparkSettings) -> dict[str, str]:
     """Spark settings for a local run, tuned for a small machine; ``settings.conf`` wins."""
     stack = current_stack()
+    cache = Path(settings.jars_cache).expanduser()
     conf = {
         "spark.master": settings.master,
         "spark.app.name": settings.app_name,
         "spark.jars.packages": ",".join(stack.packages()),
         "spark.jars.excludes": ",".join(stack.excludes()),
-        "spark.jars.ivy": str(Path(settings.jars_cache).expanduser()),
+        "spark.jars": ",".join(str(fetch_jar(c, cache / "direct")) for c in stack.direct_jars()),
+        "spark.jars.ivy": str(cache),
         "spark.sql.extensions": DELTA_EXTENSION,
         "spark.sql.catalog.spark_catalog": DELTA_CATALOG,
         "spark.driver.memory": settings.driver_memory,
@@ -56,7 +59,7 @@ def build_local_session(settings: SparkSettings) -> SparkSession:
     """Build (or reuse) the local SparkSession with Delta, Kafka and Avro available.
 
     Under ``spark-submit`` the JVM already runs, so jars can no longer be added: the job must be
-    submitted with ``--packages "$(lakejobs packages)"``; this is checked and said plainly.
+    submitted with ``$(lakejobs submit-args)``; this is checked and said plainly.
 
     Raises:
         SessionError: Delta Lake's classes are not on the classpath.
@@ -75,7 +78,7 @@ def build_local_session(settings: SparkSettings) -> SparkSession:
     if not has_delta(spark):
         raise SessionError(
             "Delta Lake classes are not on the Spark classpath: submit the job with "
-            '--packages "$(lakejobs packages)"'
+            "$(lakejobs submit-args)"
         )
     return spark
 

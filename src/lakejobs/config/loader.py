@@ -112,7 +112,12 @@ def _describe(error: ValidationError, source: str, overrides: Mapping[str, Any])
             allowed = _allowed_keys(item["loc"][:-1])
             problems.append(f"{where}: {key}: unknown key (expected one of: {allowed})")
             continue
-        message = item["msg"].replace("Input should be", "expected").replace("Value error, ", "")
+        message = (
+            item["msg"]
+            .replace("Input should be", "expected")
+            .replace("String should match pattern", "expected a string matching")
+            .replace("Value error, ", "")
+        )
         if item["type"] == "missing":
             message = "required key is missing"
         elif not isinstance(item.get("input"), dict | list):

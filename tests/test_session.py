@@ -1,0 +1,48 @@
+"""The local session factory."""
+
+from __future__ import annotations
+
+from pyspark.sql import SparkSession
+
+from lakejobs._compat import current_stack
+from lakejobs.config import SparkSettings
+from lakejobs.session import has_delta, local_session_conf
+
+
+def test_session_has_delta_extension_catalog_and_small_shuffles(spark: SparkSession) -> None:
+    assert spark.conf.get("spark.sql.extensions") == "io.delta.sql.DeltaSparkSessionExtension"
+    assert spark.conf.get("spark.sql.catalog.spark_catalog") == (
+        "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+    )
+    assert spark.conf.get("spark.sql.shuffle.partitions") == "2"
+    assert spark.conf.get("spark.sql.session.timeZone") == "UTC"
+    assert spark.sparkContext.getConf().get("spark.ui.enabled") == "false"
+    assert has_delta(spark)
+
+
+def test_session_resolves_the_stack_connectors_from_maven(spark: SparkSession) -> None:
+    packages = spark.sparkContext.getConf().get("spark.jars.packages").split(",")
+    assert packages == current_stack().packages()
+
+
+def test_config_overrides_local_defaults() -> None:
+    conf = local_session_conf(
+        SparkSettings(shuffle_partitions=8, conf={"spark.sql.shuffle.partitions": "3"})
+    )
+    assert conf["spark.sql.shuffle.partitions"] == "3"
+    assert conf["spark.default.parallelism"] == "8"
+
+
+def test_kafka_and_avro_sources_are_on_the_classpath(spark: SparkSession) -> None:
+    jvm = spark.sparkContext._jvm
+    loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
+    for cls in ("org.apache.spark.sql.kafka010.KafkaSourceProvider",
+                "org.apache.spark.kafka010.KafkaConfigUpdater",
+                "org.apache.spark.sql.avro.AvroFileFormat"):
+        assert jvm.java.lang.Class.forName(cls, False, loader).getName() == cls
+
+
+def test_delta_round_trip(spark: SparkSession, tmp_path) -> None:
+    path = str(tmp_path / "t")
+    spark.range(3).write.format("delta").save(path)
+    assert [r.id for r in spark.read.format("delta").load(path).orderBy("id").collect()] == [0, 1, 2]
