@@ -26,7 +26,7 @@ def test_list_shows_jobs_and_their_arguments(tmp_path: Path) -> None:
     done = lakejobs("list", cwd=tmp_path)
     assert done.returncode == 0
     assert "sample_pipeline: landing → staging sample" in done.stdout
-    assert "--JOB_NAME VALUE --env VALUE [--config VALUE] [--JOB_RUN_ID VALUE]" in done.stdout
+    assert "--JOB_NAME VALUE --env VALUE [--config VALUE] [--JOB_RUN_ID VALUE] [--client VALUE]" in done.stdout
 
 
 def test_config_shows_the_resolved_environment_with_overrides(tmp_path: Path) -> None:

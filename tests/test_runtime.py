@@ -9,7 +9,7 @@ from chispa import assert_df_equality
 from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
-from lakejobs.errors import ConservationError, ContractError, JobArgumentError
+from lakejobs.errors import ConfigError, ConservationError, ContractError, JobArgumentError
 from lakejobs.runtime import JobContext, JobResult, JobSpec, run_job
 
 RUN_LOG_VIEW = T.StructType(
@@ -138,3 +138,18 @@ def test_missing_argument_gives_the_same_error_on_glue(
     with pytest.raises(JobArgumentError, match="^counting: the following arguments are required: --env$"):
         run_job(COUNTING, ["job.py", "--JOB_NAME", "n"])
     assert glue_standin == []
+
+
+def test_client_argument_puts_the_run_under_the_tenant_prefix(
+    spark: SparkSession, config_file: Path, lake_root: Path
+) -> None:
+    run_job(COUNTING, argv(config_file, "run-1", "--client", "acme"), spark=spark)
+    tenant_log = spark.read.format("delta").load(
+        str(lake_root / "clients" / "acme" / "_lakejobs" / "analytics_job_run"))
+    assert [(r.client, r.run_id) for r in tenant_log.collect()] == [("acme", "run-1")]
+    assert not (lake_root / "_lakejobs").exists()
+
+
+def test_invalid_client_argument_is_named(spark: SparkSession, config_file: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^--client: lake.client: expected a string matching"):
+        run_job(COUNTING, argv(config_file, "run-1", "--client", "../x"), spark=spark)

@@ -99,3 +99,24 @@ def current_stack(pyspark_version: str | None = None) -> Stack:
             return stack
     supported = ", ".join(f"{s.name}=Spark {s.spark_minor}" for s in STACKS.values())
     raise StackError(f"pyspark {version} matches no supported Glue stack (expected {supported})")
+
+
+def delta_conflict_errors() -> tuple[type[BaseException], ...]:
+    """Delta's optimistic-concurrency conflicts, to retry a transaction on.
+
+    Delta 3.x raises classes that do not share a base, Delta 4.x classes that do; naming them all
+    works on both.
+    """
+    from delta import exceptions
+
+    names = (
+        "DeltaConcurrentModificationException",
+        "ConcurrentWriteException",
+        "MetadataChangedException",
+        "ProtocolChangedException",
+        "ConcurrentAppendException",
+        "ConcurrentDeleteReadException",
+        "ConcurrentDeleteDeleteException",
+        "ConcurrentTransactionException",
+    )
+    return tuple(getattr(exceptions, n) for n in names if hasattr(exceptions, n))

@@ -16,6 +16,7 @@ COMMON_REQUIRED = ("JOB_NAME", "env")
 COMMON_OPTIONAL = {
     "config": "config file (local path or s3:// URI) instead of the bundled conf/<env>.yaml",
     "JOB_RUN_ID": "run id (AWS Glue passes its own; locally one is generated)",
+    "client": "tenant: overrides lake.client, so tables live under clients/{client}/",
 }
 
 

@@ -99,7 +99,8 @@ def run_job(spec: JobSpec, argv: Sequence[str], *, spark: SparkSession | None = 
             when the failure happened after the session was up.
     """
     args = resolve_options(argv, spec.required_arguments, spec.optional_arguments, job=spec.name)
-    settings = load_settings(args["env"], args.get("config"))
+    overrides = {"--client": (["lake", "client"], args["client"])} if "client" in args else None
+    settings = load_settings(args["env"], args.get("config"), overrides=overrides)
     glue_job: GlueJob | None = None
     if on_glue():
         glue_job = start_glue_job(argv, spec.required_arguments)

@@ -22,8 +22,14 @@ from lakejobs.resources import bundled_path, list_bundled, read_text
 ENV_PREFIX = "LAKEJOBS__"
 
 
+Override = tuple[list[str], str]
+
+
 def load_settings(
-    env: str, path: str | None = None, environ: Mapping[str, str] | None = None
+    env: str,
+    path: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Override] | None = None,
 ) -> Settings:
     """Load and validate the settings of one environment.
 
@@ -31,6 +37,8 @@ def load_settings(
         env: environment name (``dev``, ``qa``, ``prod``).
         path: a config file (local path or s3:// URI); defaults to the bundled ``conf/<env>.yaml``.
         environ: environment variables to read overrides from; defaults to ``os.environ``.
+        overrides: further overrides by source label (e.g. ``"--client"``) as (key path, value);
+            they win over the file and the environment.
 
     Raises:
         ConfigError: the file is missing or malformed, or a value is invalid.
@@ -44,7 +52,7 @@ def load_settings(
             )
         path = str(bundled_path("conf", f"{env}.yaml"))
     raw = _parse_yaml(path, read_text(path))
-    return settings_from_mapping(raw, source=path, env=env, environ=environ)
+    return settings_from_mapping(raw, source=path, env=env, environ=environ, overrides=overrides)
 
 
 def settings_from_mapping(
@@ -53,19 +61,20 @@ def settings_from_mapping(
     source: str,
     env: str,
     environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Override] | None = None,
 ) -> Settings:
-    """Validate a parsed mapping (plus environment overrides) into :class:`Settings`."""
+    """Validate a parsed mapping (plus environment and explicit overrides) into :class:`Settings`."""
     data = dict(raw)
     if data.setdefault("env", env) != env:
         raise ConfigError(f"{source}: env: expected '{env}' (the requested environment), "
                           f"got '{data['env']}'")
-    overrides = _env_overrides(os.environ if environ is None else environ)
-    for var, (keys, value) in overrides.items():
-        _set_nested(data, keys, value, source=var)
+    applied = {**_env_overrides(os.environ if environ is None else environ), **(overrides or {})}
+    for label, (keys, value) in applied.items():
+        _set_nested(data, keys, value, source=label)
     try:
         return Settings.model_validate(data)
     except ValidationError as e:
-        raise ConfigError(_describe(e, source, overrides)) from None
+        raise ConfigError(_describe(e, source, applied)) from None
 
 
 def _parse_yaml(path: str, text: str) -> dict[str, Any]:
@@ -84,7 +93,7 @@ def _parse_yaml(path: str, text: str) -> dict[str, Any]:
     return raw
 
 
-def _env_overrides(environ: Mapping[str, str]) -> dict[str, tuple[list[str], str]]:
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Override]:
     return {
         var: ([part.lower() for part in var[len(ENV_PREFIX):].split("__")], value)
         for var, value in sorted(environ.items())
@@ -102,7 +111,7 @@ def _set_nested(data: dict[str, Any], keys: list[str], value: str, *, source: st
     node[keys[-1]] = value
 
 
-def _describe(error: ValidationError, source: str, overrides: Mapping[str, Any]) -> str:
+def _describe(error: ValidationError, source: str, overrides: Mapping[str, Override]) -> str:
     problems = []
     by_key = {".".join(keys): var for var, (keys, _) in overrides.items()}
     for item in error.errors():

@@ -1,0 +1,247 @@
+"""Pure transforms that turn change events into dimension versions (no I/O).
+
+The model: a key's history is a function of its change events, ordered by sequence. A change to
+a tracked (SCD2) column opens a version; a delete closes the open version and flags it deleted;
+a change that alters no tracked column opens nothing and is recorded in the ``_change_log`` of
+the version it confirms. Because the log keeps every sequence a version absorbed, the events can
+be recovered from the dimension itself (:func:`versions_to_events`), and applying a new batch is
+"rebuild the touched keys from old events + new events". That is why several changes per key in
+a batch, late changes, duplicates, deletes and re-inserts, and replays all come out right: there
+is one code path, and it does not depend on the order in which batches arrive.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from lakejobs.scd.spec import (
+    CHANGE_LOG,
+    EFFECTIVE_FROM,
+    EFFECTIVE_TO,
+    END_OF_TIME,
+    IS_CURRENT,
+    IS_DELETED,
+    SEQ_FROM,
+    TRACKED_HASH,
+    ScdSpec,
+)
+
+UPSERT = "u"
+DELETE = "d"
+# Event columns besides keys and attributes.
+SEQ, EFF, OP, HASH, ORIGIN = "_seq", "_eff", "_op", "_hash", "_origin"
+EXISTING, INCOMING = 0, 1
+
+
+def tracked_hash(columns: tuple[str, ...]) -> Column:
+    """A 64-bit hash of the tracked columns, null-safe and position-safe.
+
+    Hashing the JSON of a struct (field names included, nulls omitted) tells ``(null, 1)`` from
+    ``(1, null)``, which Spark's own ``xxhash64(a, b)`` does not.
+    """
+    if not columns:
+        return F.lit(0).cast("bigint")
+    return F.xxhash64(F.to_json(F.struct(*[F.col(c) for c in columns])))
+
+
+def is_delete(spec: ScdSpec) -> Column:
+    """True for a change row that deletes its key."""
+    condition = F.lit(False)
+    if spec.operation:
+        condition = condition | F.coalesce(F.col(spec.operation).isin(*spec.delete_operations),
+                                           F.lit(False))
+    if spec.delete_flag:
+        condition = condition | F.coalesce(F.col(spec.delete_flag).cast("boolean"), F.lit(False))
+    return condition
+
+
+def rejection_reasons(spec: ScdSpec) -> Column:
+    """Why a change row cannot be applied (empty array when it can)."""
+    checks = [F.when(F.col(k).isNull(), F.lit(f"{k}_is_null")) for k in spec.keys]
+    checks.append(F.when(F.col(spec.sequence_by).isNull(), F.lit(f"{spec.sequence_by}_is_null")))
+    if spec.effective_at:
+        checks.append(F.when(F.col(spec.effective_at).isNull(),
+                             F.lit(f"{spec.effective_at}_is_null")))
+    return F.filter(F.array(*checks), lambda reason: reason.isNotNull())
+
+
+def to_change_events(changes: DataFrame, spec: ScdSpec) -> DataFrame:
+    """Valid change rows as events: keys, sequence, effective time, op, tracked hash, attributes."""
+    delete = is_delete(spec)
+    return changes.select(
+        *[F.col(k) for k in spec.keys],
+        F.col(spec.sequence_by).alias(SEQ),
+        F.col(spec.effective_column).cast("timestamp").alias(EFF),
+        F.when(delete, F.lit(DELETE)).otherwise(F.lit(UPSERT)).alias(OP),
+        F.when(delete, F.lit(None).cast("bigint")).otherwise(
+            tracked_hash(spec.scd2_columns)).alias(HASH),
+        *[F.col(c) for c in spec.attribute_columns],
+        F.lit(INCOMING).alias(ORIGIN),
+    )
+
+
+def versions_to_events(dimension: DataFrame, spec: ScdSpec) -> DataFrame:
+    """Recover the change events a dimension was built from (the inverse of build_versions).
+
+    Each version gives its opening event plus one event per entry of its change log. Every
+    recovered upsert carries the version's attributes; SCD1 values are the key's latest anyway.
+    """
+    tombstone = F.col(TRACKED_HASH).isNull()
+    start = dimension.select(
+        *[F.col(k) for k in spec.keys],
+        F.col(SEQ_FROM).alias(SEQ),
+        F.col(EFFECTIVE_FROM).alias(EFF),
+        F.when(tombstone, F.lit(DELETE)).otherwise(F.lit(UPSERT)).alias(OP),
+        F.col(TRACKED_HASH).alias(HASH),
+        *[F.col(c) for c in spec.attribute_columns],
+        F.lit(EXISTING).alias(ORIGIN),
+    )
+    logged = (
+        dimension.select(*spec.keys, *spec.attribute_columns, TRACKED_HASH,
+                         F.explode(CHANGE_LOG).alias("event"))
+        .select(
+            *[F.col(k) for k in spec.keys],
+            F.col("event.seq").alias(SEQ),
+            F.col("event.effective_at").alias(EFF),
+            F.col("event.op").alias(OP),
+            F.when(F.col("event.op") == DELETE, F.lit(None).cast("bigint"))
+            .otherwise(F.col(TRACKED_HASH)).alias(HASH),
+            *[F.col(c) for c in spec.attribute_columns],
+            F.lit(EXISTING).alias(ORIGIN),
+        )
+    )
+    return start.unionByName(logged)
+
+
+def deduplicate_events(events: DataFrame, spec: ScdSpec) -> DataFrame:
+    """One event per (key, sequence): an event already in the dimension wins over a new one;
+    among new duplicates the choice is deterministic (delete first, then lowest hash)."""
+    same_position = Window.partitionBy(*spec.keys, SEQ).orderBy(
+        F.col(ORIGIN), F.col(OP), F.col(HASH).asc_nulls_first()
+    )
+    return (
+        events.withColumn("_rank", F.row_number().over(same_position))
+        .where(F.col("_rank") == 1)
+        .drop("_rank")
+    )
+
+
+def build_versions(events: DataFrame, spec: ScdSpec) -> DataFrame:
+    """Dimension versions from deduplicated events (any number per key, in any order).
+
+    Returns rows in the dimension's column order (see :func:`dimension_columns`).
+    """
+    keys = list(spec.keys)
+    in_order = Window.partitionBy(*keys).orderBy(SEQ)
+    whole_key = in_order.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
+    prev_op = F.lag(OP).over(in_order)
+    prev_hash = F.lag(HASH).over(in_order)
+    opens_version = (
+        (F.col(OP) == UPSERT) & (prev_op.isNull() | (prev_op == DELETE) | (prev_hash != F.col(HASH)))
+    ) | ((F.col(OP) == DELETE) & prev_op.isNull())  # a delete of a key never seen: a tombstone
+    scd1_latest = F.last(
+        F.when(F.col(OP) == UPSERT, F.struct(*[F.col(c) for c in spec.scd1_columns])),
+        ignorenulls=True,
+    ).over(whole_key) if spec.scd1_columns else F.lit(None)
+    marked = (
+        events.withColumn("_opens", opens_version)
+        .withColumn("_version", F.sum(F.col("_opens").cast("int")).over(
+            in_order.rowsBetween(Window.unboundedPreceding, Window.currentRow)))
+        .withColumn("_scd1", scd1_latest)
+    )
+    opening = F.struct(F.col(EFF).alias("eff"), F.col(OP).alias("op"), F.col(HASH).alias("hash"),
+                       *[F.col(c) for c in spec.scd2_columns])
+    logged = F.when(~F.col("_opens"), F.struct(F.col(SEQ).alias("seq"),
+                                                F.col(EFF).alias("effective_at"),
+                                                F.col(OP).alias("op")))
+    versions = marked.groupBy(*keys, "_version").agg(
+        F.min(SEQ).alias(SEQ_FROM),
+        F.min_by(opening, F.col(SEQ)).alias("_start"),
+        F.sort_array(F.collect_list(logged)).alias(CHANGE_LOG),
+        F.min_by(F.col(EFF), F.when(F.col(OP) == DELETE, F.col(SEQ))).alias("_deleted_at"),
+        F.max((F.col(OP) == DELETE).cast("int")).alias("_has_delete"),
+        F.first("_scd1").alias("_scd1"),
+    )
+    by_start = Window.partitionBy(*keys).orderBy(SEQ_FROM)
+    next_from = F.lead(F.col("_start.eff")).over(by_start)
+    deleted = F.col("_has_delete") == 1
+    result = versions.select(
+        F.xxhash64(*[F.col(k) for k in keys], F.col(SEQ_FROM)).alias(spec.surrogate_key),
+        *[F.col(k) for k in keys],
+        *[F.col(f"_start.{c}").alias(c) for c in spec.scd2_columns],
+        *[F.col(f"_scd1.{c}").alias(c) for c in spec.scd1_columns],
+        F.col("_start.eff").alias(EFFECTIVE_FROM),
+        F.when(deleted, F.col("_deleted_at"))
+        .otherwise(F.coalesce(next_from, F.lit(END_OF_TIME).cast("timestamp")))
+        .alias(EFFECTIVE_TO),
+        (~deleted & next_from.isNull()).alias(IS_CURRENT),
+        deleted.alias(IS_DELETED),
+        F.col(SEQ_FROM),
+        F.col("_start.hash").alias(TRACKED_HASH),
+        F.col(CHANGE_LOG),
+    )
+    if spec.hard_delete:
+        # SCD1 with hard deletes: a key whose latest version is deleted disappears entirely.
+        whole_history = Window.partitionBy(*keys).orderBy(SEQ_FROM).rowsBetween(
+            Window.unboundedPreceding, Window.unboundedFollowing)
+        result = (
+            result.withColumn("_gone", F.last(F.col(IS_DELETED)).over(whole_history))
+            .where(~F.col("_gone"))
+            .drop("_gone")
+        )
+    return result
+
+
+def dimension_columns(spec: ScdSpec) -> list[str]:
+    """Column order of a dimension table."""
+    return [spec.surrogate_key, *spec.keys, *spec.attribute_columns, EFFECTIVE_FROM, EFFECTIVE_TO,
+            IS_CURRENT, IS_DELETED, SEQ_FROM, TRACKED_HASH, CHANGE_LOG]
+
+
+def dimension_schema(changes_schema: T.StructType, spec: ScdSpec) -> T.StructType:
+    """The dimension table's schema for changes of ``changes_schema``."""
+    types = {f.name: f.dataType for f in changes_schema.fields}
+    missing = [c for c in (*spec.keys, *spec.attribute_columns, spec.sequence_by) if c not in types]
+    if missing:
+        from lakejobs.errors import ContractError
+
+        raise ContractError(f"changes lack the column(s) {missing} named in the SCD spec")
+    seq_type = types[spec.sequence_by]
+    log_entry = T.StructType([
+        T.StructField("seq", seq_type, True),
+        T.StructField("effective_at", T.TimestampType(), True),
+        T.StructField("op", T.StringType(), True),
+    ])
+    return T.StructType([
+        T.StructField(spec.surrogate_key, T.LongType(), False),
+        *[T.StructField(c, types[c], True) for c in (*spec.keys, *spec.attribute_columns)],
+        T.StructField(EFFECTIVE_FROM, T.TimestampType(), True),
+        T.StructField(EFFECTIVE_TO, T.TimestampType(), True),
+        T.StructField(IS_CURRENT, T.BooleanType(), True),
+        T.StructField(IS_DELETED, T.BooleanType(), True),
+        T.StructField(SEQ_FROM, seq_type, True),
+        T.StructField(TRACKED_HASH, T.LongType(), True),
+        T.StructField(CHANGE_LOG, T.ArrayType(log_entry, True), True),
+    ])
+
+
+def version_changes(new: DataFrame, old: DataFrame, spec: ScdSpec) -> DataFrame:
+    """What must change in the table so that ``old`` (touched keys' rows) becomes ``new``.
+
+    Returns new or changed rows with ``_action = 'upsert'`` and vanished rows (by surrogate key)
+    with ``_action = 'delete'``; identical rows are left out, so unchanged versions write nothing.
+    """
+    sk = spec.surrogate_key
+    columns = dimension_columns(spec)
+    content = F.to_json(F.struct(*[F.col(c) for c in columns if c != sk]))
+    old_content = old.select(F.col(sk), content.alias("_old"))
+    upserts = (
+        new.join(old_content, on=sk, how="left")
+        .where(F.col("_old").isNull() | (F.col("_old") != content))
+        .select(*columns, F.lit("upsert").alias("_action"))
+    )
+    deletes = old.join(new.select(sk), on=sk, how="left_anti").select(
+        *columns, F.lit("delete").alias("_action"))
+    return upserts.unionByName(deletes)

@@ -1,0 +1,266 @@
+"""Apply a batch of changes to a Delta dimension: the I/O side of the SCD module.
+
+One call rebuilds the touched keys from their recorded events plus the batch (see
+:mod:`lakejobs.scd.history`) and writes the difference with a single Delta MERGE keyed on the
+surrogate key. Cost follows the changes:
+
+- the existing rows are read, and the MERGE scans the table, only within the key ranges the batch
+  touches (literal range predicates that Delta's file statistics turn into file skipping);
+- versions that come out identical are not written at all;
+- with deletion vectors (on by default for tables this module creates) an update marks the old
+  row instead of rewriting its file.
+
+Concurrency: the MERGE's source is evaluated inside the MERGE's own transaction, so it sees the
+same snapshot Delta checks for conflicts; when another writer commits first, Delta raises a
+conflict and the whole MERGE (source included) is retried on the new snapshot.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from delta.tables import DeltaTable
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from lakejobs._compat import delta_conflict_errors
+from lakejobs.errors import LakejobsError
+from lakejobs.scd.history import (
+    build_versions,
+    deduplicate_events,
+    dimension_columns,
+    dimension_schema,
+    rejection_reasons,
+    to_change_events,
+    version_changes,
+    versions_to_events,
+)
+from lakejobs.scd.spec import IS_CURRENT, TRACKED_HASH, ScdSpec
+
+log = logging.getLogger(__name__)
+
+MAX_COLLECTED_KEYS = 500_000
+
+
+class ScdConflictError(LakejobsError):
+    """Concurrent writers kept conflicting with a merge beyond the retry budget."""
+
+
+@dataclass(frozen=True)
+class ScdResult:
+    """What one ``apply_changes`` call did."""
+
+    changes_received: int
+    changes_rejected: int
+    rows_inserted: int
+    rows_updated: int
+    rows_deleted: int
+    attempts: int
+    rejected: DataFrame | None = None
+
+    @property
+    def changes_accepted(self) -> int:
+        return self.changes_received - self.changes_rejected
+
+
+def ensure_dimension(
+    spark: SparkSession, path: str, schema: T.StructType, *, deletion_vectors: bool = True
+) -> None:
+    """Create the dimension table at ``path`` if it does not exist."""
+    builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(schema)
+    if deletion_vectors:
+        builder = builder.property("delta.enableDeletionVectors", "true")
+    _with_retries(lambda: builder.execute(), what=f"create {path}")
+
+
+def initial_dimension(changes: DataFrame, spec: ScdSpec) -> DataFrame:
+    """The dimension rows a first load of ``changes`` produces (for bulk initial loads)."""
+    events = deduplicate_events(to_change_events(changes, spec), spec)
+    return build_versions(events, spec).select(*dimension_columns(spec))
+
+
+def apply_changes(
+    spark: SparkSession,
+    changes: DataFrame,
+    spec: ScdSpec,
+    path: str,
+    *,
+    max_attempts: int = 8,
+    max_key_ranges: int = 32,
+    deletion_vectors: bool = True,
+) -> ScdResult:
+    """Apply a batch of changes (any number per key, in any order) to the dimension at ``path``.
+
+    Args:
+        spark: the session.
+        changes: change rows with the spec's keys, sequence, attributes (and op/flag columns).
+        spec: how changes map to the dimension.
+        path: the Delta table; created on first use.
+        max_attempts: how often to retry when a concurrent writer conflicts.
+        max_key_ranges: how many key ranges bound the read and the MERGE (file skipping).
+        deletion_vectors: enable deletion vectors when the table is created.
+
+    Returns:
+        Counts of the batch and of the rows written; ``rejected`` holds the change rows that
+        cannot be applied (null key or sequence) with ``_reasons``, for the caller's quarantine.
+        Conservation: received = accepted + rejected, and every accepted change is recorded in
+        the dimension (as a version or in a version's change log).
+    """
+    checked = changes.withColumn("_reasons", rejection_reasons(spec))
+    valid = checked.where(F.size("_reasons") == 0).drop("_reasons")
+    rejected = checked.where(F.size("_reasons") > 0)
+    counts = checked.groupBy((F.size("_reasons") > 0).alias("bad")).count().collect()
+    received = sum(r["count"] for r in counts)
+    n_rejected = sum(r["count"] for r in counts if r.bad)
+    ensure_dimension(spark, path, dimension_schema(changes.schema, spec),
+                     deletion_vectors=deletion_vectors)
+    incoming = to_change_events(valid, spec).persist()
+    touched = incoming.select(*spec.keys).distinct().persist()
+    try:
+        in_range = _key_range_predicate(touched, spec.keys[0], max_key_ranges)
+
+        def merge_once() -> dict[str, int]:
+            return _merge(spark, path, spec, incoming, touched, in_range)
+
+        attempts, metrics = _with_retries(merge_once, what=f"merge into {path}",
+                                          max_attempts=max_attempts, count_attempts=True)
+    finally:
+        incoming.unpersist()
+        touched.unpersist()
+    return ScdResult(
+        changes_received=received,
+        changes_rejected=n_rejected,
+        rows_inserted=metrics.get("numTargetRowsInserted", 0),
+        rows_updated=metrics.get("numTargetRowsUpdated", 0),
+        rows_deleted=metrics.get("numTargetRowsDeleted", 0),
+        attempts=attempts,
+        rejected=rejected if n_rejected else None,
+    )
+
+
+def changes_writer(
+    spec: ScdSpec, path: str, on_rejected: Callable[[DataFrame], None] | None = None
+) -> Callable[[DataFrame, int], None]:
+    """A ``foreachBatch`` function applying each micro-batch of a CDC stream to the dimension.
+
+    Replayed micro-batches are harmless: applying a batch twice changes nothing.
+    """
+
+    def write(batch: DataFrame, batch_id: int) -> None:
+        result = apply_changes(batch.sparkSession, batch, spec, path)
+        log.info("batch %s: %s", batch_id, result)
+        if result.rejected is not None and on_rejected is not None:
+            on_rejected(result.rejected)
+
+    return write
+
+
+def _merge(
+    spark: SparkSession,
+    path: str,
+    spec: ScdSpec,
+    incoming: DataFrame,
+    touched: DataFrame,
+    in_range: Callable[[str | None], Column],
+) -> dict[str, int]:
+    table = DeltaTable.forPath(spark, path)
+    existing = (
+        spark.read.format("delta").load(path)
+        .where(in_range(None))
+        .join(F.broadcast(touched), on=list(spec.keys), how="left_semi")
+    )
+    events = deduplicate_events(versions_to_events(existing, spec).unionByName(incoming), spec)
+    source = version_changes(build_versions(events, spec), existing, spec)
+    if source.isEmpty():
+        return {}  # everything in the batch is already recorded: write nothing, commit nothing
+    sk = spec.surrogate_key
+    columns = dimension_columns(spec)
+    assignments = {c: F.col(f"s.{c}") for c in columns}
+    (
+        table.alias("t")
+        .merge(source.alias("s"), (F.col(f"t.{sk}") == F.col(f"s.{sk}")) & in_range("t"))
+        .whenMatchedDelete(condition=F.col("s._action") == "delete")
+        .whenMatchedUpdate(condition=F.col("s._action") == "upsert", set=assignments)
+        .whenNotMatchedInsert(condition=F.col("s._action") == "upsert", values=assignments)
+        .execute()
+    )
+    last = table.history(1).select("operation", "operationMetrics").first()
+    metrics = dict(last.operationMetrics or {}) if last and last.operation == "MERGE" else {}
+    return {k: int(v) for k, v in metrics.items() if v is not None and str(v).isdigit()}
+
+
+def _key_range_predicate(
+    touched: DataFrame, column: str, max_ranges: int
+) -> Callable[[str | None], Column]:
+    """A predicate ``column`` within the ranges the touched keys fall in, for file skipping.
+
+    Keys are split at their largest gaps (numeric keys) or into equal-count runs (others), so a
+    batch of clustered keys plus a run of new keys gives a few tight ranges instead of one range
+    over the whole table. Too many keys to collect: no restriction.
+    """
+    values = touched.select(column).where(F.col(column).isNotNull()).distinct()
+    sample = values.limit(MAX_COLLECTED_KEYS + 1).collect()
+    if not sample or len(sample) > MAX_COLLECTED_KEYS:
+        return lambda alias: F.lit(True)
+    ordered = sorted(row[0] for row in sample)
+    ranges = _split_ranges(ordered, max_ranges)
+
+    def predicate(alias: str | None) -> Column:
+        col = F.col(f"{alias}.{column}" if alias else column)
+        condition = F.lit(False)
+        for low, high in ranges:
+            condition = condition | col.between(F.lit(low), F.lit(high))
+        return condition
+
+    return predicate
+
+
+def _split_ranges(ordered: Sequence[Any], max_ranges: int) -> list[tuple[Any, Any]]:
+    if len(ordered) == 1 or max_ranges <= 1:
+        return [(ordered[0], ordered[-1])]
+    if isinstance(ordered[0], int | float):
+        gaps = sorted(range(1, len(ordered)), key=lambda i: ordered[i] - ordered[i - 1],
+                      reverse=True)[: max_ranges - 1]
+        cuts = sorted(i for i in gaps if ordered[i] - ordered[i - 1] > 1)
+    else:
+        step = max(1, len(ordered) // max_ranges)
+        cuts = list(range(step, len(ordered), step))
+    bounds = [0, *cuts, len(ordered)]
+    return [(ordered[a], ordered[b - 1]) for a, b in zip(bounds, bounds[1:], strict=False)]
+
+
+def _with_retries(
+    action: Callable[[], Any], *, what: str, max_attempts: int = 8, count_attempts: bool = False
+) -> Any:
+    conflicts = delta_conflict_errors()
+    for attempt in range(1, max_attempts + 1):
+        try:
+            result = action()
+        except conflicts as e:
+            if attempt == max_attempts:
+                raise ScdConflictError(
+                    f"{what}: still conflicting with concurrent writers after {attempt} attempts"
+                ) from e
+            # Jittered backoff: two writers that collided should not retry in lockstep.
+            pause = min(5.0, 0.2 * 2 ** (attempt - 1)) * (0.5 + random.random())  # noqa: S311
+            log.info("%s: concurrent commit, retrying in %.1fs (attempt %d)", what, pause, attempt)
+            time.sleep(pause)
+            continue
+        return (attempt, result) if count_attempts else result
+    raise AssertionError("unreachable")
+
+
+def current_rows(dimension: DataFrame) -> DataFrame:
+    """The current version of every key."""
+    return dimension.where(F.col(IS_CURRENT))
+
+
+def real_versions(dimension: DataFrame) -> DataFrame:
+    """Versions without tombstones (deletes of keys the dimension never held)."""
+    return dimension.where(F.col(TRACKED_HASH).isNotNull())

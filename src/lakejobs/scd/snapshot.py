@@ -1,0 +1,100 @@
+"""Snapshot mode: a full extract of a source table (no CDC) turned into changes, as dbt does.
+
+Keys new to the dimension are inserts, keys whose attributes differ from their current version
+are updates, current keys missing from the snapshot are deletes; identical keys produce nothing.
+Snapshots are meant to be applied in order; each is stamped with one sequence value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from lakejobs.delta_io import is_delta_table
+from lakejobs.scd.history import tracked_hash
+from lakejobs.scd.merge import ScdResult, apply_changes
+from lakejobs.scd.spec import IS_CURRENT, ScdSpec
+
+SNAPSHOT_OP = "_snapshot_op"
+
+
+def snapshot_changes(
+    snapshot: DataFrame, current: DataFrame, spec: ScdSpec, sequence: Any, effective_at: datetime | None
+) -> DataFrame:
+    """Change rows (op ``c``/``u``/``d``) that turn the ``current`` versions into ``snapshot``."""
+    attributes = list(spec.attribute_columns)
+    fingerprint = tracked_hash(tuple(attributes))
+    snap = snapshot.select(*spec.keys, *attributes).withColumn("_new_fp", fingerprint)
+    cur = current.select(*spec.keys, *attributes).withColumn("_old_fp", fingerprint)
+    joined = snap.alias("n").join(cur.alias("o"), on=list(spec.keys), how="full")
+    op = (
+        F.when(F.col("_old_fp").isNull(), F.lit("c"))
+        .when(F.col("_new_fp").isNull(), F.lit("d"))
+        .when(F.col("_new_fp") != F.col("_old_fp"), F.lit("u"))
+    )
+    columns = [
+        *[F.col(k) for k in spec.keys],
+        *[F.coalesce(F.col(f"n.{c}"), F.when(F.col("_new_fp").isNull(), F.col(f"o.{c}"))).alias(c)
+          for c in attributes],
+        F.lit(sequence).alias(spec.sequence_by),
+    ]
+    if spec.effective_at:
+        columns.append(F.lit(effective_at).cast("timestamp").alias(spec.effective_at))
+    return joined.withColumn(SNAPSHOT_OP, op).where(F.col(SNAPSHOT_OP).isNotNull()).select(
+        *columns, F.col(SNAPSHOT_OP))
+
+
+def duplicate_snapshot_keys(snapshot: DataFrame, spec: ScdSpec) -> DataFrame:
+    """Snapshot rows whose key occurs more than once (a snapshot has one row per key)."""
+    per_key = Window.partitionBy(*spec.keys)
+    return (
+        snapshot.withColumn("_copies", F.count(F.lit(1)).over(per_key))
+        .where(F.col("_copies") > 1)
+        .drop("_copies")
+        .withColumn("_reasons", F.array(F.lit("duplicate_key_in_snapshot")))
+    )
+
+
+def apply_snapshot(
+    spark: SparkSession,
+    snapshot: DataFrame,
+    spec: ScdSpec,
+    path: str,
+    *,
+    sequence: Any,
+    effective_at: datetime | None = None,
+) -> ScdResult:
+    """Detect inserts, updates and deletes in a full ``snapshot`` and apply them to ``path``.
+
+    Args:
+        sequence: the snapshot's position in the sequence (e.g. its extraction time); it must be
+            of the type of ``spec.sequence_by``.
+        effective_at: the snapshot's effective time when ``spec.effective_at`` is set.
+
+    Returns:
+        The merge result; rows with duplicate keys are not applied and come back as rejected.
+    """
+    duplicates = duplicate_snapshot_keys(snapshot, spec)
+    unique = snapshot.join(duplicates.select(*spec.keys).distinct(), on=list(spec.keys),
+                           how="left_anti")
+    if is_delta_table(spark, path):
+        current = spark.read.format("delta").load(path).where(F.col(IS_CURRENT))
+    else:
+        current = unique.limit(0)
+    changes = snapshot_changes(unique, current, spec, sequence, effective_at)
+    snapshot_spec = replace(spec, operation=SNAPSHOT_OP, delete_operations=("d",), delete_flag=None)
+    result = apply_changes(spark, changes, snapshot_spec, path)
+    n_duplicates = duplicates.count()
+    if not n_duplicates:
+        return result
+    return replace(
+        result,
+        changes_received=result.changes_received + n_duplicates,
+        changes_rejected=result.changes_rejected + n_duplicates,
+        rejected=duplicates if result.rejected is None else result.rejected.unionByName(
+            duplicates, allowMissingColumns=True),
+    )

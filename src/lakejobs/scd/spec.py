@@ -1,0 +1,86 @@
+"""What a slowly changing dimension looks like: keys, ordering, tracked and overwritten columns."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from lakejobs.errors import ConfigError
+
+_COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+# Reserved output columns (besides the surrogate key).
+EFFECTIVE_FROM = "effective_from"
+EFFECTIVE_TO = "effective_to"
+IS_CURRENT = "is_current"
+IS_DELETED = "is_deleted"
+SEQ_FROM = "_seq_from"
+TRACKED_HASH = "_tracked_hash"
+CHANGE_LOG = "_change_log"
+END_OF_TIME = "9999-12-31 23:59:59"
+
+
+@dataclass(frozen=True)
+class ScdSpec:
+    """How changes become dimension rows.
+
+    Attributes:
+        keys: natural (business) key columns.
+        sequence_by: orders the changes of a key: commit position, LSN or timestamp. Two changes
+            of one key with the same sequence are duplicates.
+        scd2_columns: tracked columns: a change to any of them opens a new version.
+        scd1_columns: overwritten columns: every version of a key carries the latest value.
+        effective_at: timestamp column giving ``effective_from``/``effective_to``; defaults to
+            ``sequence_by`` (which must then be a timestamp).
+        operation: CDC operation column; rows whose value is in ``delete_operations`` are deletes.
+        delete_operations: operation values that mean delete (Debezium: ``d``).
+        delete_flag: boolean column that marks a delete, as an alternative to ``operation``.
+        surrogate_key: name of the surrogate key column.
+        hard_delete: for dimensions without tracked columns (SCD1 only): remove deleted keys
+            instead of closing and flagging them.
+    """
+
+    keys: tuple[str, ...]
+    sequence_by: str
+    scd2_columns: tuple[str, ...] = ()
+    scd1_columns: tuple[str, ...] = ()
+    effective_at: str | None = None
+    operation: str | None = None
+    delete_operations: tuple[str, ...] = ("d",)
+    delete_flag: str | None = None
+    surrogate_key: str = "sk"
+    hard_delete: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "keys", tuple(self.keys))
+        object.__setattr__(self, "scd2_columns", tuple(self.scd2_columns))
+        object.__setattr__(self, "scd1_columns", tuple(self.scd1_columns))
+        object.__setattr__(self, "delete_operations", tuple(self.delete_operations))
+        if not self.keys:
+            raise ConfigError("ScdSpec: keys: expected at least one key column")
+        names = [*self.keys, self.sequence_by, *self.scd2_columns, *self.scd1_columns,
+                 self.surrogate_key]
+        for name in names + [n for n in (self.effective_at, self.operation, self.delete_flag) if n]:
+            if not _COLUMN.match(name):
+                raise ConfigError(f"ScdSpec: column {name!r}: expected a plain column name")
+        attributes = [*self.keys, *self.scd2_columns, *self.scd1_columns]
+        if len(set(attributes)) != len(attributes):
+            raise ConfigError("ScdSpec: a column appears twice among keys, scd2 and scd1 columns")
+        reserved = {EFFECTIVE_FROM, EFFECTIVE_TO, IS_CURRENT, IS_DELETED, SEQ_FROM, TRACKED_HASH,
+                    CHANGE_LOG, self.surrogate_key}
+        clash = reserved.intersection(attributes)
+        if clash:
+            raise ConfigError(f"ScdSpec: {sorted(clash)} are reserved dimension columns")
+        if self.hard_delete and self.scd2_columns:
+            raise ConfigError(
+                "ScdSpec: hard_delete: expected only for SCD1 dimensions (no scd2_columns); "
+                "an SCD2 dimension closes and flags deleted versions"
+            )
+
+    @property
+    def effective_column(self) -> str:
+        return self.effective_at or self.sequence_by
+
+    @property
+    def attribute_columns(self) -> tuple[str, ...]:
+        return (*self.scd2_columns, *self.scd1_columns)
