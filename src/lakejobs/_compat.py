@@ -101,22 +101,29 @@ def current_stack(pyspark_version: str | None = None) -> Stack:
     raise StackError(f"pyspark {version} matches no supported Glue stack (expected {supported})")
 
 
-def delta_conflict_errors() -> tuple[type[BaseException], ...]:
-    """Delta's optimistic-concurrency conflicts, to retry a transaction on.
+DELTA_CONFLICT_NAMES = (
+    "DeltaConcurrentModificationException",
+    "ConcurrentWriteException",
+    "MetadataChangedException",
+    "ProtocolChangedException",
+    "ConcurrentAppendException",
+    "ConcurrentDeleteReadException",
+    "ConcurrentDeleteDeleteException",
+    "ConcurrentTransactionException",
+)
 
-    Delta 3.x raises classes that do not share a base, Delta 4.x classes that do; naming them all
-    works on both.
+
+def is_delta_conflict(error: BaseException) -> bool:
+    """Whether ``error`` is one of Delta's optimistic-concurrency conflicts (worth a retry).
+
+    Delta's Python classes differ between 3.x (no shared base) and 4.x, and an error raised in a
+    thread other than the one that imported ``delta`` may arrive as a plain ``Py4JJavaError``;
+    so the check goes by class name, on the Python class or on the Java exception.
     """
-    from delta import exceptions
-
-    names = (
-        "DeltaConcurrentModificationException",
-        "ConcurrentWriteException",
-        "MetadataChangedException",
-        "ProtocolChangedException",
-        "ConcurrentAppendException",
-        "ConcurrentDeleteReadException",
-        "ConcurrentDeleteDeleteException",
-        "ConcurrentTransactionException",
-    )
-    return tuple(getattr(exceptions, n) for n in names if hasattr(exceptions, n))
+    if {base.__name__ for base in type(error).__mro__}.intersection(DELTA_CONFLICT_NAMES):
+        return True
+    java = getattr(error, "java_exception", None)
+    if java is None:
+        return False
+    java_class = java.getClass().getName()
+    return java_class.rsplit(".", 1)[-1] in DELTA_CONFLICT_NAMES and ".delta." in java_class

@@ -46,6 +46,8 @@ def local_session_conf(settings: SparkSettings) -> dict[str, str]:
         "spark.databricks.delta.snapshotPartitions": "2",
         "spark.ui.enabled": str(settings.ui_enabled).lower(),
         "spark.ui.showConsoleProgress": "false",
+        # MERGE evaluates its source once (materialized inside the transaction) instead of twice.
+        "spark.databricks.delta.merge.materializeSource": "all",
         # Every timestamp the lake stores is UTC, whatever the machine's zone.
         "spark.sql.session.timeZone": settings.session_time_zone,
         "spark.driver.extraJavaOptions": f"-Duser.timezone={settings.session_time_zone}",

@@ -15,6 +15,7 @@ from lakejobs.scd.merge import (
     initial_dimension,
     real_versions,
 )
+from lakejobs.scd.history import dimension_schema
 from lakejobs.scd.maintenance import optimize_dimension
 from lakejobs.scd.snapshot import apply_snapshot, snapshot_changes
 from lakejobs.scd.spec import ScdSpec
@@ -27,6 +28,7 @@ __all__ = [
     "apply_snapshot",
     "changes_writer",
     "current_rows",
+    "dimension_schema",
     "ensure_dimension",
     "initial_dimension",
     "optimize_dimension",

@@ -85,44 +85,44 @@ def to_change_events(changes: DataFrame, spec: ScdSpec) -> DataFrame:
 def versions_to_events(dimension: DataFrame, spec: ScdSpec) -> DataFrame:
     """Recover the change events a dimension was built from (the inverse of build_versions).
 
-    Each version gives its opening event plus one event per entry of its change log. Every
-    recovered upsert carries the version's attributes; SCD1 values are the key's latest anyway.
+    Each version gives its opening event plus one event per entry of its change log (one scan,
+    one explode). Recovered upserts carry the version's attributes; SCD1 values are the key's
+    latest anyway.
     """
     tombstone = F.col(TRACKED_HASH).isNull()
-    start = dimension.select(
+    opening = F.struct(
+        F.col(SEQ_FROM).alias("seq"),
+        F.col(EFFECTIVE_FROM).alias("effective_at"),
+        F.when(tombstone, F.lit(DELETE)).otherwise(F.lit(UPSERT)).alias("op"),
+    )
+    return dimension.select(
+        *spec.keys, *spec.attribute_columns, TRACKED_HASH,
+        F.explode(F.concat(F.array(opening), F.col(CHANGE_LOG))).alias("event"),
+    ).select(
         *[F.col(k) for k in spec.keys],
-        F.col(SEQ_FROM).alias(SEQ),
-        F.col(EFFECTIVE_FROM).alias(EFF),
-        F.when(tombstone, F.lit(DELETE)).otherwise(F.lit(UPSERT)).alias(OP),
-        F.col(TRACKED_HASH).alias(HASH),
+        F.col("event.seq").alias(SEQ),
+        F.col("event.effective_at").alias(EFF),
+        F.col("event.op").alias(OP),
+        F.when(F.col("event.op") == DELETE, F.lit(None).cast("bigint"))
+        .otherwise(F.col(TRACKED_HASH)).alias(HASH),
         *[F.col(c) for c in spec.attribute_columns],
         F.lit(EXISTING).alias(ORIGIN),
     )
-    logged = (
-        dimension.select(*spec.keys, *spec.attribute_columns, TRACKED_HASH,
-                         F.explode(CHANGE_LOG).alias("event"))
-        .select(
-            *[F.col(k) for k in spec.keys],
-            F.col("event.seq").alias(SEQ),
-            F.col("event.effective_at").alias(EFF),
-            F.col("event.op").alias(OP),
-            F.when(F.col("event.op") == DELETE, F.lit(None).cast("bigint"))
-            .otherwise(F.col(TRACKED_HASH)).alias(HASH),
-            *[F.col(c) for c in spec.attribute_columns],
-            F.lit(EXISTING).alias(ORIGIN),
-        )
-    )
-    return start.unionByName(logged)
 
 
 def deduplicate_events(events: DataFrame, spec: ScdSpec) -> DataFrame:
     """One event per (key, sequence): an event already in the dimension wins over a new one;
-    among new duplicates the choice is deterministic (delete first, then lowest hash)."""
+    among new duplicates the choice is deterministic (delete first, then lowest hash).
+
+    The events are hash-partitioned by key here, once: every later window and aggregation is per
+    key, so none of them needs another shuffle.
+    """
     same_position = Window.partitionBy(*spec.keys, SEQ).orderBy(
         F.col(ORIGIN), F.col(OP), F.col(HASH).asc_nulls_first()
     )
     return (
-        events.withColumn("_rank", F.row_number().over(same_position))
+        events.repartition(*spec.keys)
+        .withColumn("_rank", F.row_number().over(same_position))
         .where(F.col("_rank") == 1)
         .drop("_rank")
     )
@@ -232,16 +232,19 @@ def version_changes(new: DataFrame, old: DataFrame, spec: ScdSpec) -> DataFrame:
 
     Returns new or changed rows with ``_action = 'upsert'`` and vanished rows (by surrogate key)
     with ``_action = 'delete'``; identical rows are left out, so unchanged versions write nothing.
+    Both sides are partitioned by key, so the full outer join on (key, surrogate key) needs no
+    shuffle.
     """
     sk = spec.surrogate_key
     columns = dimension_columns(spec)
     content = F.to_json(F.struct(*[F.col(c) for c in columns if c != sk]))
-    old_content = old.select(F.col(sk), content.alias("_old"))
-    upserts = (
-        new.join(old_content, on=sk, how="left")
-        .where(F.col("_old").isNull() | (F.col("_old") != content))
-        .select(*columns, F.lit("upsert").alias("_action"))
+    join_on = [*spec.keys, sk]
+    joined = new.withColumn("_new", content).join(
+        old.select(*join_on, content.alias("_old")), on=join_on, how="full"
     )
-    deletes = old.join(new.select(sk), on=sk, how="left_anti").select(
-        *columns, F.lit("delete").alias("_action"))
-    return upserts.unionByName(deletes)
+    action = (
+        F.when(F.col("_new").isNull(), F.lit("delete"))
+        .when(F.col("_old").isNull() | (F.col("_old") != F.col("_new")), F.lit("upsert"))
+    )
+    return joined.withColumn("_action", action).where(F.col("_action").isNotNull()).select(
+        *columns, "_action")

@@ -25,13 +25,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from delta.tables import DeltaTable
+from pyspark.errors import PySparkException
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakejobs._compat import delta_conflict_errors
+from py4j.protocol import Py4JJavaError
+
+from lakejobs._compat import is_delta_conflict
 from lakejobs.errors import LakejobsError
 from lakejobs.scd.history import (
+    SEQ,
     build_versions,
     deduplicate_events,
     dimension_columns,
@@ -82,7 +86,11 @@ def ensure_dimension(
 def initial_dimension(changes: DataFrame, spec: ScdSpec) -> DataFrame:
     """The dimension rows a first load of ``changes`` produces (for bulk initial loads)."""
     events = deduplicate_events(to_change_events(changes, spec), spec)
-    return build_versions(events, spec).select(*dimension_columns(spec))
+    schema = dimension_schema(changes.schema, spec)
+    # Cast to the table schema: Spark infers some nested fields as NOT NULL, which Delta refuses
+    # as a nested constraint when a table is created from this frame.
+    return build_versions(events, spec).select(
+        *[F.col(f.name).cast(f.dataType) for f in schema.fields])
 
 
 def apply_changes(
@@ -170,15 +178,21 @@ def _merge(
     in_range: Callable[[str | None], Column],
 ) -> dict[str, int]:
     table = DeltaTable.forPath(spark, path)
+    keys = list(spec.keys)
     existing = (
         spark.read.format("delta").load(path)
         .where(in_range(None))
-        .join(F.broadcast(touched), on=list(spec.keys), how="left_semi")
+        .join(F.broadcast(touched), on=keys, how="left_semi")
+        .repartition(*keys)  # the same exchange serves both uses below (reused, scanned once)
     )
-    events = deduplicate_events(versions_to_events(existing, spec).unionByName(incoming), spec)
+    recorded = versions_to_events(existing, spec)
+    fresh = incoming.join(recorded.select(*keys, SEQ), on=[*keys, SEQ], how="left_anti")
+    if fresh.isEmpty():
+        return {}  # every change of the batch is already recorded: write nothing, commit nothing
+    events = deduplicate_events(recorded.unionByName(incoming), spec)
+    # Not persisted on purpose: the MERGE evaluates its source inside its own transaction, so
+    # the rows read here are the rows Delta checks for conflicts with concurrent writers.
     source = version_changes(build_versions(events, spec), existing, spec)
-    if source.isEmpty():
-        return {}  # everything in the batch is already recorded: write nothing, commit nothing
     sk = spec.surrogate_key
     columns = dimension_columns(spec)
     assignments = {c: F.col(f"s.{c}") for c in columns}
@@ -238,11 +252,12 @@ def _split_ranges(ordered: Sequence[Any], max_ranges: int) -> list[tuple[Any, An
 def _with_retries(
     action: Callable[[], Any], *, what: str, max_attempts: int = 8, count_attempts: bool = False
 ) -> Any:
-    conflicts = delta_conflict_errors()
     for attempt in range(1, max_attempts + 1):
         try:
             result = action()
-        except conflicts as e:
+        except (Py4JJavaError, PySparkException) as e:
+            if not is_delta_conflict(e):
+                raise
             if attempt == max_attempts:
                 raise ScdConflictError(
                     f"{what}: still conflicting with concurrent writers after {attempt} attempts"
