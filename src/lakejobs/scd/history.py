@@ -233,18 +233,21 @@ def version_changes(new: DataFrame, old: DataFrame, spec: ScdSpec) -> DataFrame:
     Returns new or changed rows with ``_action = 'upsert'`` and vanished rows (by surrogate key)
     with ``_action = 'delete'``; identical rows are left out, so unchanged versions write nothing.
     Both sides are partitioned by key, so the full outer join on (key, surrogate key) needs no
-    shuffle.
+    shuffle; rows are compared column by column with null-safe equality.
     """
     sk = spec.surrogate_key
     columns = dimension_columns(spec)
-    content = F.to_json(F.struct(*[F.col(c) for c in columns if c != sk]))
     join_on = [*spec.keys, sk]
-    joined = new.withColumn("_new", content).join(
-        old.select(*join_on, content.alias("_old")), on=join_on, how="full"
-    )
+    compared = [c for c in columns if c not in join_on]
+    previous = old.select(*join_on, *[F.col(c).alias(f"_old_{c}") for c in compared],
+                          F.lit(True).alias("_old_row"))
+    joined = new.withColumn("_new_row", F.lit(True)).join(previous, on=join_on, how="full")
+    unchanged = F.lit(True)
+    for c in compared:
+        unchanged = unchanged & F.col(c).eqNullSafe(F.col(f"_old_{c}"))
     action = (
-        F.when(F.col("_new").isNull(), F.lit("delete"))
-        .when(F.col("_old").isNull() | (F.col("_old") != F.col("_new")), F.lit("upsert"))
+        F.when(F.col("_new_row").isNull(), F.lit("delete"))
+        .when(F.col("_old_row").isNull() | ~unchanged, F.lit("upsert"))
     )
     return joined.withColumn("_action", action).where(F.col("_action").isNotNull()).select(
         *columns, "_action")

@@ -35,7 +35,6 @@ from py4j.protocol import Py4JJavaError
 from lakejobs._compat import is_delta_conflict
 from lakejobs.errors import LakejobsError
 from lakejobs.scd.history import (
-    SEQ,
     build_versions,
     deduplicate_events,
     dimension_columns,
@@ -120,7 +119,8 @@ def apply_changes(
         Conservation: received = accepted + rejected, and every accepted change is recorded in
         the dimension (as a version or in a version's change log).
     """
-    checked = changes.withColumn("_reasons", rejection_reasons(spec))
+    # Cached: the input is counted, then turned into events, and read once for both.
+    checked = changes.withColumn("_reasons", rejection_reasons(spec)).persist()
     valid = checked.where(F.size("_reasons") == 0).drop("_reasons")
     rejected = checked.where(F.size("_reasons") > 0)
     counts = checked.groupBy((F.size("_reasons") > 0).alias("bad")).count().collect()
@@ -141,6 +141,7 @@ def apply_changes(
     finally:
         incoming.unpersist()
         touched.unpersist()
+        checked.unpersist()
     return ScdResult(
         changes_received=received,
         changes_rejected=n_rejected,
@@ -186,13 +187,13 @@ def _merge(
         .repartition(*keys)  # the same exchange serves both uses below (reused, scanned once)
     )
     recorded = versions_to_events(existing, spec)
-    fresh = incoming.join(recorded.select(*keys, SEQ), on=[*keys, SEQ], how="left_anti")
-    if fresh.isEmpty():
-        return {}  # every change of the batch is already recorded: write nothing, commit nothing
     events = deduplicate_events(recorded.unionByName(incoming), spec)
     # Not persisted on purpose: the MERGE evaluates its source inside its own transaction, so
-    # the rows read here are the rows Delta checks for conflicts with concurrent writers.
+    # the rows read here are the rows Delta checks for conflicts with concurrent writers. When
+    # every change of the batch is already recorded the source is empty, and Delta commits
+    # nothing for a MERGE that changes nothing: a replay writes nothing.
     source = version_changes(build_versions(events, spec), existing, spec)
+    before = _latest_version(table)
     sk = spec.surrogate_key
     columns = dimension_columns(spec)
     assignments = {c: F.col(f"s.{c}") for c in columns}
@@ -204,9 +205,16 @@ def _merge(
         .whenNotMatchedInsert(condition=F.col("s._action") == "upsert", values=assignments)
         .execute()
     )
-    last = table.history(1).select("operation", "operationMetrics").first()
-    metrics = dict(last.operationMetrics or {}) if last and last.operation == "MERGE" else {}
+    last = table.history(1).select("version", "operation", "operationMetrics").first()
+    if last is None or last.version == before or last.operation != "MERGE":
+        return {}
+    # With a concurrent writer the newest MERGE could be theirs; these counts are informational.
+    metrics = dict(last.operationMetrics or {})
     return {k: int(v) for k, v in metrics.items() if v is not None and str(v).isdigit()}
+
+
+def _latest_version(table: DeltaTable) -> int:
+    return table.history(1).select("version").first().version
 
 
 def _key_range_predicate(
