@@ -21,9 +21,13 @@ def read_delta(spark: SparkSession, path: str, schema: T.StructType | None = Non
     return spark.read.format("delta").load(path)
 
 
-def append(df: DataFrame, path: str) -> None:
-    """Append ``df`` to the Delta table at ``path`` (created on first write)."""
-    df.write.format("delta").mode("append").save(path)
+def append(df: DataFrame, path: str, *, merge_schema: bool = False) -> None:
+    """Append ``df`` to the Delta table at ``path`` (created on first write); with
+    ``merge_schema`` new columns of ``df`` are added to the table."""
+    writer = df.write.format("delta").mode("append")
+    if merge_schema:
+        writer = writer.option("mergeSchema", "true")
+    writer.save(path)
 
 
 def ensure_table(spark: SparkSession, path: str, schema: T.StructType) -> DeltaTable:
@@ -61,3 +65,23 @@ def upsert_latest(df: DataFrame, path: str, keys: Sequence[str], order_by: str) 
         .whenNotMatchedInsertAll()
         .execute()
     )
+
+
+def table_version(spark: SparkSession, path: str) -> int:
+    """The latest version of the Delta table at ``path``; -1 when there is no table."""
+    if not is_delta_table(spark, path):
+        return -1
+    return int(DeltaTable.forPath(spark, path).history(1).select("version").first()[0])
+
+
+def rows_written_since(spark: SparkSession, path: str, version: int) -> int:
+    """Rows the commits after ``version`` wrote (Delta's ``numOutputRows``); 0 if none.
+
+    A write that has nothing to add or remove may commit nothing, so the caller notes the version
+    before writing instead of trusting the latest commit to be its own.
+    """
+    if not is_delta_table(spark, path):
+        return 0
+    history = DeltaTable.forPath(spark, path).history().where(f"version > {version}")
+    return sum(int((r.operationMetrics or {}).get("numOutputRows", 0))
+               for r in history.select("operationMetrics").collect())

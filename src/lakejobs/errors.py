@@ -58,3 +58,14 @@ class BookmarkError(LakejobsError):
 
 class ConservationError(LakejobsError):
     """A stage lost or invented records: rows in != rows out + rows quarantined."""
+
+
+class DataQualityError(LakejobsError):
+    """A ``fail``-level data-quality rule failed: the run stopped before writing anything.
+
+    ``summary`` holds the run's data-quality figures for the run log.
+    """
+
+    def __init__(self, message: str, summary: dict | None = None) -> None:
+        super().__init__(message)
+        self.summary = summary or {}

@@ -8,13 +8,19 @@ from lakejobs.runtime import JobSpec
 
 def all_jobs() -> dict[str, JobSpec]:
     """Every registered job, by name."""
-    from lakejobs.batch import sample_customers
+    from lakejobs.batch import landing_to_staging, sample_customers
 
     specs = [
         JobSpec(
             name="sample_pipeline",
             summary="landing → staging sample: conform customers, quarantine bad rows",
             run=sample_customers.run,
+        ),
+        JobSpec(
+            name="landing_to_staging",
+            summary="landing → staging: contracts, rules, good/bad split, dq_results, Data Docs",
+            run=landing_to_staging.run,
+            optional={"table": "validate only this configured table"},
         ),
     ]
     return {spec.name: spec for spec in specs}

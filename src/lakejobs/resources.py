@@ -30,6 +30,15 @@ def list_bundled(folder: str) -> list[str]:
     return sorted(p.name for p in root.iterdir() if p.is_file()) if root.is_dir() else []
 
 
+def resolve_location(location: str) -> str:
+    """``location`` as given when it is an ``s3://`` URI or an existing local path; otherwise the
+    bundled file of that relative name (``conf/contracts/customers.yaml``) when there is one."""
+    if location.startswith(("s3://", "s3a://", "file://")) or Path(location).expanduser().exists():
+        return location
+    bundled = bundled_path(*Path(location).parts)
+    return str(bundled) if not Path(location).is_absolute() and bundled.is_file() else location
+
+
 def read_text(location: str) -> str:
     """Read a UTF-8 text file from a local path or an ``s3://bucket/key`` URI.
 

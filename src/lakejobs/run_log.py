@@ -30,6 +30,7 @@ RUN_LOG_SCHEMA = T.StructType(
         T.StructField("rows_written", T.LongType(), False),
         T.StructField("rows_quarantined", T.LongType(), False),
         T.StructField("error_message", T.StringType(), True),
+        T.StructField("summary", T.StringType(), True),
     ]
 )
 
@@ -50,8 +51,10 @@ class RunRecord:
     rows_written: int
     rows_quarantined: int
     error_message: str | None
+    summary: str | None = None  # JSON: job-specific figures (e.g. data-quality outcomes)
 
 
 def append_run(spark: SparkSession, path: str, record: RunRecord) -> None:
     """Append one run to the run log at ``path`` (created on first use)."""
-    append(spark.createDataFrame([astuple(record)], RUN_LOG_SCHEMA), path)
+    # mergeSchema: run logs written before the summary column existed gain it on first append
+    append(spark.createDataFrame([astuple(record)], RUN_LOG_SCHEMA), path, merge_schema=True)

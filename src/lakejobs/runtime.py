@@ -6,6 +6,7 @@ goes through :func:`run_job`, so the argument names, the errors and the bookkeep
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import uuid
@@ -138,12 +139,19 @@ def run_job(spec: JobSpec, argv: Sequence[str], *, spark: SparkSession | None = 
             rows_written=result.rows_written,
             rows_quarantined=result.rows_quarantined,
             error_message=None if error is None else f"{type(error).__name__}: {error}"[:4000],
+            summary=_summary_json(result, error),
         )
         append_run(spark, paths.table("system", settings.tables.run_log), record)
     if glue_job is not None:
         glue_job.commit()
     log.info("job %s run %s %s", job_name, run_id, status)
     return JobOutcome(run_id=run_id, result=result)
+
+
+def _summary_json(result: JobResult, error: BaseException | None) -> str | None:
+    # a failed run may still say what it found (e.g. which data-quality rule stopped it)
+    summary = getattr(error, "summary", None) or result.summary
+    return json.dumps(dict(summary), default=str, sort_keys=True) if summary else None
 
 
 def _new_run_id() -> str:

@@ -8,6 +8,8 @@ from lakejobs.config.models import (
     Settings,
     SparkSettings,
     TableNames,
+    ValidationSettings,
+    ValidationTable,
     ZoneSettings,
 )
 
@@ -19,6 +21,8 @@ __all__ = [
     "Settings",
     "SparkSettings",
     "TableNames",
+    "ValidationSettings",
+    "ValidationTable",
     "ZoneSettings",
     "load_settings",
     "settings_from_mapping",

@@ -100,6 +100,36 @@ class TableNames(_Model):
     bookmarks: str = "job_bookmarks"
 
 
+class ValidationTable(_Model):
+    """One landing table the landing → staging job validates."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,127}$")]
+    contract: str = Field(
+        description="contract YAML: a file bundled under conf/contracts/, a path or an s3:// URI"
+    )
+    rules: str | None = Field(
+        None,
+        description="rules: a GX suite (.json) or lakejobs rules (.yaml); bundled name under "
+        "expectations/ or conf/rules/, a path or an s3:// URI",
+    )
+    marker: str | None = Field(
+        "_SUCCESS", description="completion marker of a landing folder; null: every file is ready"
+    )
+    references: tuple[Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,127}$")], ...] = Field(
+        (), description="staging tables the rules check references against"
+    )
+
+
+class ValidationSettings(_Model):
+    """The landing → staging validation job."""
+
+    tables: tuple[ValidationTable, ...] = ()
+    results_table: str = Field("dq_results", pattern=r"^[a-z_][a-z0-9_]{0,127}$")
+    data_docs: str | None = Field(
+        None, description="folder for Great Expectations Data Docs; null: no Data Docs"
+    )
+
+
 class Settings(_Model):
     """Everything a job needs to know about its environment."""
 
@@ -108,3 +138,4 @@ class Settings(_Model):
     spark: SparkSettings = SparkSettings()
     secrets: SecretsSettings = SecretsSettings()
     tables: TableNames = TableNames()
+    validation: ValidationSettings = ValidationSettings()

@@ -1,0 +1,100 @@
+"""Reading the landing zone: complete partitions only, every record kept, unknown fields carried.
+
+A landing partition (a folder of data files) is ready once it holds its completion marker
+(``_SUCCESS`` by default, written by Spark's batch writers and by the landing job after each
+committed micro-batch). Files of incomplete partitions are left for a later run.
+
+:func:`read_landed` returns the *landed* frame :func:`lakejobs.batch.conform.conform` expects:
+the contract's columns as landed, ``_extra_columns`` (map of fields the contract does not know,
+as text), ``_raw_record`` (the record as it arrived, for quarantine), ``_malformed`` and
+``_source_file``. Nothing is dropped: a line that is not JSON is kept, flagged malformed.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from lakejobs.batch.contracts import Contract
+
+DEFAULT_MARKER = "_SUCCESS"
+
+
+def complete_files(spark: SparkSession, path: str, marker: str | None = DEFAULT_MARKER) -> list[str]:
+    """Data files below ``path`` whose folder holds ``marker`` (all data files if it is None).
+
+    Hidden and metadata files (``_*``, ``.*``) are never returned. Uses Hadoop's file system API,
+    so local folders and S3 prefixes list the same way.
+    """
+    jvm = spark.sparkContext._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    if not fs.exists(hadoop_path):
+        return []
+    by_folder: dict[str, list[str]] = defaultdict(list)
+    marked: set[str] = set()
+    iterator = fs.listFiles(hadoop_path, True)
+    while iterator.hasNext():
+        file_path = iterator.next().getPath()
+        folder, name = file_path.getParent().toString(), file_path.getName()
+        if marker is not None and name == marker:
+            marked.add(folder)
+        elif not name.startswith(("_", ".")) and "/_" not in file_path.toUri().getPath():
+            by_folder[folder].append(file_path.toString())
+    ready = by_folder if marker is None else {f: v for f, v in by_folder.items() if f in marked}
+    return sorted(file for files in ready.values() for file in files)
+
+
+def read_landed(spark: SparkSession, files: list[str], contract: Contract) -> DataFrame:
+    """The landed records of ``files`` in the shape :func:`conform` expects."""
+    if contract.format == "json":
+        return landed_json(spark.read.text(files).withColumn("_source_file", _source_file()),
+                           contract)
+    if contract.format == "csv":
+        # every CSV field is read as text; the contract decides the types
+        raw = spark.read.option("header", "true").option("inferSchema", "false").csv(files)
+    else:
+        raw = spark.read.parquet(*files)
+    return landed_columns(raw.withColumn("_source_file", _source_file()), contract)
+
+
+def landed_json(lines: DataFrame, contract: Contract) -> DataFrame:
+    """JSON lines (column ``value``) as landed columns: every top-level field parsed as text."""
+    fields = F.from_json(F.col("value"), T.MapType(T.StringType(), T.StringType()))
+    known = F.array(*[F.lit(name) for name in contract.names])
+    return lines.select(
+        *[fields.getItem(name).alias(name) for name in contract.names],
+        F.map_filter(fields, lambda k, _v: ~F.array_contains(known, k)).alias("_extra_columns"),
+        F.col("value").alias("_raw_record"),
+        fields.isNull().alias("_malformed"),
+        F.col("_source_file"),
+    )
+
+
+def landed_columns(raw: DataFrame, contract: Contract) -> DataFrame:
+    """Typed landed data (Parquet, CSV) as landed columns; columns the contract does not know go
+    to ``_extra_columns`` as text."""
+    data_columns = [c for c in raw.columns if c != "_source_file"]
+    extra = [c for c in data_columns if c not in contract.names]
+    extra_map = (
+        F.map_filter(
+            F.create_map(*[x for c in extra for x in (F.lit(c), F.col(f"`{c}`").cast("string"))]),
+            lambda _k, v: v.isNotNull(),
+        )
+        if extra
+        else F.create_map().cast(T.MapType(T.StringType(), T.StringType()))
+    )
+    return raw.select(
+        *[F.col(f"`{name}`") for name in contract.names if name in raw.columns],
+        extra_map.alias("_extra_columns"),
+        F.to_json(F.struct(*[F.col(f"`{c}`") for c in data_columns])).alias("_raw_record"),
+        F.lit(False).alias("_malformed"),
+        F.col("_source_file"),
+    )
+
+
+def _source_file() -> F.Column:
+    return F.col("_metadata.file_path")

@@ -1,0 +1,184 @@
+"""The landing → staging job: complete landing files validated once, good rows staged, bad rows
+quarantined with their reasons, every rule's figures appended to ``dq_results``.
+
+Per configured table (``validation.tables`` in the environment YAML):
+
+1. new files of complete landing folders (completion marker + the job's bookmarks);
+2. read, conform to the contract, flag every row rule (one pass);
+3. one aggregation measures every check; the figures go to ``dq_results`` whatever happens next;
+4. a failed ``fail`` rule stops the run here: nothing is written to staging or quarantine and
+   the files stay unprocessed;
+5. otherwise good rows go to staging and bad rows to quarantine (Delta, idempotent per file), and
+   conservation is checked against the rows Delta reports written.
+
+With ``validation.data_docs`` set, Great Expectations also validates the conformed batch with the
+same rules and renders Data Docs there.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pyspark.sql import DataFrame
+
+from lakejobs.batch.conform import conform, contract_checks
+from lakejobs.batch.contracts import Contract, load_contract
+from lakejobs.batch.landing import complete_files, read_landed
+from lakejobs.batch.rules import RuleSet
+from lakejobs.batch.suites import load_rules, to_gx_suite
+from lakejobs.batch.validate import (
+    Measurement,
+    all_checks,
+    bad_rows,
+    flag_rows,
+    good_rows,
+    measure,
+    with_failures,
+)
+from lakejobs.batch.validation_io import (
+    check_evolution,
+    dq_result_rows,
+    replace_for_files,
+    staging_rows,
+)
+from lakejobs.config import ValidationTable
+from lakejobs.delta_io import append, read_delta, rows_written_since, table_version
+from lakejobs.errors import ConservationError, DataQualityError, JobArgumentError
+from lakejobs.resources import resolve_location
+from lakejobs.runtime import JobContext, JobResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TableRun:
+    """What validating one table did."""
+
+    table: str
+    files: int
+    measurement: Measurement | None
+    staged: int = 0
+    quarantined: int = 0
+    docs: str | None = None
+
+    def summary(self) -> dict[str, Any]:
+        figures: dict[str, Any] = {"files": self.files, "staged": self.staged,
+                                   "quarantined": self.quarantined}
+        if self.measurement is not None:
+            figures["rows"] = self.measurement.rows
+            figures["rules"] = {
+                o.rule: {"outcome": o.outcome, "failed": o.rows_failed, "observed": o.observed}
+                for o in self.measurement.outcomes
+                if o.outcome != "passed"
+            }
+        if self.docs:
+            figures["data_docs"] = self.docs
+        return figures
+
+
+def run(context: JobContext) -> JobResult:
+    """Validate every configured table (or the one named by ``--table``)."""
+    tables = context.settings.validation.tables
+    wanted = context.args.get("table")
+    if wanted:
+        tables = tuple(t for t in tables if t.name == wanted)
+        if not tables:
+            names = ", ".join(t.name for t in context.settings.validation.tables) or "none"
+            raise JobArgumentError(f"--table {wanted}: not configured: expected one of {names}")
+    runs = [validate_table(context, table) for table in tables]
+    return JobResult(
+        rows_read=sum(r.measurement.rows for r in runs if r.measurement),
+        rows_written=sum(r.staged for r in runs),
+        rows_quarantined=sum(r.quarantined for r in runs),
+        summary={r.table: r.summary() for r in runs},
+    )
+
+
+def validate_table(context: JobContext, table: ValidationTable) -> TableRun:
+    """Validate the new complete landing files of one table."""
+    spark, paths = context.spark, context.paths
+    contract = load_contract(resolve_location(table.contract))
+    rule_set = load_rules(resolve_location(table.rules)) if table.rules else RuleSet(
+        table=table.name
+    )
+    staging_path = paths.table("staging", table.name)
+    merge_schema = check_evolution(spark, staging_path, contract)  # before any work is done
+    ready = complete_files(spark, paths.table("landing", table.name), table.marker)
+    files = context.bookmarks.unprocessed(table.name, ready)
+    if not files:
+        log.info("%s: no new complete landing files", table.name)
+        return TableRun(table=table.name, files=0, measurement=None)
+    references = {name: read_delta(spark, paths.table("staging", name)) for name in table.references}
+    checks = all_checks(rule_set, contract_checks(contract))
+    flagged = (
+        read_landed(spark, files, contract)
+        .transform(conform(contract))
+        .transform(flag_rows(rule_set, references))
+    )
+    measurement = measure(flagged, rule_set, checks)
+    validated_at = datetime.now(UTC)
+    append(
+        dq_result_rows(spark, measurement.outcomes, run_id=context.run_id,
+                       job_name=context.args["JOB_NAME"], table=table.name,
+                       validated_at=validated_at),
+        paths.table("system", context.settings.validation.results_table),
+    )
+    docs = _data_docs(context, table.name, flagged, contract, rule_set)
+    run = TableRun(table=table.name, files=len(files), measurement=measurement, docs=docs)
+    if measurement.failed:
+        failed = ", ".join(
+            f"{o.rule} ({o.check}: {o.observed if o.rows_failed is None else o.rows_failed})"
+            for o in measurement.failed
+        )
+        raise DataQualityError(
+            f"{table.name}: fail-level rules failed: {failed}: nothing was written",
+            summary={table.name: run.summary()},
+        )
+    annotated = flagged.transform(with_failures(checks))
+    before = table_version(spark, staging_path)
+    replace_for_files(
+        annotated.transform(good_rows(contract.names)).transform(
+            lambda good: staging_rows(good, context.run_id)
+        ),
+        staging_path,
+        files,
+        merge_schema=merge_schema,
+    )
+    staged = rows_written_since(spark, staging_path, before)
+    quarantined = 0
+    if measurement.rows_bad:
+        quarantine_path = paths.table("quarantine", table.name)
+        before = table_version(spark, quarantine_path)
+        replace_for_files(
+            annotated.transform(bad_rows(table.name, context.run_id)),
+            quarantine_path,
+            files,
+            merge_schema=False,
+        )
+        quarantined = rows_written_since(spark, quarantine_path, before)
+    if staged + quarantined != measurement.rows:
+        raise ConservationError(
+            f"{table.name}: {measurement.rows} rows validated but {staged} staged + "
+            f"{quarantined} quarantined"
+        )
+    context.bookmarks.mark_processed(table.name, files)
+    return TableRun(table=table.name, files=len(files), measurement=measurement, staged=staged,
+                    quarantined=quarantined, docs=docs)
+
+
+def _data_docs(
+    context: JobContext, table: str, flagged: DataFrame, contract: Contract, rule_set: RuleSet
+) -> str | None:
+    folder = context.settings.validation.data_docs
+    if not folder:
+        return None
+    from lakejobs.batch.gx_validation import run_gx_suite
+
+    batch = flagged.select(*contract.names)
+    report = run_gx_suite(batch, to_gx_suite(rule_set), project_dir=folder,
+                          run_name=f"{table}-{context.run_id}")
+    return str(report.validation_page or report.docs_index)
+
