@@ -144,6 +144,10 @@ def test_measure_counts_every_rule_and_judges_dataset_rules(orders: DataFrame) -
             {"id": "big_batch", "check": "row_count", "min": 10, "severity": "fail"},
             {"id": "fresh", "check": "freshness", "column": "ordered_at", "max_age": "1d"},
             {"id": "stale", "check": "freshness", "column": "ordered_at", "max_age": "1h"},
+            {"id": "mean_amount", "check": "aggregate", "column": "amount", "statistic": "mean",
+             "min": 0, "max": 50},
+            {"id": "max_amount", "check": "aggregate", "column": "amount", "statistic": "max",
+             "max": 100},
         ]},
         source="test",
     )
@@ -157,6 +161,8 @@ def test_measure_counts_every_rule_and_judges_dataset_rules(orders: DataFrame) -
         "big_batch": (None, "6", "failed"),
         "fresh": (None, "2026-11-22 10:00:00", "passed"),
         "stale": (None, "2026-11-22 10:00:00", "warned"),
+        "mean_amount": (None, "40.802", "passed"),  # nulls left out: 204.01 / 5
+        "max_amount": (None, "100.01", "warned"),
     }
     assert (result.rows, result.rows_bad) == (6, 2)
     assert [o.rule for o in result.failed] == ["big_batch"]
@@ -215,6 +221,8 @@ def test_gx_suite_and_yaml_rules_read_into_the_same_rule_set() -> None:
             {"id": "id_unique", "check": "unique", "columns": ["id"]},
             {"id": "pair_unique", "check": "unique", "columns": ["region", "code"]},
             {"id": "rows", "check": "row_count", "min": 1, "max": 10},
+            {"id": "amount_stdev", "check": "aggregate", "column": "amount",
+             "statistic": "stdev", "max": 3.5},
             {"id": "positive", "check": "sql", "expression": "amount > 0"},
         ]},
         source="test",
@@ -228,6 +236,11 @@ def test_gx_suite_and_yaml_rules_read_into_the_same_rule_set() -> None:
     }
     assert suite["expectations"][-1]["kwargs"] == {
         "unexpected_rows_query": "SELECT * FROM {batch} WHERE NOT (amount > 0)"
+    }
+    assert suite["expectations"][-2] == {
+        "type": "expect_column_stdev_to_be_between", "kwargs": {"column": "amount",
+                                                                "max_value": 3.5},
+        "meta": {"rule_id": "amount_stdev", "severity": "warn"},
     }
     assert rules_from_gx_suite(json.loads(json.dumps(suite)), source="suite") == yaml_rules
 

@@ -221,6 +221,41 @@ class RowCount(_Rule):
         )
 
 
+class Aggregate(_Rule):
+    """A column statistic (``min``, ``max``, ``mean``, ``sum``, ``stdev``) lies between ``min``
+    and ``max`` (inclusive; either bound optional). Nulls are left out, as in SQL aggregates."""
+
+    check: Literal["aggregate"] = "aggregate"
+    level: Literal["row", "dataset"] = "dataset"
+    column: str
+    statistic: Literal["min", "max", "mean", "sum", "stdev"]
+    min: float | None = None
+    max: float | None = None
+    severity: Severity = "warn"
+
+    @model_validator(mode="after")
+    def _has_a_bound(self) -> Aggregate:
+        if self.min is None and self.max is None:
+            raise ValueError("expected at least one of 'min' and 'max'")
+        return self
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (self.column,)
+
+    def statistic_column(self) -> Column:
+        functions = {"min": F.min, "max": F.max, "mean": F.avg, "sum": F.sum,
+                     "stdev": F.stddev_samp}
+        return functions[self.statistic](F.col(f"`{self.column}`"))
+
+    def judge(self, value: Any) -> bool:
+        if value is None:
+            return False
+        return (self.min is None or float(value) >= self.min) and (
+            self.max is None or float(value) <= self.max
+        )
+
+
 class Freshness(_Rule):
     """The newest ``column`` value is at most ``max_age`` (``30m``, ``24h``, ``2d``) old."""
 
@@ -249,7 +284,7 @@ class Freshness(_Rule):
 
 Rule = Annotated[
     NotNull | Between | InSet | Regex | Length | Expression | Unique | References | RowCount
-    | Freshness,
+    | Aggregate | Freshness,
     Field(discriminator="check"),
 ]
 ROW_CHECKS = ("not_null", "between", "in_set", "regex", "length", "sql")

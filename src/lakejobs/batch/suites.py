@@ -18,6 +18,7 @@ expect_column_value_lengths_to_be_between   length (min_value, max_value)
 expect_column_values_to_be_unique           unique (one column)
 expect_compound_columns_to_be_unique        unique (column_list)
 expect_table_row_count_to_be_between        row_count (min_value, max_value)
+expect_column_{min,max,mean,sum,stdev}_...  aggregate (statistic, min_value, max_value)
 unexpected_rows_expectation                 sql (``SELECT * FROM {batch} WHERE <bad row>``)
 ==========================================  ==========================================
 
@@ -60,6 +61,13 @@ _FROM_GX: dict[str, tuple[str, dict[str, str]]] = {
     "expect_compound_columns_to_be_unique": ("unique", {"column_list": "columns"}),
     "expect_table_row_count_to_be_between": ("row_count", {"min_value": "min", "max_value": "max"}),
     "unexpected_rows_expectation": ("sql", {"unexpected_rows_query": "expression"}),
+    **{
+        f"expect_column_{gx_name}_to_be_between": (
+            f"aggregate:{statistic}", {"column": "column", "min_value": "min", "max_value": "max"}
+        )
+        for gx_name, statistic in (("min", "min"), ("max", "max"), ("mean", "mean"),
+                                   ("sum", "sum"), ("stdev", "stdev"))
+    },
 }
 # GX kwargs that change nothing for the engine and are accepted as they are
 _IGNORED_KWARGS = {"result_format", "catch_exceptions", "mostly_default"}
@@ -119,6 +127,8 @@ def rules_from_gx_suite(suite: Any, *, source: str, table: str | None = None) ->
         kwargs = dict(expectation.get("kwargs") or {})
         meta = dict(expectation.get("meta") or {})
         raw: dict[str, Any] = {"check": check}
+        if check.startswith("aggregate:"):
+            raw = {"check": "aggregate", "statistic": check.split(":")[1]}
         for gx_name, value in kwargs.items():
             if gx_name in _IGNORED_KWARGS:
                 continue
@@ -146,10 +156,11 @@ def to_gx_suite(rule_set: RuleSet, *, name: str | None = None) -> dict[str, Any]
     to_gx = {check: (gx_type, names) for gx_type, (check, names) in _FROM_GX.items()}
     expectations, not_in_gx = [], []
     for rule in rule_set.rules:
-        if rule.check not in to_gx:
+        check = f"aggregate:{rule.statistic}" if rule.check == "aggregate" else rule.check
+        if check not in to_gx:
             not_in_gx.append(rule.id)
             continue
-        gx_type, names = to_gx[rule.check]
+        gx_type, names = to_gx[check]
         fields = rule.model_dump(by_alias=True, exclude_none=True)
         kwargs = {gx: fields[ours] for gx, ours in names.items() if ours in fields}
         if rule.check == "unique":

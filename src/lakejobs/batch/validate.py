@@ -145,6 +145,8 @@ def measure(
         aggregates.append(newest.cast("string").alias(f"newest_{i}"))
         aggregates.append(F.coalesce(newest >= F.lit(as_of - rule.age), F.lit(False))
                           .alias(f"fresh_{i}"))
+    statistics = rule_set.of_check("aggregate")
+    aggregates += [r.statistic_column().alias(f"stat_{i}") for i, r in enumerate(statistics)]
     totals = flagged.agg(*aggregates).first()
     rows = int(totals["rows"])
     outcomes = [
@@ -152,6 +154,10 @@ def measure(
     ]
     for rule in rule_set.of_check("row_count"):
         outcomes.append(_dataset_outcome(rule, rows, str(rows), rule.judge(rows)))
+    for i, rule in enumerate(statistics):
+        value = totals[f"stat_{i}"]
+        outcomes.append(_dataset_outcome(rule, rows, None if value is None else str(value),
+                                         rule.judge(value)))
     for i, rule in enumerate(freshness):
         outcomes.append(
             _dataset_outcome(rule, rows, totals[f"newest_{i}"], bool(totals[f"fresh_{i}"]))
