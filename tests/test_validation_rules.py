@@ -17,11 +17,10 @@ from lakejobs.batch.rules import RuleSet, flag_column
 from lakejobs.batch.suites import load_rules, rules_from_gx_suite, rules_from_mapping, to_gx_suite
 from lakejobs.batch.validate import (
     all_checks,
-    bad_rows,
     flag_rows,
     good_rows,
     measure,
-    with_failures,
+    measure_and_hold_bad_rows,
 )
 from lakejobs.errors import ConfigError
 
@@ -180,19 +179,21 @@ def test_split_keeps_warned_rows_and_quarantines_dropped_ones_with_every_reason(
         ]},
         source="test",
     )
-    annotated = (
+    checks = all_checks(rule_set)
+    flagged = (
         orders.withColumns({"_source_file": F.lit("f1"), "_extra_columns": F.create_map(),
                             "_raw_record": F.to_json(F.struct("id", "amount"))})
         .transform(flag_rows(rule_set))
-        .transform(with_failures(all_checks(rule_set)))
     )
-    good = annotated.transform(good_rows(["id", "amount"])).select("id", "_dq_warnings")
+    good = flagged.transform(good_rows(["id", "amount"], checks)).select("id", "_dq_warnings")
     expected_good = spark.createDataFrame(
         [(1, []), (2, []), (4, [])],
         T.StructType([IDS.fields[0], T.StructField("_dq_warnings", T.ArrayType(T.StringType()))]),
     )
     assert_df_equality(good, expected_good, ignore_row_order=True, ignore_nullable=True)
-    bad = annotated.transform(bad_rows("orders", "run1")).select("raw_record", "failures")
+    measurement, held = measure_and_hold_bad_rows(flagged, rule_set, checks, table="orders",
+                                                  run_id="run1")
+    bad = held.select("raw_record", "failures")
     failure = T.StructType([T.StructField(n, T.StringType()) for n in ("rule", "severity", "reason")])
     expected_bad = spark.createDataFrame(
         [
@@ -207,6 +208,10 @@ def test_split_keeps_warned_rows_and_quarantines_dropped_ones_with_every_reason(
     )
     assert_df_equality(bad, expected_bad, ignore_row_order=True, ignore_nullable=True)
     assert good.count() + bad.count() == orders.count()
+    # the observed counts of the one-pass variant equal those of a separate aggregation
+    assert measurement == measure(flagged, rule_set, checks)
+    assert (measurement.rows, measurement.rows_bad) == (6, 3)
+    held.unpersist()
 
 
 def test_gx_suite_and_yaml_rules_read_into_the_same_rule_set() -> None:

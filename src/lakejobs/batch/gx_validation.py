@@ -17,6 +17,7 @@ no ``spark_config``, so GX never changes or restarts that session.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,9 @@ if TYPE_CHECKING:
 DATASOURCE = "lakejobs_spark"
 BATCH_DEFINITION = "whole_dataframe"
 DOCS_SITE = "local_site"
+# GX runs query-based expectations (unexpected_rows_expectation) on a temp view of the batch that
+# it always names "tmp_view" and leaves in the session.
+GX_QUERY_VIEW = "tmp_view"
 # SUMMARY gives unexpected_count and at most 20 example values per expectation; COMPLETE would
 # collect every unexpected value to the driver.
 RESULT_FORMAT = {"result_format": "SUMMARY"}
@@ -78,8 +82,8 @@ def run_gx_suite(
         df: The batch to validate (the whole DataFrame is one GX batch).
         suite: A GX Core 1.x suite as parsed JSON: ``name``, ``expectations`` (each with
             ``type``, ``kwargs`` and optionally ``meta``) and optionally ``meta``.
-        project_dir: Folder of the file-backed GX project (created if missing; reused by later
-            runs, so Data Docs list every run).
+        project_dir: Local folder of the file-backed GX project (created if missing; reused by
+            later runs, so Data Docs list every run).
         run_name: Names this run in the validation store and in Data Docs.
         build_docs: Render Data Docs (index and this run's validation page).
 
@@ -92,29 +96,26 @@ def run_gx_suite(
             could not evaluate an expectation (unknown column, bad query, ...).
     """
     name, expectations = _checked_suite(suite)
+    if "://" in str(project_dir):
+        raise DataQualityError(
+            f"GX project_dir must be a local folder, got {project_dir!r} (copy the Data Docs "
+            "to object storage after the run)"
+        )
     gx = _import_gx()
-    from great_expectations.checkpoint import UpdateDataDocsAction
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.exceptions import GreatExpectationsError
 
     context = _file_context(gx, Path(project_dir))
     gx_suite = context.suites.add_or_update(
         gx.ExpectationSuite(name=name, expectations=_gx_expectations(name, expectations),
-                            meta=dict(suite.get("meta") or {}))
+                            meta=dict(suite["meta"]) if suite.get("meta") else None)
     )
     # GX reports results grouped by column, not in suite order; the ids it gave the expectations
     # when the suite was stored lead each result back to its place in the suite.
     position = {e.id: i for i, e in enumerate(gx_suite.expectations)}
-
-    definition = context.validation_definitions.add_or_update(
-        gx.ValidationDefinition(name=name, data=_batch_definition(context, name), suite=gx_suite)
-    )
-    actions = [UpdateDataDocsAction(name="update_data_docs", site_names=[DOCS_SITE])]
-    checkpoint = context.checkpoints.add_or_update(
-        gx.Checkpoint(name=name, validation_definitions=[definition],
-                      actions=actions if build_docs else [], result_format=RESULT_FORMAT)
-    )
+    checkpoint = _checkpoint(gx, context, gx_suite, build_docs=build_docs)
     was_cached = df.is_cached
+    uses_query_view = any("unexpected_rows_query" in e["kwargs"] for e in expectations)
     try:
         outcome = checkpoint.run(batch_parameters={"dataframe": df},
                                  run_id=RunIdentifier(run_name=run_name))
@@ -125,13 +126,15 @@ def run_gx_suite(
         # releases it; release what we cached.
         if not was_cached:
             df.unpersist()
+        if uses_query_view:
+            df.sparkSession.catalog.dropTempView(GX_QUERY_VIEW)
 
     [(result_id, validation)] = outcome.run_results.items()
     by_position = {position[r.expectation_config.id]: r for r in validation.results}
     if sorted(by_position) != list(range(len(expectations))):
         raise DataQualityError(
             f"GX suite '{name}': GX returned {len(by_position)} results for "
-            f"{len(expectations)} expectations (are two expectations identical?)"
+            f"{len(expectations)} expectations"
         )
     results = tuple(_result(name, e, by_position[i]) for i, e in enumerate(expectations))
     docs_index = validation_page = None
@@ -188,7 +191,11 @@ def _gx_expectations(suite_name: str, expectations: list[Mapping[str, Any]]) -> 
 
 def _import_gx() -> Any:
     try:
-        import great_expectations as gx
+        with warnings.catch_warnings():
+            # GX imports pyspark.ml, whose 3.5 release still imports the deprecated distutils.
+            warnings.filterwarnings("ignore", message="The distutils package is deprecated",
+                                    category=DeprecationWarning)
+            import great_expectations as gx
     except ImportError as e:
         raise DataQualityError(
             "great_expectations is not installed: install lakejobs[gx] (on Glue, add "
@@ -203,13 +210,31 @@ def _file_context(gx: Any, project_dir: Path) -> Any:
 
     project_dir.mkdir(parents=True, exist_ok=True)
     context = gx.get_context(mode="file", project_root_dir=str(project_dir))
-    # GX 1.24.1 ships no analytics client, but the flag is recorded in the project's gx.yml so
-    # that no GX version reading this project reports usage. Progress bars would write tqdm
-    # bars to stderr for every metric batch.
+    # GX 1.24.1 ships no analytics client (it makes no network calls on this path); the flag is
+    # still recorded as off in the project's gx.yml. Progress bars would write tqdm bars to
+    # stderr for every batch of metrics.
     context.variables.analytics_enabled = False
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     context.variables.save()
     return context
+
+
+def _checkpoint(gx: Any, context: Any, gx_suite: Any, *, build_docs: bool) -> Any:
+    """A checkpoint validating ``gx_suite`` on a whole DataFrame, updating Data Docs if asked.
+
+    Validation definition and checkpoint take the suite's name, so reruns replace them.
+    """
+    from great_expectations.checkpoint import UpdateDataDocsAction
+
+    definition = context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=gx_suite.name, suite=gx_suite,
+                                data=_batch_definition(context, gx_suite.name))
+    )
+    actions = [UpdateDataDocsAction(name="update_data_docs", site_names=[DOCS_SITE])]
+    return context.checkpoints.add_or_update(
+        gx.Checkpoint(name=gx_suite.name, validation_definitions=[definition],
+                      actions=actions if build_docs else [], result_format=RESULT_FORMAT)
+    )
 
 
 def _batch_definition(context: Any, asset_name: str) -> Any:

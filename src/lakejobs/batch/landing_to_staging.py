@@ -32,11 +32,9 @@ from lakejobs.batch.suites import load_rules, to_gx_suite
 from lakejobs.batch.validate import (
     Measurement,
     all_checks,
-    bad_rows,
     flag_rows,
     good_rows,
-    measure,
-    with_failures,
+    measure_and_hold_bad_rows,
 )
 from lakejobs.batch.validation_io import (
     check_evolution,
@@ -118,47 +116,45 @@ def validate_table(context: JobContext, table: ValidationTable) -> TableRun:
         .transform(conform(contract))
         .transform(flag_rows(rule_set, references))
     )
-    measurement = measure(flagged, rule_set, checks)
-    validated_at = datetime.now(UTC)
-    append(
-        dq_result_rows(spark, measurement.outcomes, run_id=context.run_id,
-                       job_name=context.args["JOB_NAME"], table=table.name,
-                       validated_at=validated_at),
-        paths.table("system", context.settings.validation.results_table),
-    )
-    docs = _data_docs(context, table.name, flagged, contract, rule_set)
-    run = TableRun(table=table.name, files=len(files), measurement=measurement, docs=docs)
-    if measurement.failed:
-        failed = ", ".join(
-            f"{o.rule} ({o.check}: {o.observed if o.rows_failed is None else o.rows_failed})"
-            for o in measurement.failed
+    measurement, bad = measure_and_hold_bad_rows(flagged, rule_set, checks, table=table.name,
+                                                 run_id=context.run_id)
+    try:
+        validated_at = datetime.now(UTC)
+        append(
+            dq_result_rows(spark, measurement.outcomes, run_id=context.run_id,
+                           job_name=context.args["JOB_NAME"], table=table.name,
+                           validated_at=validated_at),
+            paths.table("system", context.settings.validation.results_table),
         )
-        raise DataQualityError(
-            f"{table.name}: fail-level rules failed: {failed}: nothing was written",
-            summary={table.name: run.summary()},
-        )
-    annotated = flagged.transform(with_failures(checks))
-    before = table_version(spark, staging_path)
-    replace_for_files(
-        annotated.transform(good_rows(contract.names)).transform(
-            lambda good: staging_rows(good, context.run_id)
-        ),
-        staging_path,
-        files,
-        merge_schema=merge_schema,
-    )
-    staged = rows_written_since(spark, staging_path, before)
-    quarantined = 0
-    if measurement.rows_bad:
-        quarantine_path = paths.table("quarantine", table.name)
-        before = table_version(spark, quarantine_path)
+        docs = _data_docs(context, table.name, flagged, contract, rule_set)
+        run = TableRun(table=table.name, files=len(files), measurement=measurement, docs=docs)
+        if measurement.failed:
+            failed = ", ".join(
+                f"{o.rule} ({o.check}: {o.observed if o.rows_failed is None else o.rows_failed})"
+                for o in measurement.failed
+            )
+            raise DataQualityError(
+                f"{table.name}: fail-level rules failed: {failed}: nothing was written",
+                summary={table.name: run.summary()},
+            )
+        before = table_version(spark, staging_path)
         replace_for_files(
-            annotated.transform(bad_rows(table.name, context.run_id)),
-            quarantine_path,
+            flagged.transform(good_rows(contract.names, checks)).transform(
+                lambda good: staging_rows(good, context.run_id)
+            ),
+            staging_path,
             files,
-            merge_schema=False,
+            merge_schema=merge_schema,
         )
-        quarantined = rows_written_since(spark, quarantine_path, before)
+        staged = rows_written_since(spark, staging_path, before)
+        quarantined = 0
+        if measurement.rows_bad:
+            quarantine_path = paths.table("quarantine", table.name)
+            before = table_version(spark, quarantine_path)
+            replace_for_files(bad, quarantine_path, files, merge_schema=False)
+            quarantined = rows_written_since(spark, quarantine_path, before)
+    finally:
+        bad.unpersist()
     if staged + quarantined != measurement.rows:
         raise ConservationError(
             f"{table.name}: {measurement.rows} rows validated but {staged} staged + "

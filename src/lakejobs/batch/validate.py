@@ -9,9 +9,10 @@ Steps, each a ``DataFrame -> DataFrame`` transform or a single action:
    no rule needs its own scan of the data.
 2. :func:`measure` computes, in one aggregation, the row count, the failing-row count of every
    check and the aggregates dataset rules need (freshness maxima), and judges every rule.
-3. :func:`with_failures` folds the flags into ``_dq_failures`` (rule, severity, reason per failed
-   check); :func:`good_rows` and :func:`bad_rows` split on it. Rows failing only ``warn`` rules
-   stay good and carry the rule ids in ``_dq_warnings``.
+3. :func:`good_rows` and :func:`bad_rows` split on the flags of blocking (``drop``/``fail``)
+   checks. Bad rows carry ``failures`` (rule, severity, reason per failed check); rows failing
+   only ``warn`` checks stay good and carry the check ids in ``_dq_warnings``.
+   :func:`measure_and_hold_bad_rows` does steps 2 and 3's bad side in one pass.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pyspark.sql import Column, DataFrame
+from pyspark import StorageLevel
+from pyspark.sql import Column, DataFrame, Observation
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -116,6 +118,49 @@ def flag_rows(rule_set: RuleSet, references: Mapping[str, DataFrame] | None = No
     return transform
 
 
+def metrics(rule_set: RuleSet, checks: Sequence[Check], *, as_of: datetime) -> list[Column]:
+    """The aggregate columns :func:`judge` needs: row count, blocking rows, failing rows per row
+    check, the statistics of ``aggregate`` rules and the freshness of ``freshness`` rules."""
+    row_checks = [c for c in checks if c.level == "row"]
+    columns: list[Column] = [
+        F.count(F.lit(1)).alias("rows"),
+        F.count(F.when(blocking(checks), 1)).alias("rows_bad"),
+    ]
+    columns += [
+        F.count(F.when(F.col(flag_column(c.id)), 1)).alias(f"failed_{i}")
+        for i, c in enumerate(row_checks)
+    ]
+    for i, rule in enumerate(rule_set.of_check("aggregate")):
+        columns.append(rule.statistic_column().alias(f"stat_{i}"))
+    for i, rule in enumerate(rule_set.of_check("freshness")):
+        # judged inside Spark, so the session time zone (not the driver's) applies
+        newest = F.max(F.col(f"`{rule.column}`"))
+        columns.append(newest.cast("string").alias(f"newest_{i}"))
+        columns.append(F.coalesce(newest >= F.lit(as_of - rule.age), F.lit(False))
+                       .alias(f"fresh_{i}"))
+    return columns
+
+
+def judge(totals: Mapping[str, Any], rule_set: RuleSet, checks: Sequence[Check]) -> Measurement:
+    """Outcomes of every check from the values of :func:`metrics`."""
+    rows = int(totals["rows"])
+    row_checks = [c for c in checks if c.level == "row"]
+    outcomes = [
+        _row_outcome(check, rows, int(totals[f"failed_{i}"])) for i, check in enumerate(row_checks)
+    ]
+    for rule in rule_set.of_check("row_count"):
+        outcomes.append(_dataset_outcome(rule, rows, str(rows), rule.judge(rows)))
+    for i, rule in enumerate(rule_set.of_check("aggregate")):
+        value = totals[f"stat_{i}"]
+        outcomes.append(_dataset_outcome(rule, rows, None if value is None else str(value),
+                                         rule.judge(value)))
+    for i, rule in enumerate(rule_set.of_check("freshness")):
+        outcomes.append(
+            _dataset_outcome(rule, rows, totals[f"newest_{i}"], bool(totals[f"fresh_{i}"]))
+        )
+    return Measurement(rows=rows, rows_bad=int(totals["rows_bad"]), outcomes=tuple(outcomes))
+
+
 def measure(
     flagged: DataFrame,
     rule_set: RuleSet,
@@ -124,85 +169,72 @@ def measure(
     as_of: datetime | None = None,
 ) -> Measurement:
     """Count rows and failures of every check in one aggregation and judge every rule."""
-    as_of = as_of or datetime.now(UTC)
-    row_checks = [c for c in checks if c.level == "row"]
-    blocking = F.lit(False)
-    for check in row_checks:
-        if check.severity != "warn":
-            blocking = blocking | F.col(flag_column(check.id))
-    aggregates: list[Column] = [
-        F.count(F.lit(1)).alias("rows"),
-        F.count(F.when(blocking, 1)).alias("rows_bad"),
-    ]
-    aggregates += [
-        F.count(F.when(F.col(flag_column(c.id)), 1)).alias(f"failed_{i}")
-        for i, c in enumerate(row_checks)
-    ]
-    freshness = rule_set.of_check("freshness")
-    for i, rule in enumerate(freshness):
-        # judged inside Spark, so the session time zone (not the driver's) applies
-        newest = F.max(F.col(f"`{rule.column}`"))
-        aggregates.append(newest.cast("string").alias(f"newest_{i}"))
-        aggregates.append(F.coalesce(newest >= F.lit(as_of - rule.age), F.lit(False))
-                          .alias(f"fresh_{i}"))
-    statistics = rule_set.of_check("aggregate")
-    aggregates += [r.statistic_column().alias(f"stat_{i}") for i, r in enumerate(statistics)]
-    totals = flagged.agg(*aggregates).first()
-    rows = int(totals["rows"])
-    outcomes = [
-        _row_outcome(check, rows, int(totals[f"failed_{i}"])) for i, check in enumerate(row_checks)
-    ]
-    for rule in rule_set.of_check("row_count"):
-        outcomes.append(_dataset_outcome(rule, rows, str(rows), rule.judge(rows)))
-    for i, rule in enumerate(statistics):
-        value = totals[f"stat_{i}"]
-        outcomes.append(_dataset_outcome(rule, rows, None if value is None else str(value),
-                                         rule.judge(value)))
-    for i, rule in enumerate(freshness):
-        outcomes.append(
-            _dataset_outcome(rule, rows, totals[f"newest_{i}"], bool(totals[f"fresh_{i}"]))
+    columns = metrics(rule_set, checks, as_of=as_of or datetime.now(UTC))
+    return judge(flagged.agg(*columns).first().asDict(), rule_set, checks)
+
+
+def measure_and_hold_bad_rows(
+    flagged: DataFrame,
+    rule_set: RuleSet,
+    checks: Sequence[Check],
+    *,
+    table: str,
+    run_id: str,
+    as_of: datetime | None = None,
+) -> tuple[Measurement, DataFrame]:
+    """:func:`measure` and the quarantine records in one pass over the data.
+
+    The counts are observed (``DataFrame.observe``) while the bad rows, usually few, are computed
+    and cached; the caller writes them only if no ``fail`` rule failed, and unpersists them.
+    Compared with measuring first and filtering bad rows later, this saves a full scan.
+    """
+    observation = Observation("lakejobs_dq")
+    columns = metrics(rule_set, checks, as_of=as_of or datetime.now(UTC))
+    held = (
+        flagged.observe(observation, *columns)
+        .transform(bad_rows(table, run_id, checks))
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    held.count()  # the one pass: fills the cache and the observation
+    return judge(observation.get, rule_set, checks), held
+
+
+def blocking(checks: Sequence[Check]) -> Column:
+    """True for a row failing at least one ``drop`` or ``fail`` check (from the flags)."""
+    condition = F.lit(False)
+    for check in checks:
+        if check.level == "row" and check.severity != "warn":
+            condition = condition | F.col(flag_column(check.id))
+    return condition
+
+
+def failures(checks: Sequence[Check]) -> Column:
+    """The failed checks of a row: one struct (rule, severity, reason) each, in check order."""
+    entries = [
+        F.when(
+            F.col(flag_column(c.id)),
+            F.struct(F.lit(c.id).alias("rule"), F.lit(c.severity).alias("severity"),
+                     F.lit(c.reason).alias("reason")),
         )
-    return Measurement(rows=rows, rows_bad=int(totals["rows_bad"]), outcomes=tuple(outcomes))
+        for c in checks
+        if c.level == "row"
+    ]
+    if not entries:
+        return F.array().cast(FAILURE_TYPE)
+    return F.filter(F.array(*entries), lambda f: f.isNotNull())
 
 
-def with_failures(checks: Sequence[Check]):
-    """A transform folding the flag columns of ``checks`` into ``_dq_failures`` (and dropping
-    them): one struct (rule, severity, reason) per failed check, in check order."""
-    row_checks = [c for c in checks if c.level == "row"]
+def good_rows(columns: Sequence[str], checks: Sequence[Check]):
+    """A transform keeping rows without blocking failures: ``columns``, the carried unknown
+    fields (``_extra_columns``), ``_source_file`` and the ids of failed ``warn`` checks
+    (``_dq_warnings``)."""
+    warn = [c for c in checks if c.level == "row" and c.severity == "warn"]
 
     def transform(flagged: DataFrame) -> DataFrame:
-        entries = [
-            F.when(
-                F.col(flag_column(c.id)),
-                F.struct(F.lit(c.id).alias("rule"), F.lit(c.severity).alias("severity"),
-                         F.lit(c.reason).alias("reason")),
-            )
-            for c in row_checks
-        ]
-        failures = F.filter(F.array(*entries), lambda f: f.isNotNull()) if entries else (
-            F.array().cast(FAILURE_TYPE)
-        )
-        return flagged.withColumn("_dq_failures", failures).drop(
-            *[flag_column(c.id) for c in row_checks]
-        )
-
-    return transform
-
-
-def is_bad(failures: Column | None = None) -> Column:
-    """True for a row with at least one ``drop`` or ``fail`` failure."""
-    failures = failures if failures is not None else F.col("_dq_failures")
-    return F.exists(failures, lambda f: f["severity"] != "warn")
-
-
-def good_rows(columns: Sequence[str]):
-    """A transform keeping rows without blocking failures: ``columns``, the carried unknown
-    fields (``_extra_columns``), ``_source_file`` and the ids of failed ``warn`` rules
-    (``_dq_warnings``)."""
-
-    def transform(df: DataFrame) -> DataFrame:
-        warnings = F.transform(F.col("_dq_failures"), lambda f: f["rule"])
-        return df.where(~is_bad()).select(
+        ids = [F.when(F.col(flag_column(c.id)), F.lit(c.id)) for c in warn]
+        warnings = (F.filter(F.array(*ids), lambda i: i.isNotNull()) if ids
+                    else F.array().cast("array<string>"))
+        return flagged.where(~blocking(checks)).select(
             *[F.col(f"`{c}`") for c in columns],
             F.col("_extra_columns"),
             F.col("_source_file"),
@@ -212,17 +244,17 @@ def good_rows(columns: Sequence[str]):
     return transform
 
 
-def bad_rows(table: str, run_id: str):
+def bad_rows(table: str, run_id: str, checks: Sequence[Check]):
     """A transform keeping rows with blocking failures, as quarantine records: the original
     record, where it came from and every failure."""
 
-    def transform(df: DataFrame) -> DataFrame:
-        return df.where(is_bad()).select(
+    def transform(flagged: DataFrame) -> DataFrame:
+        return flagged.where(blocking(checks)).select(
             F.lit(table).alias("table"),
             F.col("_source_file"),
             F.sha2(F.col("_raw_record"), 256).alias("record_hash"),
             F.col("_raw_record").alias("raw_record"),
-            F.col("_dq_failures").alias("failures"),
+            failures(checks).alias("failures"),
             F.lit(run_id).alias("run_id"),
             F.current_timestamp().alias("quarantined_at"),
         )
@@ -244,6 +276,10 @@ def _flag_duplicates(df: DataFrame, key: Sequence[str], flag: str) -> DataFrame:
         .select(*[F.col(f"`{c}`").alias(f"_dq_k{i}") for i, c in enumerate(key)],
                 F.lit(True).alias(flag))
     )
+    # Broadcast: duplicated keys are the exception, so the set is small, and joining it by
+    # shuffle would move every row of the batch. (A batch made mostly of duplicates needs a
+    # driver big enough for its keys.)
+    duplicated = F.broadcast(duplicated)
     matches = [F.col(f"`{c}`").eqNullSafe(F.col(f"_dq_k{i}")) for i, c in enumerate(key)]
     condition = matches[0]
     for match in matches[1:]:
