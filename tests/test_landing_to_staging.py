@@ -267,3 +267,25 @@ def test_a_contract_that_changes_a_column_type_is_refused(
     assert run(spark, config, "r3").rows_written == 1  # a new nullable column is allowed
     staged = spark.read.format("delta").load(str(lake_root / "staging" / "customers"))
     assert staged.where("tier IS NULL").count() == 2
+
+
+def test_data_docs_are_built_for_the_run_when_configured(
+    spark: SparkSession, tmp_path: Path, lake_root: Path
+) -> None:
+    config = tmp_path / "dev.yaml"
+    config.write_text(json.dumps({
+        "env": "dev", "lake": {"root": str(lake_root)},
+        "validation": {"data_docs": str(tmp_path / "docs"), "tables": [
+            {"name": "customers", "contract": "conf/contracts/customers.yaml",
+             "rules": "expectations/customers.json"}]},
+    }))
+    land(lake_root, "customers", "dt=2026-11-22", CUSTOMERS)
+
+    result = run(spark, config, "r1")
+
+    page = Path(result.summary["customers"]["data_docs"])
+    assert page.is_file() and page.is_relative_to(tmp_path / "docs")
+    html = page.read_text()
+    # the conformed batch, bad rows included, fails email_format and country_known in GX too
+    assert "staging.customers" in html and "Failed" in html
+    assert result.rows_read == 5

@@ -35,6 +35,14 @@ class Stack:
     replacements: tuple[tuple[str, str], ...] = ()
 
     @property
+    def observes_through_cache(self) -> bool:
+        """Whether ``DataFrame.observe`` metrics are reported when the observed plan is computed
+        to fill a cache. Spark 4 reports them; on Spark 3.5 ``Observation.get`` can wait forever
+        (seen on the second cached observation in one session), so the engine measures with a
+        plain aggregation there."""
+        return int(self.spark_minor.split(".")[0]) >= 4
+
+    @property
     def delta_artifact(self) -> str:
         # From Delta 4.1 on, artifacts carry the Spark minor version (delta-spark_4.1_2.13);
         # Delta 3.x artifacts carry only the Scala version (delta-spark_2.12).

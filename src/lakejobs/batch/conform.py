@@ -67,10 +67,18 @@ def conform(contract: Contract) -> Callable[[DataFrame], DataFrame]:
             # a value that is present but does not convert is a failure with a reason, never a
             # silent null; a malformed record is reported once, not once per column
             well_formed = ~F.col("_malformed")
+            landed_type = landed.schema[column.name].dataType if column.name in present else None
+            as_typed = landed_type is not None and landed_type.simpleString() == column.type
+            # blank text counts as missing; a typed value (Parquet) is only missing when null,
+            # and one that already has the contract's type cannot fail to convert
+            as_text = landed_type is None or isinstance(landed_type, T.StringType)
+            missing = _blank(raw) if as_text else raw.isNull()
             if column.type != "string":
-                flags[f"contract_{key}_type"] = well_formed & ~_blank(raw) & value.isNull()
+                flags[f"contract_{key}_type"] = (
+                    F.lit(False) if as_typed else well_formed & ~missing & value.isNull()
+                )
             if not column.nullable:
-                flags[f"contract_{key}_required"] = well_formed & _blank(raw)
+                flags[f"contract_{key}_required"] = well_formed & missing
             if column.normalize == "e164":
                 flags[f"contract_{key}_e164"] = (
                     well_formed & value.isNotNull() & ~value.rlike(E164)
