@@ -305,3 +305,42 @@ def test_empty_rule_set_measures_only_rows(orders: DataFrame) -> None:
     rule_set = RuleSet(table="orders")
     result = measure(orders.transform(flag_rows(rule_set)), rule_set, all_checks(rule_set))
     assert (result.rows, result.rows_bad, result.outcomes) == (6, 0, ())
+
+
+def test_typed_landing_keeps_unknown_columns_and_quarantines_the_original_record(
+    spark: SparkSession,
+) -> None:
+    from lakejobs.batch.conform import conform, contract_checks
+    from lakejobs.batch.contracts import Contract
+    from lakejobs.batch.landing import landed_columns
+
+    contract = Contract.model_validate({"table": "t", "format": "parquet", "columns": [
+        {"name": "id", "type": "bigint", "nullable": False},
+        {"name": "qty", "type": "int"},
+    ]})
+    landed = spark.createDataFrame(
+        [(1, "5", "x"), (None, "7", None), (3, "lots", "y")],
+        "id long, qty string, note string",
+    ).withColumn("_source_file", F.lit("f.parquet"))
+    rule_set = RuleSet(table="t")
+    checks = all_checks(rule_set, contract_checks(contract))
+    flagged = (landed_columns(landed, contract).transform(conform(contract))
+               .transform(flag_rows(rule_set)))
+    good = flagged.transform(good_rows(contract.names, checks)).select(
+        "id", "qty", F.to_json("_extra_columns").alias("extra"), "_dq_warnings")
+    expected_good = spark.createDataFrame(
+        [(1, 5, '{"note":"x"}', ["contract_schema_drift"])],
+        "id long, qty int, extra string, _dq_warnings array<string>",
+    )
+    assert_df_equality(good, expected_good, ignore_nullable=True)
+    measurement, held = measure_and_hold_bad_rows(flagged, rule_set, checks, table="t",
+                                                  run_id="r")
+    bad = held.select("raw_record", F.transform("failures", lambda f: f["reason"]).alias("why"))
+    expected_bad = spark.createDataFrame(
+        [('{"qty":"7"}', ["null"]),
+         ('{"id":3,"qty":"lots","note":"y"}', ["unknown_columns", "not_int"])],
+        "raw_record string, why array<string>",
+    )
+    assert_df_equality(bad, expected_bad, ignore_row_order=True, ignore_nullable=True)
+    assert (measurement.rows, measurement.rows_bad) == (3, 2)
+    held.unpersist()

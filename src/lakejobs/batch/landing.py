@@ -6,7 +6,9 @@ committed micro-batch). Files of incomplete partitions are left for a later run.
 
 :func:`read_landed` returns the *landed* frame :func:`lakejobs.batch.conform.conform` expects:
 the contract's columns as landed, ``_extra_columns`` (map of fields the contract does not know,
-as text), ``_raw_record`` (the record as it arrived, for quarantine), ``_malformed`` and
+as text), ``_raw_record`` (the record as it arrived, for quarantine: the text of a JSON line, or
+a struct of the landed columns that :func:`~lakejobs.batch.validate.bad_rows` renders as JSON
+for bad rows only), ``_malformed`` and
 ``_source_file``. Nothing is dropped: a line that is not JSON is kept, flagged malformed.
 """
 
@@ -90,7 +92,8 @@ def landed_columns(raw: DataFrame, contract: Contract) -> DataFrame:
     return raw.select(
         *[F.col(f"`{name}`") for name in contract.names if name in raw.columns],
         extra_map.alias("_extra_columns"),
-        F.to_json(F.struct(*[F.col(f"`{c}`") for c in data_columns])).alias("_raw_record"),
+        # kept as a struct and turned into JSON only for the rows that go to quarantine
+        F.struct(*[F.col(f"`{c}`") for c in data_columns]).alias("_raw_record"),
         F.lit(False).alias("_malformed"),
         F.col("_source_file"),
     )

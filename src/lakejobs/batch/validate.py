@@ -260,11 +260,14 @@ def bad_rows(table: str, run_id: str, checks: Sequence[Check]):
     record, where it came from and every failure."""
 
     def transform(flagged: DataFrame) -> DataFrame:
+        raw = F.col("_raw_record")
+        if not isinstance(flagged.schema["_raw_record"].dataType, T.StringType):
+            raw = F.to_json(raw)
         return flagged.where(blocking(checks)).select(
             F.lit(table).alias("table"),
             F.col("_source_file"),
-            F.sha2(F.col("_raw_record"), 256).alias("record_hash"),
-            F.col("_raw_record").alias("raw_record"),
+            F.sha2(raw, 256).alias("record_hash"),
+            raw.alias("raw_record"),
             failures(checks).alias("failures"),
             F.lit(run_id).alias("run_id"),
             F.current_timestamp().alias("quarantined_at"),
