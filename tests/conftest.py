@@ -44,6 +44,9 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
             # Delta checkpoints every 10 commits by default; tests commit often, and a
             # checkpoint of a tiny table costs more than it saves.
             "spark.databricks.delta.checkpointInterval": "100",
+            # Delta rebuilds a table's state with 50 partitions by default: 50 tasks for a log
+            # of a few files, on every read and commit of every test table.
+            "spark.databricks.delta.snapshotPartitions": "2",
         },
     )
     session = build_local_session(settings)

@@ -292,7 +292,7 @@ EVENT = st.tuples(
 )
 
 
-@settings(max_examples=6, deadline=None, derandomize=True,
+@settings(max_examples=4, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(history=st.lists(EVENT, min_size=1, max_size=14),
        cuts=st.lists(st.integers(min_value=0, max_value=14), max_size=2),

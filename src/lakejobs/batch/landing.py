@@ -25,7 +25,9 @@ from lakejobs.batch.contracts import Contract
 DEFAULT_MARKER = "_SUCCESS"
 
 
-def complete_files(spark: SparkSession, path: str, marker: str | None = DEFAULT_MARKER) -> list[str]:
+def complete_files(
+    spark: SparkSession, path: str, marker: str | None = DEFAULT_MARKER
+) -> list[str]:
     """Data files below ``path`` whose folder holds ``marker`` (all data files if it is None).
 
     Hidden and metadata files (``_*``, ``.*``) are never returned. Uses Hadoop's file system API,

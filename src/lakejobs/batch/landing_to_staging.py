@@ -109,7 +109,9 @@ def validate_table(context: JobContext, table: ValidationTable) -> TableRun:
     if not files:
         log.info("%s: no new complete landing files", table.name)
         return TableRun(table=table.name, files=0, measurement=None)
-    references = {name: read_delta(spark, paths.table("staging", name)) for name in table.references}
+    references = {
+        name: read_delta(spark, paths.table("staging", name)) for name in table.references
+    }
     checks = all_checks(rule_set, contract_checks(contract))
     flagged = (
         read_landed(spark, files, contract)

@@ -40,8 +40,10 @@ from lakejobs.batch.rules import Rule, RuleSet
 from lakejobs.errors import ConfigError
 from lakejobs.resources import read_text
 
-_UNEXPECTED_ROWS = re.compile(r"^\s*select\s+\*\s+from\s+\{batch\}\s+where\s+(?P<cond>.+?)\s*;?\s*$",
-                              re.IGNORECASE | re.DOTALL)
+_UNEXPECTED_ROWS = re.compile(
+    r"^\s*select\s+\*\s+from\s+\{batch\}\s+where\s+(?P<cond>.+?)\s*;?\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
 _RULE = TypeAdapter(Rule)
 
 # GX type -> (lakejobs check, {gx kwarg: lakejobs field})
@@ -147,7 +149,8 @@ def rules_from_gx_suite(suite: Any, *, source: str, table: str | None = None) ->
             if key in meta:
                 raw[key] = meta[key]
         rules.append(_parse_rule(raw, source=source, where=where))
-    name = table or (suite.get("meta") or {}).get("table") or str(suite.get("name", "")).split(".")[-1]
+    name = (table or (suite.get("meta") or {}).get("table")
+            or str(suite.get("name", "")).split(".")[-1])
     return _rule_set(name, rules, source=source)
 
 
@@ -173,7 +176,8 @@ def to_gx_suite(rule_set: RuleSet, *, name: str | None = None) -> dict[str, Any]
             kwargs["value_set"] = list(rule.values)
         if rule.check == "sql":
             # the suite states the rows that fail: those where the condition is false
-            kwargs = {"unexpected_rows_query": f"SELECT * FROM {{batch}} WHERE NOT ({rule.expression})"}
+            query = f"SELECT * FROM {{batch}} WHERE NOT ({rule.expression})"
+            kwargs = {"unexpected_rows_query": query}
         meta = {"rule_id": rule.id, "severity": rule.severity}
         if rule.description:
             meta["description"] = rule.description

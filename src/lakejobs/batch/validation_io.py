@@ -74,7 +74,9 @@ def check_evolution(spark: SparkSession, path: str, contract: Contract) -> bool:
     return bool(added)
 
 
-def replace_for_files(df: DataFrame, path: str, files: Sequence[str], *, merge_schema: bool) -> None:
+def replace_for_files(
+    df: DataFrame, path: str, files: Sequence[str], *, merge_schema: bool
+) -> None:
     """Write ``df`` to the Delta table at ``path``, replacing its rows from ``files`` atomically."""
     if not is_delta_table(df.sparkSession, path):
         append(df, path)
