@@ -16,7 +16,9 @@ from pyspark.sql import types as T
 
 from lakejobs.errors import ConfigError
 from lakejobs.scd import (
+    INFERRED_FROM,
     ScdSpec,
+    add_inferred_members,
     apply_changes,
     apply_snapshot,
     changes_writer,
@@ -125,6 +127,41 @@ def test_delete_closes_the_version_and_reinsert_opens_a_new_one(spark, dim) -> N
         (1, "Lyon", "a@x", day(6), END, True, False),
         (2, "Rome", "r@x", day(1), END, True, False),
     ])
+
+
+def test_an_inferred_member_is_filled_in_place_by_the_first_real_change(spark, dim) -> None:
+    spec = ScdSpec(keys=("id",), sequence_by="ts", scd2_columns=("city",),
+                   scd1_columns=("email",), operation="op", inferred_members=True)
+    apply_changes(spark, changes(spark, [(2, "Rome", "r@x", day(1), "c")]), spec, dim)
+    keys = spark.createDataFrame([(1,), (1,), (2,), (None,)], "id bigint")
+    assert add_inferred_members(spark, keys, spec, dim) == 1  # 2 exists, null keys are skipped
+    placeholder_sk = spark.read.format("delta").load(dim).where("id = 1").first().sk
+
+    apply_changes(spark, changes(spark, [(1, "Lyon", "a@x", day(5), "c"),
+                                         (1, "Oslo", "a@y", day(8), "u")]), spec, dim)
+    assert add_inferred_members(spark, keys, spec, dim) == 0  # a second call changes nothing
+
+    view = [*VIEW.fieldNames(), "is_inferred"]
+    actual = spark.read.format("delta").load(dim)
+    expected = spark.createDataFrame([
+        (1, "Lyon", "a@y", INFERRED_FROM, day(8), False, False, False),
+        (1, "Oslo", "a@y", day(8), END, True, False, False),
+        (2, "Rome", "r@x", day(1), END, True, False, False),
+    ], T.StructType([*VIEW.fields, T.StructField("is_inferred", T.BooleanType())]))
+    assert_df_equality(actual.select(*view), expected, ignore_row_order=True,
+                       ignore_nullable=True)
+    # the filled placeholder kept its surrogate key: facts pointing at it stay right
+    assert actual.where(f"sk = {placeholder_sk}").select("city").first().city == "Lyon"
+
+
+def test_a_placeholder_before_any_real_change_is_flagged_inferred(spark, dim) -> None:
+    spec = ScdSpec(keys=("id",), sequence_by="ts", scd2_columns=("city",),
+                   scd1_columns=("email",), operation="op", inferred_members=True)
+    apply_changes(spark, changes(spark, [(2, "Rome", "r@x", day(1), "c")]), spec, dim)
+    add_inferred_members(spark, spark.createDataFrame([(7,)], "id bigint"), spec, dim)
+    row = spark.read.format("delta").load(dim).where("id = 7").collect()
+    assert [(r.city, r.effective_from, r.effective_to, r.is_current, r.is_inferred)
+            for r in row] == [(None, INFERRED_FROM, END, True, True)]
 
 
 def test_delete_flag_column_also_deletes(spark, dim) -> None:

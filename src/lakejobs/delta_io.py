@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import types as T
 
 
@@ -30,9 +30,14 @@ def append(df: DataFrame, path: str, *, merge_schema: bool = False) -> None:
     writer.save(path)
 
 
-def ensure_table(spark: SparkSession, path: str, schema: T.StructType) -> DeltaTable:
+def ensure_table(
+    spark: SparkSession, path: str, schema: T.StructType, partition_by: Sequence[str] = ()
+) -> DeltaTable:
     """The Delta table at ``path``, created empty with ``schema`` if it does not exist."""
-    DeltaTable.createIfNotExists(spark).location(path).addColumns(schema).execute()
+    builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(schema)
+    if partition_by:
+        builder = builder.partitionedBy(*partition_by)
+    builder.execute()
     return DeltaTable.forPath(spark, path)
 
 
@@ -65,6 +70,66 @@ def upsert_latest(df: DataFrame, path: str, keys: Sequence[str], order_by: str) 
         .whenNotMatchedInsertAll()
         .execute()
     )
+
+
+def merge_changed(
+    df: DataFrame,
+    path: str,
+    keys: Sequence[str],
+    *,
+    ignore: Sequence[str] = (),
+    partition_by: Sequence[str] = (),
+    delete_missing: Column | None = None,
+) -> dict[str, int]:
+    """Make the table at ``path`` hold ``df``'s rows, by ``keys``, writing only what differs.
+
+    New keys are inserted; a matched row is updated only when a column (other than ``ignore``,
+    e.g. a load timestamp) differs, so a rerun or a replayed batch commits no change. With
+    ``delete_missing`` (a condition on the target, alias ``t``), target rows in that scope that
+    ``df`` no longer holds are deleted: how a recomputed slice (e.g. some days) replaces the old.
+
+    Returns:
+        Delta's operation metrics of the MERGE (empty when it committed nothing).
+    """
+    target = ensure_table(df.sparkSession, path, df.schema, partition_by)
+    before = table_version(df.sparkSession, path)
+    on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+    compared = [c for c in df.columns if c not in keys and c not in ignore]
+    if not _differs(df, target.toDF(), [*keys, *compared], delete_missing):
+        return {}  # Delta would commit an empty MERGE; a replay should leave no trace
+    differs = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in compared) or "false"
+    merge = (
+        target.alias("t")
+        .merge(df.alias("s"), on)
+        .whenMatchedUpdateAll(condition=differs)
+        .whenNotMatchedInsertAll()
+    )
+    if delete_missing is not None:
+        merge = merge.whenNotMatchedBySourceDelete(condition=delete_missing)
+    merge.execute()
+    last = target.history(1).select("version", "operationMetrics").first()
+    if last is None or last.version == before:
+        return {}
+    metrics = dict(last.operationMetrics or {})
+    return {k: int(v) for k, v in metrics.items() if v is not None and str(v).isdigit()}
+
+
+def _differs(
+    source: DataFrame, target: DataFrame, columns: Sequence[str], delete_missing: Column | None
+) -> bool:
+    """Whether merging ``source`` would change ``target``: a source row with no identical target
+    row, or (with ``delete_missing``) a target row in scope with no identical source row."""
+    same = [source[c].eqNullSafe(target[c]) for c in columns]
+    condition = same[0]
+    for part in same[1:]:
+        condition = condition & part
+    if not source.join(target, on=condition, how="left_anti").isEmpty():
+        return True
+    if delete_missing is None:
+        return False
+    scoped = target.alias("t").where(delete_missing)
+    return not scoped.join(source, on=[scoped[c].eqNullSafe(source[c]) for c in columns],
+                           how="left_anti").isEmpty()
 
 
 def table_version(spark: SparkSession, path: str) -> int:

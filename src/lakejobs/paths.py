@@ -16,6 +16,7 @@ _PATTERNS = {
     "table": re.compile(r"^[a-z_][a-z0-9_]{0,127}$"),
     "topic": re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,248}$"),
     "source": re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$"),
+    "column": re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"),
 }
 ZONES = ("landing", "staging", "curated", "quarantine", "system")
 

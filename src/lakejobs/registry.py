@@ -9,6 +9,7 @@ from lakejobs.runtime import JobSpec
 def all_jobs() -> dict[str, JobSpec]:
     """Every registered job, by name."""
     from lakejobs.batch import landing_to_staging, sample_customers
+    from lakejobs.curated import staging_to_curated
 
     specs = [
         JobSpec(
@@ -21,6 +22,15 @@ def all_jobs() -> dict[str, JobSpec]:
             summary="landing → staging: contracts, rules, good/bad split, dq_results, Data Docs",
             run=landing_to_staging.run,
             optional={"table": "validate only this configured table"},
+        ),
+        JobSpec(
+            name="staging_to_curated",
+            summary="staging → curated: SCD dimensions, facts with point-in-time keys, "
+            "engagement, integrity check, catalog",
+            run=staging_to_curated.run,
+            # versions and aggregates are not 1:1 with staging rows; conservation is checked
+            # per stage inside the job instead
+            conserves_rows=False,
         ),
     ]
     return {spec.name: spec for spec in specs}

@@ -18,14 +18,12 @@ A contract lives in ``conf/contracts/<table>.yaml`` (bundled in the wheel) or at
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pyspark.sql import types as T
 
-from lakejobs.errors import ConfigError
-from lakejobs.resources import read_text
+from lakejobs.config.documents import load_document
 
 _TYPE = re.compile(
     r"^(string|boolean|tinyint|smallint|int|bigint|float|double|date|timestamp|"
@@ -113,13 +111,4 @@ def load_contract(location: str) -> Contract:
     Raises:
         ConfigError: naming the file, the key and what was expected.
     """
-    try:
-        data: Any = yaml.safe_load(read_text(location))
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{location}: expected valid YAML: {e}") from None
-    try:
-        return Contract.model_validate(data)
-    except ValidationError as e:
-        first = e.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"]) or "contract"
-        raise ConfigError(f"{location}: {loc}: {first['msg']}") from None
+    return load_document(location, Contract)

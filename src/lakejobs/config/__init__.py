@@ -2,6 +2,7 @@
 
 from lakejobs.config.loader import ENV_PREFIX, load_settings, settings_from_mapping
 from lakejobs.config.models import (
+    CuratedSettings,
     LakeSettings,
     SecretRef,
     SecretsSettings,
@@ -15,6 +16,7 @@ from lakejobs.config.models import (
 
 __all__ = [
     "ENV_PREFIX",
+    "CuratedSettings",
     "LakeSettings",
     "SecretRef",
     "SecretsSettings",

@@ -130,6 +130,21 @@ class ValidationSettings(_Model):
     )
 
 
+class CuratedSettings(_Model):
+    """The staging → curated job: star schemas built from a model file."""
+
+    model: str = Field(
+        "conf/models/retail.yaml",
+        description="curated model YAML: a bundled name under conf/models/, a path or an s3:// URI",
+    )
+    database: str = Field(
+        "curated", pattern=r"^[a-z_][a-z0-9_]{0,127}$",
+        description="catalog database the curated tables are registered in (on AWS Glue: the "
+        "Glue Data Catalog database)",
+    )
+    register_tables: bool = Field(True, description="register every curated table in the catalog")
+
+
 class Settings(_Model):
     """Everything a job needs to know about its environment."""
 
@@ -139,3 +154,4 @@ class Settings(_Model):
     secrets: SecretsSettings = SecretsSettings()
     tables: TableNames = TableNames()
     validation: ValidationSettings = ValidationSettings()
+    curated: CuratedSettings = CuratedSettings()

@@ -5,9 +5,13 @@
     apply_changes(spark, changes, spec, "s3://lake/curated/dim_customer")
 """
 
+from lakejobs.scd.history import dimension_schema
+from lakejobs.scd.maintenance import optimize_dimension
 from lakejobs.scd.merge import (
+    INFERRED_FROM,
     ScdConflictError,
     ScdResult,
+    add_inferred_members,
     apply_changes,
     changes_writer,
     current_rows,
@@ -15,15 +19,15 @@ from lakejobs.scd.merge import (
     initial_dimension,
     real_versions,
 )
-from lakejobs.scd.history import dimension_schema
-from lakejobs.scd.maintenance import optimize_dimension
 from lakejobs.scd.snapshot import apply_snapshot, snapshot_changes
 from lakejobs.scd.spec import ScdSpec
 
 __all__ = [
+    "INFERRED_FROM",
     "ScdConflictError",
     "ScdResult",
     "ScdSpec",
+    "add_inferred_members",
     "apply_changes",
     "apply_snapshot",
     "changes_writer",

@@ -8,6 +8,11 @@ be recovered from the dimension itself (:func:`versions_to_events`), and applyin
 "rebuild the touched keys from old events + new events". That is why several changes per key in
 a batch, late changes, duplicates, deletes and re-inserts, and replays all come out right: there
 is one code path, and it does not depend on the order in which batches arrive.
+
+Inferred members (``ScdSpec.inferred_members``) are one more event kind: a placeholder with no
+sequence (so it sorts before every real change of its key) and an early effective time. The first
+real change of the key does not open a version; it fills the placeholder's version, which keeps
+its surrogate key (the hash of the key alone) and its ``effective_from``.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from lakejobs.scd.spec import (
     END_OF_TIME,
     IS_CURRENT,
     IS_DELETED,
+    IS_INFERRED,
     SEQ_FROM,
     TRACKED_HASH,
     ScdSpec,
@@ -30,6 +36,7 @@ from lakejobs.scd.spec import (
 
 UPSERT = "u"
 DELETE = "d"
+INFERRED = "i"
 # Event columns besides keys and attributes.
 SEQ, EFF, OP, HASH, ORIGIN = "_seq", "_eff", "_op", "_hash", "_origin"
 EXISTING, INCOMING = 0, 1
@@ -90,10 +97,13 @@ def versions_to_events(dimension: DataFrame, spec: ScdSpec) -> DataFrame:
     latest anyway.
     """
     tombstone = F.col(TRACKED_HASH).isNull()
+    # Only a placeholder opens a version without a sequence (real changes always have one).
+    placeholder = F.col(SEQ_FROM).isNull() if spec.inferred_members else F.lit(False)
     opening = F.struct(
         F.col(SEQ_FROM).alias("seq"),
         F.col(EFFECTIVE_FROM).alias("effective_at"),
-        F.when(tombstone, F.lit(DELETE)).otherwise(F.lit(UPSERT)).alias("op"),
+        F.when(placeholder, F.lit(INFERRED)).when(tombstone, F.lit(DELETE))
+        .otherwise(F.lit(UPSERT)).alias("op"),
     )
     return dimension.select(
         *spec.keys, *spec.attribute_columns, TRACKED_HASH,
@@ -103,7 +113,7 @@ def versions_to_events(dimension: DataFrame, spec: ScdSpec) -> DataFrame:
         F.col("event.seq").alias(SEQ),
         F.col("event.effective_at").alias(EFF),
         F.col("event.op").alias(OP),
-        F.when(F.col("event.op") == DELETE, F.lit(None).cast("bigint"))
+        F.when(F.col("event.op").isin(DELETE, INFERRED), F.lit(None).cast("bigint"))
         .otherwise(F.col(TRACKED_HASH)).alias(HASH),
         *[F.col(c) for c in spec.attribute_columns],
         F.lit(EXISTING).alias(ORIGIN),
@@ -114,18 +124,27 @@ def deduplicate_events(events: DataFrame, spec: ScdSpec) -> DataFrame:
     """One event per (key, sequence): an event already in the dimension wins over a new one;
     among new duplicates the choice is deterministic (delete first, then lowest hash).
 
+    A new placeholder (inferred member) for a key the dimension already holds is dropped: it would
+    otherwise take over the surrogate key of the key's first real version.
+
     The events are hash-partitioned by key here, once: every later window and aggregation is per
     key, so none of them needs another shuffle.
     """
     same_position = Window.partitionBy(*spec.keys, SEQ).orderBy(
         F.col(ORIGIN), F.col(OP), F.col(HASH).asc_nulls_first()
     )
-    return (
+    deduplicated = (
         events.repartition(*spec.keys)
         .withColumn("_rank", F.row_number().over(same_position))
         .where(F.col("_rank") == 1)
         .drop("_rank")
     )
+    if not spec.inferred_members:
+        return deduplicated
+    whole_key = Window.partitionBy(*spec.keys)
+    held = F.max((F.col(ORIGIN) == EXISTING).cast("int")).over(whole_key) == 1
+    late_placeholder = (F.col(OP) == INFERRED) & (F.col(ORIGIN) == INCOMING) & F.col("_held")
+    return deduplicated.withColumn("_held", held).where(~late_placeholder).drop("_held")
 
 
 def build_versions(events: DataFrame, spec: ScdSpec) -> DataFrame:
@@ -138,9 +157,14 @@ def build_versions(events: DataFrame, spec: ScdSpec) -> DataFrame:
     whole_key = in_order.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
     prev_op = F.lag(OP).over(in_order)
     prev_hash = F.lag(HASH).over(in_order)
+    after_placeholder = F.coalesce(prev_op == INFERRED, F.lit(False))
+    # A delete or a placeholder opens a version only as a key's first event: a tombstone (delete
+    # of a key never seen), or a placeholder (always first: it has no sequence, nulls sort first).
     opens_version = (
-        (F.col(OP) == UPSERT) & (prev_op.isNull() | (prev_op == DELETE) | (prev_hash != F.col(HASH)))
-    ) | ((F.col(OP) == DELETE) & prev_op.isNull())  # a delete of a key never seen: a tombstone
+        (F.col(OP) == UPSERT) & ~after_placeholder
+        & (prev_op.isNull() | (prev_op == DELETE) | (prev_hash != F.col(HASH)))
+    ) | ((F.col(OP) != UPSERT) & prev_op.isNull())
+    is_placeholder = F.col(OP) == INFERRED
     scd1_latest = F.last(
         F.when(F.col(OP) == UPSERT, F.struct(*[F.col(c) for c in spec.scd1_columns])),
         ignorenulls=True,
@@ -157,27 +181,33 @@ def build_versions(events: DataFrame, spec: ScdSpec) -> DataFrame:
                                                 F.col(EFF).alias("effective_at"),
                                                 F.col(OP).alias("op")))
     versions = marked.groupBy(*keys, "_version").agg(
-        F.min(SEQ).alias(SEQ_FROM),
-        F.min_by(opening, F.col(SEQ)).alias("_start"),
+        # a filled placeholder keeps no sequence, hence its surrogate key
+        F.when(F.count(F.when(is_placeholder, 1)) == 0, F.min(SEQ)).alias(SEQ_FROM),
+        # attributes come from the first real change (a placeholder carries none)
+        F.min_by(opening, F.when(~is_placeholder, F.col(SEQ))).alias("_start"),
+        F.coalesce(F.max(F.when(is_placeholder, F.col(EFF))), F.min_by(F.col(EFF), F.col(SEQ)))
+        .alias("_eff_from"),
+        F.min(is_placeholder).alias("_inferred_only"),
         F.sort_array(F.collect_list(logged)).alias(CHANGE_LOG),
         F.min_by(F.col(EFF), F.when(F.col(OP) == DELETE, F.col(SEQ))).alias("_deleted_at"),
         F.max((F.col(OP) == DELETE).cast("int")).alias("_has_delete"),
         F.first("_scd1").alias("_scd1"),
     )
     by_start = Window.partitionBy(*keys).orderBy(SEQ_FROM)
-    next_from = F.lead(F.col("_start.eff")).over(by_start)
+    next_from = F.lead(F.col("_eff_from")).over(by_start)
     deleted = F.col("_has_delete") == 1
     result = versions.select(
         F.xxhash64(*[F.col(k) for k in keys], F.col(SEQ_FROM)).alias(spec.surrogate_key),
         *[F.col(k) for k in keys],
         *[F.col(f"_start.{c}").alias(c) for c in spec.scd2_columns],
         *[F.col(f"_scd1.{c}").alias(c) for c in spec.scd1_columns],
-        F.col("_start.eff").alias(EFFECTIVE_FROM),
+        F.col("_eff_from").alias(EFFECTIVE_FROM),
         F.when(deleted, F.col("_deleted_at"))
         .otherwise(F.coalesce(next_from, F.lit(END_OF_TIME).cast("timestamp")))
         .alias(EFFECTIVE_TO),
         (~deleted & next_from.isNull()).alias(IS_CURRENT),
         deleted.alias(IS_DELETED),
+        *([F.col("_inferred_only").alias(IS_INFERRED)] if spec.inferred_members else []),
         F.col(SEQ_FROM),
         F.col("_start.hash").alias(TRACKED_HASH),
         F.col(CHANGE_LOG),
@@ -196,8 +226,9 @@ def build_versions(events: DataFrame, spec: ScdSpec) -> DataFrame:
 
 def dimension_columns(spec: ScdSpec) -> list[str]:
     """Column order of a dimension table."""
+    inferred = [IS_INFERRED] if spec.inferred_members else []
     return [spec.surrogate_key, *spec.keys, *spec.attribute_columns, EFFECTIVE_FROM, EFFECTIVE_TO,
-            IS_CURRENT, IS_DELETED, SEQ_FROM, TRACKED_HASH, CHANGE_LOG]
+            IS_CURRENT, IS_DELETED, *inferred, SEQ_FROM, TRACKED_HASH, CHANGE_LOG]
 
 
 def dimension_schema(changes_schema: T.StructType, spec: ScdSpec) -> T.StructType:
@@ -221,6 +252,7 @@ def dimension_schema(changes_schema: T.StructType, spec: ScdSpec) -> T.StructTyp
         T.StructField(EFFECTIVE_TO, T.TimestampType(), True),
         T.StructField(IS_CURRENT, T.BooleanType(), True),
         T.StructField(IS_DELETED, T.BooleanType(), True),
+        *([T.StructField(IS_INFERRED, T.BooleanType(), True)] if spec.inferred_members else []),
         T.StructField(SEQ_FROM, seq_type, True),
         T.StructField(TRACKED_HASH, T.LongType(), True),
         T.StructField(CHANGE_LOG, T.ArrayType(log_entry, True), True),

@@ -22,19 +22,26 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from delta.tables import DeltaTable
+from py4j.protocol import Py4JJavaError
 from pyspark.errors import PySparkException
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from py4j.protocol import Py4JJavaError
-
 from lakejobs._compat import is_delta_conflict
-from lakejobs.errors import LakejobsError
+from lakejobs.errors import ConfigError, LakejobsError
 from lakejobs.scd.history import (
+    EFF,
+    HASH,
+    INCOMING,
+    INFERRED,
+    OP,
+    ORIGIN,
+    SEQ,
     build_versions,
     deduplicate_events,
     dimension_columns,
@@ -44,11 +51,14 @@ from lakejobs.scd.history import (
     version_changes,
     versions_to_events,
 )
-from lakejobs.scd.spec import IS_CURRENT, TRACKED_HASH, ScdSpec
+from lakejobs.scd.spec import IS_CURRENT, SEQ_FROM, TRACKED_HASH, ScdSpec
 
 log = logging.getLogger(__name__)
 
 MAX_COLLECTED_KEYS = 500_000
+# Where an inferred member's history starts: before any fact, so point-in-time lookups of facts
+# older than the key's first real version still find it.
+INFERRED_FROM = datetime(1900, 1, 1)
 
 
 class ScdConflictError(LakejobsError):
@@ -128,19 +138,13 @@ def apply_changes(
     n_rejected = sum(r["count"] for r in counts if r.bad)
     ensure_dimension(spark, path, dimension_schema(changes.schema, spec),
                      deletion_vectors=deletion_vectors)
-    incoming = to_change_events(valid, spec).persist()
-    touched = incoming.select(*spec.keys).distinct().persist()
+    attempts, metrics = 0, {}
     try:
-        in_range = _key_range_predicate(touched, spec.keys[0], max_key_ranges)
-
-        def merge_once() -> dict[str, int]:
-            return _merge(spark, path, spec, incoming, touched, in_range)
-
-        attempts, metrics = _with_retries(merge_once, what=f"merge into {path}",
-                                          max_attempts=max_attempts, count_attempts=True)
+        if received > n_rejected:  # else nothing to apply: no MERGE, no commit
+            attempts, metrics = _apply_events(spark, to_change_events(valid, spec), spec, path,
+                                              max_attempts=max_attempts,
+                                              max_key_ranges=max_key_ranges)
     finally:
-        incoming.unpersist()
-        touched.unpersist()
         checked.unpersist()
     return ScdResult(
         changes_received=received,
@@ -151,6 +155,86 @@ def apply_changes(
         attempts=attempts,
         rejected=rejected if n_rejected else None,
     )
+
+
+def add_inferred_members(
+    spark: SparkSession,
+    keys: DataFrame,
+    spec: ScdSpec,
+    path: str,
+    *,
+    effective_from: datetime = INFERRED_FROM,
+    max_attempts: int = 8,
+) -> int:
+    """Create a flagged placeholder version for every key of ``keys`` the dimension lacks.
+
+    Facts that reference a key before its source record arrives point at the placeholder; the
+    key's first real change fills it in place (same surrogate key). Keys already in the
+    dimension, and null keys, are left alone, so calling this again changes nothing.
+
+    Args:
+        keys: rows holding (at least) the spec's key columns; duplicates are fine.
+        path: an existing dimension (its schema gives the attribute types).
+
+    Returns:
+        How many placeholders were inserted.
+
+    Raises:
+        ConfigError: the spec does not allow inferred members, or the dimension does not exist.
+    """
+    if not spec.inferred_members:
+        raise ConfigError(f"{path}: inferred members need ScdSpec(inferred_members=True)")
+    if not DeltaTable.isDeltaTable(spark, path):
+        raise ConfigError(f"{path}: the dimension must exist before inferred members are added")
+    types = {f.name: f.dataType for f in spark.read.format("delta").load(path).schema.fields}
+    not_null = F.lit(True)
+    for k in spec.keys:
+        not_null = not_null & F.col(k).isNotNull()
+    placeholders = keys.where(not_null).select(
+        *[F.col(k).cast(types[k]) for k in spec.keys],
+        F.lit(None).cast(types[SEQ_FROM]).alias(SEQ),
+        F.lit(effective_from).cast("timestamp").alias(EFF),
+        F.lit(INFERRED).alias(OP),
+        F.lit(None).cast("bigint").alias(HASH),
+        *[F.lit(None).cast(types[c]).alias(c) for c in spec.attribute_columns],
+        F.lit(INCOMING).alias(ORIGIN),
+    ).distinct()
+    # Most calls find every key present: an anti join is much cheaper than a MERGE that changes
+    # nothing. A key that appears meanwhile is still safe: the MERGE drops late placeholders.
+    held = spark.read.format("delta").load(path).select(*spec.keys)
+    missing = placeholders.join(held, on=list(spec.keys), how="left_anti").persist()
+    try:
+        if missing.isEmpty():
+            return 0
+        _, metrics = _apply_events(spark, missing, spec, path, max_attempts=max_attempts)
+    finally:
+        missing.unpersist()
+    return metrics.get("numTargetRowsInserted", 0)
+
+
+def _apply_events(
+    spark: SparkSession,
+    events: DataFrame,
+    spec: ScdSpec,
+    path: str,
+    *,
+    max_attempts: int = 8,
+    max_key_ranges: int = 32,
+) -> tuple[int, dict[str, int]]:
+    """Merge change events into the dimension, retrying on conflicts: (attempts, metrics)."""
+    incoming = events.persist()
+    touched = incoming.select(*spec.keys).distinct().persist()
+    try:
+        in_range = _key_range_predicate(touched, spec.keys[0], max_key_ranges)
+
+        def merge_once() -> dict[str, int]:
+            return _merge(spark, path, spec, incoming, touched, in_range)
+
+        return _with_retries(merge_once, what=f"merge into {path}", max_attempts=max_attempts,
+                             count_attempts=True)
+    finally:
+        incoming.unpersist()
+        touched.unpersist()
 
 
 def changes_writer(
@@ -271,7 +355,7 @@ def _with_retries(
                     f"{what}: still conflicting with concurrent writers after {attempt} attempts"
                 ) from e
             # Jittered backoff: two writers that collided should not retry in lockstep.
-            pause = min(5.0, 0.2 * 2 ** (attempt - 1)) * (0.5 + random.random())  # noqa: S311
+            pause = min(5.0, 0.2 * 2 ** (attempt - 1)) * (0.5 + random.random())
             log.info("%s: concurrent commit, retrying in %.1fs (attempt %d)", what, pause, attempt)
             time.sleep(pause)
             continue

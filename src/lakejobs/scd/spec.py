@@ -14,6 +14,7 @@ EFFECTIVE_FROM = "effective_from"
 EFFECTIVE_TO = "effective_to"
 IS_CURRENT = "is_current"
 IS_DELETED = "is_deleted"
+IS_INFERRED = "is_inferred"
 SEQ_FROM = "_seq_from"
 TRACKED_HASH = "_tracked_hash"
 CHANGE_LOG = "_change_log"
@@ -38,6 +39,10 @@ class ScdSpec:
         surrogate_key: name of the surrogate key column.
         hard_delete: for dimensions without tracked columns (SCD1 only): remove deleted keys
             instead of closing and flagging them.
+        inferred_members: the dimension may hold inferred members (placeholders for keys that
+            facts reference before the source record arrives), flagged in ``is_inferred``. The
+            first real change of such a key fills the placeholder in place: same surrogate key,
+            same ``effective_from``, so facts that point at it stay right.
     """
 
     keys: tuple[str, ...]
@@ -50,6 +55,7 @@ class ScdSpec:
     delete_flag: str | None = None
     surrogate_key: str = "sk"
     hard_delete: bool = False
+    inferred_members: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "keys", tuple(self.keys))
@@ -66,8 +72,8 @@ class ScdSpec:
         attributes = [*self.keys, *self.scd2_columns, *self.scd1_columns]
         if len(set(attributes)) != len(attributes):
             raise ConfigError("ScdSpec: a column appears twice among keys, scd2 and scd1 columns")
-        reserved = {EFFECTIVE_FROM, EFFECTIVE_TO, IS_CURRENT, IS_DELETED, SEQ_FROM, TRACKED_HASH,
-                    CHANGE_LOG, self.surrogate_key}
+        reserved = {EFFECTIVE_FROM, EFFECTIVE_TO, IS_CURRENT, IS_DELETED, IS_INFERRED, SEQ_FROM,
+                    TRACKED_HASH, CHANGE_LOG, self.surrogate_key}
         clash = reserved.intersection(attributes)
         if clash:
             raise ConfigError(f"ScdSpec: {sorted(clash)} are reserved dimension columns")
@@ -76,6 +82,8 @@ class ScdSpec:
                 "ScdSpec: hard_delete: expected only for SCD1 dimensions (no scd2_columns); "
                 "an SCD2 dimension closes and flags deleted versions"
             )
+        if self.hard_delete and self.inferred_members:
+            raise ConfigError("ScdSpec: inferred_members: not supported with hard_delete")
 
     @property
     def effective_column(self) -> str:
