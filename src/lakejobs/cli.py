@@ -65,6 +65,17 @@ def _parser() -> argparse.ArgumentParser:
         "submit-args", help="spark-submit options for local runs: connector jars by coordinates"
     )
     submit.set_defaults(handler=_submit_args)
+    glue_job = sub.add_parser(
+        "glue-job", help="an AWS Glue job definition (CreateJob JSON) from conf/glue/jobs.yaml")
+    glue_job.add_argument("job")
+    glue_job.add_argument("--stack", default="glue6", help="glue6 (Glue 6.0) or glue5 (Glue 5.1)")
+    glue_job.add_argument("--artifacts", required=True,
+                          help="s3:// prefix holding jobs/<job>.py and the lakejobs wheel")
+    glue_job.add_argument("--role", required=True, help="IAM role the job runs as")
+    glue_job.set_defaults(handler=_glue_job)
+    sub.add_parser(
+        "glue-docs", help="the Glue job definitions as Markdown (docs/glue-jobs.md)"
+    ).set_defaults(handler=_glue_docs)
     demo = sub.add_parser("demo", help="run the sample pipeline on a local lake")
     demo.add_argument("--env", default="dev")
     demo.set_defaults(handler=_demo)
@@ -101,6 +112,23 @@ def _submit_args(_: argparse.Namespace) -> int:
     if conf["spark.jars.excludes"]:
         options += ["--exclude-packages", conf["spark.jars.excludes"], "--jars", conf["spark.jars"]]
     print(" ".join(options))
+    return 0
+
+
+def _glue_job(ns: argparse.Namespace) -> int:
+    from lakejobs.__about__ import __version__
+    from lakejobs.deploy import load_glue_jobs, render_glue_job
+
+    definition = render_glue_job(load_glue_jobs(), ns.job, stack=ns.stack,
+                                 artifacts=ns.artifacts, role=ns.role, version=__version__)
+    print(json.dumps(definition, indent=2, ensure_ascii=False))
+    return 0
+
+
+def _glue_docs(_: argparse.Namespace) -> int:
+    from lakejobs.deploy import glue_jobs_markdown, load_glue_jobs
+
+    print(glue_jobs_markdown(load_glue_jobs()), end="")
     return 0
 
 

@@ -9,6 +9,7 @@ from lakejobs.runtime import JobSpec
 def all_jobs() -> dict[str, JobSpec]:
     """Every registered job, by name."""
     from lakejobs.batch import landing_to_staging, sample_customers
+    from lakejobs import maintenance
     from lakejobs.curated import staging_to_curated
 
     specs = [
@@ -31,6 +32,11 @@ def all_jobs() -> dict[str, JobSpec]:
             # versions and aggregates are not 1:1 with staging rows; conservation is checked
             # per stage inside the job instead
             conserves_rows=False,
+        ),
+        JobSpec(
+            name="maintenance",
+            summary="OPTIMIZE (compaction, Z-order) and VACUUM of the configured tables",
+            run=maintenance.run,
         ),
     ]
     return {spec.name: spec for spec in specs}

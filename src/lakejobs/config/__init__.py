@@ -4,6 +4,8 @@ from lakejobs.config.loader import ENV_PREFIX, load_settings, settings_from_mapp
 from lakejobs.config.models import (
     CuratedSettings,
     LakeSettings,
+    MaintenanceSettings,
+    MaintenanceTable,
     SecretRef,
     SecretsSettings,
     Settings,
@@ -18,6 +20,8 @@ __all__ = [
     "ENV_PREFIX",
     "CuratedSettings",
     "LakeSettings",
+    "MaintenanceSettings",
+    "MaintenanceTable",
     "SecretRef",
     "SecretsSettings",
     "Settings",

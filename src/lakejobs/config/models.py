@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 _FORBIDDEN_CONF_KEY = re.compile(r"(secret|password|passwd|token|access\.key|credential)", re.I)
 ENV_NAME = r"^[a-z][a-z0-9_-]{0,31}$"
@@ -145,6 +145,41 @@ class CuratedSettings(_Model):
     register_tables: bool = Field(True, description="register every curated table in the catalog")
 
 
+DELTA_MIN_RETENTION_HOURS = 168  # Delta's default safety check: 7 days
+
+
+class MaintenanceTable(_Model):
+    """One Delta table the maintenance job compacts and vacuums."""
+
+    zone: Literal["landing", "staging", "curated", "quarantine", "system"]
+    name: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,127}$")]
+    zorder_by: tuple[str, ...] = Field((), description="cluster rows by these columns (the key)")
+    retention_hours: int | None = Field(None, ge=0, description="overrides the default")
+
+
+class MaintenanceSettings(_Model):
+    """The maintenance job: OPTIMIZE (compaction / Z-order) and VACUUM per table."""
+
+    retention_hours: int = Field(DELTA_MIN_RETENTION_HOURS, ge=0,
+                                 description="VACUUM keeps files younger than this")
+    allow_short_retention: bool = Field(
+        False, description="allow retention below 168 h (breaks time travel and readers of "
+        "older snapshots; Delta refuses it otherwise)")
+    tables: tuple[MaintenanceTable, ...] = ()
+
+    @model_validator(mode="after")
+    def _retention_is_safe(self) -> MaintenanceSettings:
+        if self.allow_short_retention:
+            return self
+        shortest = min([self.retention_hours, *[t.retention_hours for t in self.tables
+                                                 if t.retention_hours is not None]])
+        if shortest < DELTA_MIN_RETENTION_HOURS:
+            raise ValueError(f"retention of {shortest} h is below Delta's "
+                             f"{DELTA_MIN_RETENTION_HOURS} h: expected >= "
+                             f"{DELTA_MIN_RETENTION_HOURS} or allow_short_retention: true")
+        return self
+
+
 class Settings(_Model):
     """Everything a job needs to know about its environment."""
 
@@ -155,3 +190,4 @@ class Settings(_Model):
     tables: TableNames = TableNames()
     validation: ValidationSettings = ValidationSettings()
     curated: CuratedSettings = CuratedSettings()
+    maintenance: MaintenanceSettings = MaintenanceSettings()

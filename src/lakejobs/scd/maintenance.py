@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
 
@@ -19,7 +18,6 @@ def optimize_dimension(
     Returns:
         Delta's OPTIMIZE metrics.
     """
-    optimizer = DeltaTable.forPath(spark, path).optimize()
-    if zorder_by:
-        return optimizer.executeZOrderBy(*zorder_by)
-    return optimizer.executeCompaction()
+    from lakejobs.maintenance import optimize_table  # the job module imports the runtime
+
+    return optimize_table(spark, path, zorder_by=zorder_by)

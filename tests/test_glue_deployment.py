@@ -1,0 +1,68 @@
+"""Glue job definitions: every job has one, its arguments match the job's, both stacks render,
+and the generated docs are current."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lakejobs.cli import main
+from lakejobs.deploy import glue_jobs_markdown, job_parameters, load_glue_jobs, render_glue_job
+from lakejobs.errors import ConfigError
+from lakejobs.registry import all_jobs
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "glue-jobs.md"
+
+
+def test_every_job_has_a_definition_and_every_definition_a_job() -> None:
+    assert set(load_glue_jobs().jobs) == set(all_jobs())
+
+
+@pytest.mark.parametrize("job", sorted(all_jobs()))
+def test_definition_arguments_match_the_job(job: str) -> None:
+    spec, definition = all_jobs()[job], load_glue_jobs().jobs[job]
+    given, optional = job_parameters(definition)
+    required = set(spec.required_arguments) - {"JOB_NAME"}  # Glue passes --JOB_NAME itself
+    assert required <= given, f"{job}: definition lacks {sorted(required - given)}"
+    known = set(spec.required_arguments) | set(spec.optional_arguments)
+    assert (given | optional) <= known, f"{job}: unknown arguments {sorted((given | optional) - known)}"
+
+
+@pytest.mark.parametrize(("stack", "glue_version"), [("glue6", "6.0"), ("glue5", "5.1")])
+def test_a_definition_renders_for_each_stack(stack: str, glue_version: str) -> None:
+    job = render_glue_job(load_glue_jobs(), "staging_to_curated", stack=stack,
+                          artifacts="s3://artifacts/lakejobs/1.2.3/", role="glue-role",
+                          version="1.2.3")
+    assert job["Name"] == f"lakejobs-staging-to-curated-{stack}"
+    assert job["GlueVersion"] == glue_version
+    assert job["Command"] == {"Name": "glueetl", "PythonVersion": "3",
+                              "ScriptLocation": "s3://artifacts/lakejobs/1.2.3/jobs/staging_to_curated.py"}
+    arguments = job["DefaultArguments"]
+    assert arguments["--additional-python-modules"] == (
+        "s3://artifacts/lakejobs/1.2.3/lakejobs-1.2.3-py3-none-any.whl")
+    assert arguments["--datalake-formats"] == "delta"
+    assert "spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog" in (
+        arguments["--conf"])
+    assert arguments["--env"] == "prod"
+    assert (job["WorkerType"], job["NumberOfWorkers"], job["Timeout"]) == ("G.2X", 4, 120)
+
+
+def test_the_docs_page_is_generated_from_the_definitions() -> None:
+    assert DOCS.read_text(encoding="utf-8") == glue_jobs_markdown(load_glue_jobs()), (
+        "docs/glue-jobs.md is stale: run `lakejobs glue-docs > docs/glue-jobs.md`")
+
+
+def test_a_typo_in_a_definition_names_the_file_and_key(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.yaml"
+    path.write_text("jobs:\n  x: {description: d, workers: 3}\n")
+    with pytest.raises(ConfigError, match=r"jobs.yaml: jobs.x.workers: Extra inputs"):
+        load_glue_jobs(str(path))
+
+
+def test_cli_refuses_an_unknown_job_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["glue-job", "nope", "--artifacts", "s3://a/b", "--role", "r"])
+    assert code == 2
+    assert capsys.readouterr().err == (
+        "lakejobs: error: conf/glue/jobs.yaml: jobs: no job 'nope': expected one of "
+        "landing_to_staging, maintenance, sample_pipeline, staging_to_curated\n")
