@@ -10,6 +10,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from pyspark.sql import SparkSession
+
+from lakejobs.registry import get_job
+from lakejobs.runtime import run_job
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -61,7 +65,8 @@ def test_unknown_job_is_one_line(tmp_path: Path) -> None:
     done = lakejobs("run", "nope", "--JOB_NAME", "x", "--env", "dev", cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr == ("lakejobs: error: unknown job 'nope': expected one of "
-                           "landing_to_staging, maintenance, sample_pipeline, staging_to_curated\n")
+                           "landing_to_staging, maintenance, replay_quarantine, sample_pipeline, "
+        "staging_to_curated\n")
 
 
 def test_submit_args_name_the_stack_connectors(tmp_path: Path) -> None:
@@ -73,8 +78,12 @@ def test_submit_args_name_the_stack_connectors(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_job_script_runs_through_spark_submit_and_lakejobs_run(tmp_path: Path) -> None:
-    """The same script and arguments, once via spark-submit and once via ``lakejobs run``."""
+def test_job_script_runs_through_spark_submit_and_reruns_in_process(
+    tmp_path: Path, spark: SparkSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job script under spark-submit, then the same job and arguments through
+    :func:`run_job` (what ``lakejobs run`` calls), which finds nothing left to do. The rerun
+    shares the suite's session: a second JVM would cost ~20 s and test nothing more."""
     from lakejobs.batch.sample_customers import seed_landing
     from lakejobs.config import LakeSettings
     from lakejobs.paths import LakePaths
@@ -91,10 +100,11 @@ def test_job_script_runs_through_spark_submit_and_lakejobs_run(tmp_path: Path) -
     )
     assert submitted.returncode == 0, submitted.stderr[-3000:]
     assert "12 rows read, 7 written, 5 quarantined" in submitted.stdout
-    rerun = lakejobs("run", "sample_pipeline", *job_args, cwd=tmp_path,
-                     env={"LAKEJOBS__LAKE__ROOT": str(lake)})
-    assert rerun.returncode == 0, rerun.stderr[-3000:]
-    assert "0 rows read, 0 written, 0 quarantined" in rerun.stdout
+    monkeypatch.setenv("LAKEJOBS__LAKE__ROOT", str(lake))
+    monkeypatch.chdir(tmp_path)
+    rerun = run_job(get_job("sample_pipeline"), ["lakejobs run sample_pipeline", *job_args],
+                    spark=spark).result
+    assert (rerun.rows_read, rerun.rows_written, rerun.rows_quarantined) == (0, 0, 0)
 
 
 @pytest.mark.slow

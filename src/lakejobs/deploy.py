@@ -58,6 +58,7 @@ class GlueJob(_Model):
     max_retries: int | None = Field(None, ge=0)
     arguments: dict[Argument, str] = Field(default_factory=dict,
                                            description="job parameters with default values")
+    required: tuple[Argument, ...] = Field((), description="parameters every run must pass")
     optional: tuple[Argument, ...] = Field((), description="parameters a run may add")
 
 
@@ -116,9 +117,10 @@ def render_glue_job(
 
 
 def job_parameters(definition: GlueJob) -> tuple[set[str], set[str]]:
-    """(job parameters with defaults, optional parameters) of a definition, without ``--``,
-    leaving out the arguments Glue itself consumes."""
-    given = {a.removeprefix("--") for a in definition.arguments if a not in GLUE_ARGUMENTS}
+    """(parameters every run gets: defaults and required ones, optional parameters) of a
+    definition, without ``--``, leaving out the arguments Glue itself consumes."""
+    given = {a.removeprefix("--") for a in [*definition.arguments, *definition.required]
+             if a not in GLUE_ARGUMENTS}
     optional = {a.removeprefix("--") for a in definition.optional}
     return given, optional
 
@@ -142,16 +144,19 @@ def glue_jobs_markdown(definitions: GlueJobs) -> str:
         "Arguments every job gets: "
         + ", ".join(f"`{k} {v}`" for k, v in d.arguments.items()) + ".",
         "",
-        "| job | what it does | workers | timeout | parameters (default) | optional |",
-        "|---|---|---|---|---|---|",
+        "| job | what it does | workers | timeout | parameters (default) | required per run "
+        "| optional |",
+        "|---|---|---|---|---|---|---|",
     ]
     jobs = all_jobs()
     for name, job in sorted(definitions.jobs.items()):
         workers = f"{job.number_of_workers or d.number_of_workers} × {job.worker_type or d.worker_type}"
         params = ", ".join(f"`{k} {v}`" for k, v in job.arguments.items()) or "—"
         optional = ", ".join(f"`{o}`" for o in job.optional) or "—"
+        required = ", ".join(f"`{r}`" for r in job.required) or "—"
         summary = jobs[name].summary if name in jobs else job.description
         lines.append(f"| `{name}` | {summary} | {workers} | "
-                     f"{job.timeout_minutes or d.timeout_minutes} min | {params} | {optional} |")
+                     f"{job.timeout_minutes or d.timeout_minutes} min | {params} | {required} | "
+                     f"{optional} |")
     lines += ["", "`--JOB_NAME` is passed by Glue itself; `--JOB_RUN_ID` too.", ""]
     return "\n".join(lines)

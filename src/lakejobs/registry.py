@@ -8,8 +8,8 @@ from lakejobs.runtime import JobSpec
 
 def all_jobs() -> dict[str, JobSpec]:
     """Every registered job, by name."""
-    from lakejobs.batch import landing_to_staging, sample_customers
     from lakejobs import maintenance
+    from lakejobs.batch import landing_to_staging, replay, sample_customers
     from lakejobs.curated import staging_to_curated
 
     specs = [
@@ -32,6 +32,12 @@ def all_jobs() -> dict[str, JobSpec]:
             # versions and aggregates are not 1:1 with staging rows; conservation is checked
             # per stage inside the job instead
             conserves_rows=False,
+        ),
+        JobSpec(
+            name="replay_quarantine",
+            summary="re-validate quarantined records after a contract or rule fix; mark them",
+            run=replay.run,
+            required=("table",),
         ),
         JobSpec(
             name="maintenance",

@@ -82,10 +82,7 @@ def run(context: JobContext) -> JobResult:
     tables = context.settings.validation.tables
     wanted = context.args.get("table")
     if wanted:
-        tables = tuple(t for t in tables if t.name == wanted)
-        if not tables:
-            names = ", ".join(t.name for t in context.settings.validation.tables) or "none"
-            raise JobArgumentError(f"--table {wanted}: not configured: expected one of {names}")
+        tables = (configured_table(context, wanted),)
     runs = [validate_table(context, table) for table in tables]
     return JobResult(
         rows_read=sum(r.measurement.rows for r in runs if r.measurement),
@@ -95,13 +92,31 @@ def run(context: JobContext) -> JobResult:
     )
 
 
+def configured_table(context: JobContext, name: str) -> ValidationTable:
+    """The validation settings of table ``name``.
+
+    Raises:
+        JobArgumentError: the table is not configured.
+    """
+    tables = context.settings.validation.tables
+    for table in tables:
+        if table.name == name:
+            return table
+    names = ", ".join(t.name for t in tables) or "none"
+    raise JobArgumentError(f"--table {name}: not configured: expected one of {names}")
+
+
+def table_rules(table: ValidationTable) -> tuple[Contract, RuleSet]:
+    """The contract and the rules of a configured table."""
+    contract = load_contract(resolve_location(table.contract))
+    rules = load_rules(resolve_location(table.rules)) if table.rules else RuleSet(table=table.name)
+    return contract, rules
+
+
 def validate_table(context: JobContext, table: ValidationTable) -> TableRun:
     """Validate the new complete landing files of one table."""
     spark, paths = context.spark, context.paths
-    contract = load_contract(resolve_location(table.contract))
-    rule_set = load_rules(resolve_location(table.rules)) if table.rules else RuleSet(
-        table=table.name
-    )
+    contract, rule_set = table_rules(table)
     staging_path = paths.table("staging", table.name)
     merge_schema = check_evolution(spark, staging_path, contract)  # before any work is done
     ready = complete_files(spark, paths.table("landing", table.name), table.marker)

@@ -235,10 +235,10 @@ def failures(checks: Sequence[Check]) -> Column:
     return F.filter(F.array(*entries), lambda f: f.isNotNull())
 
 
-def good_rows(columns: Sequence[str], checks: Sequence[Check]):
+def good_rows(columns: Sequence[str], checks: Sequence[Check], keep: Sequence[str] = ()):
     """A transform keeping rows without blocking failures: ``columns``, the carried unknown
-    fields (``_extra_columns``), ``_source_file`` and the ids of failed ``warn`` checks
-    (``_dq_warnings``)."""
+    fields (``_extra_columns``), ``_source_file``, the ids of failed ``warn`` checks
+    (``_dq_warnings``) and the ``keep`` columns (lineage a caller added)."""
     warn = [c for c in checks if c.level == "row" and c.severity == "warn"]
 
     def transform(flagged: DataFrame) -> DataFrame:
@@ -250,6 +250,7 @@ def good_rows(columns: Sequence[str], checks: Sequence[Check]):
             F.col("_extra_columns"),
             F.col("_source_file"),
             warnings.alias("_dq_warnings"),
+            *[F.col(c) for c in keep],
         )
 
     return transform
