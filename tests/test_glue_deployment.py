@@ -1,5 +1,4 @@
-"""Glue job definitions: every job has one, its arguments match the job's, both stacks render,
-and the generated docs are current."""
+"""Glue job definitions: every job has one, its arguments match the job's, both stacks render."""
 
 from __future__ import annotations
 
@@ -8,12 +7,9 @@ from pathlib import Path
 import pytest
 
 from lakejobs.cli import main
-from lakejobs.deploy import glue_jobs_markdown, job_parameters, load_glue_jobs, render_glue_job
+from lakejobs.deploy import job_parameters, load_glue_jobs, render_glue_job
 from lakejobs.errors import ConfigError
 from lakejobs.registry import all_jobs
-
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "glue-jobs.md"
-
 
 def test_every_job_has_a_definition_and_every_definition_a_job() -> None:
     assert set(load_glue_jobs().jobs) == set(all_jobs())
@@ -46,11 +42,6 @@ def test_a_definition_renders_for_each_stack(stack: str, glue_version: str) -> N
         arguments["--conf"])
     assert arguments["--env"] == "prod"
     assert (job["WorkerType"], job["NumberOfWorkers"], job["Timeout"]) == ("G.2X", 4, 120)
-
-
-def test_the_docs_page_is_generated_from_the_definitions() -> None:
-    assert DOCS.read_text(encoding="utf-8") == glue_jobs_markdown(load_glue_jobs()), (
-        "docs/glue-jobs.md is stale: run `lakejobs glue-docs > docs/glue-jobs.md`")
 
 
 def test_a_typo_in_a_definition_names_the_file_and_key(tmp_path: Path) -> None:

@@ -76,6 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "glue-docs", help="the Glue job definitions as Markdown (docs/glue-jobs.md)"
     ).set_defaults(handler=_glue_docs)
+    docs = sub.add_parser("docs", help="write the generated reference pages (docs/*.md)")
+    docs.add_argument("--out", default="docs", help="folder to write them to")
+    docs.set_defaults(handler=_docs)
     demo = sub.add_parser("demo", help="run the sample pipeline on a local lake")
     demo.add_argument("--env", default="dev")
     demo.set_defaults(handler=_demo)
@@ -129,6 +132,16 @@ def _glue_docs(_: argparse.Namespace) -> int:
     from lakejobs.deploy import glue_jobs_markdown, load_glue_jobs
 
     print(glue_jobs_markdown(load_glue_jobs()), end="")
+    return 0
+
+
+def _docs(ns: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from lakejobs.docs import write_pages
+
+    for path in write_pages(Path(ns.out)):
+        print(path)
     return 0
 
 

@@ -24,10 +24,10 @@ class _Model(BaseModel):
 class ZoneSettings(_Model):
     """Folder names of the lake zones, below the lake root (and the client prefix)."""
 
-    landing: str = "landing"
-    staging: str = "staging"
-    curated: str = "curated"
-    quarantine: str = "quarantine"
+    landing: str = Field("landing", description="raw records as ingested")
+    staging: str = Field("staging", description="validated, conformed records")
+    curated: str = Field("curated", description="star schemas, dimensions, aggregates")
+    quarantine: str = Field("quarantine", description="rejected records with their reasons")
     system: str = Field("_lakejobs", description="run log, bookmarks and other library state")
 
 
@@ -55,12 +55,12 @@ class LakeSettings(_Model):
 class SparkSettings(_Model):
     """Local SparkSession settings. On AWS Glue the provided session is used unchanged."""
 
-    master: str = "local[2]"
-    app_name: str = "lakejobs"
+    master: str = Field("local[2]", description="Spark master for local runs")
+    app_name: str = Field("lakejobs", description="Spark application name")
     shuffle_partitions: int = Field(4, ge=1, description="spark.sql.shuffle.partitions")
-    ui_enabled: bool = False
-    driver_memory: str = Field("2g", pattern=r"^\d+[kmgt]?$")
-    session_time_zone: str = "UTC"
+    ui_enabled: bool = Field(False, description="Spark UI for local runs")
+    driver_memory: str = Field("2g", pattern=r"^\d+[kmgt]?$", description="local driver memory")
+    session_time_zone: str = Field("UTC", description="every timestamp in the lake is UTC")
     jars_cache: str = Field(
         "~/.cache/lakejobs/ivy", description="Ivy cache for connector jars from Maven Central"
     )
@@ -81,7 +81,7 @@ class SparkSettings(_Model):
 class SecretRef(_Model):
     """Where to find one secret at run time. Holds the secret's *name*, never its value."""
 
-    provider: Literal["env", "secretsmanager"] = "env"
+    provider: Literal["env", "secretsmanager"] = Field("env", description="where the secret lives")
     name: str = Field(description="environment variable name, or Secrets Manager secret id")
     json_key: str | None = Field(None, description="key inside a JSON secret string")
 
@@ -96,14 +96,15 @@ class SecretsSettings(_Model):
 class TableNames(_Model):
     """Names of the library's own tables in the system zone."""
 
-    run_log: str = "analytics_job_run"
-    bookmarks: str = "job_bookmarks"
+    run_log: str = Field("analytics_job_run", description="one row per job run")
+    bookmarks: str = Field("job_bookmarks", description="incremental state of every job")
 
 
 class ValidationTable(_Model):
     """One landing table the landing → staging job validates."""
 
-    name: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,127}$")]
+    name: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,127}$",
+                               description="table name (landing and staging folder)")]
     contract: str = Field(
         description="contract YAML: a file bundled under conf/contracts/, a path or an s3:// URI"
     )
@@ -124,7 +125,8 @@ class ValidationSettings(_Model):
     """The landing → staging validation job."""
 
     tables: tuple[ValidationTable, ...] = ()
-    results_table: str = Field("dq_results", pattern=r"^[a-z_][a-z0-9_]{0,127}$")
+    results_table: str = Field("dq_results", pattern=r"^[a-z_][a-z0-9_]{0,127}$",
+                               description="system table of per-rule results")
     data_docs: str | None = Field(
         None, description="folder for Great Expectations Data Docs; null: no Data Docs"
     )
@@ -151,8 +153,9 @@ DELTA_MIN_RETENTION_HOURS = 168  # Delta's default safety check: 7 days
 class MaintenanceTable(_Model):
     """One Delta table the maintenance job compacts and vacuums."""
 
-    zone: Literal["landing", "staging", "curated", "quarantine", "system"]
-    name: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,127}$")]
+    zone: Literal["landing", "staging", "curated", "quarantine", "system"] = Field(
+        description="zone of the table")
+    name: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,127}$", description="table name")]
     zorder_by: tuple[str, ...] = Field((), description="cluster rows by these columns (the key)")
     retention_hours: int | None = Field(None, ge=0, description="overrides the default")
 
@@ -183,7 +186,7 @@ class MaintenanceSettings(_Model):
 class Settings(_Model):
     """Everything a job needs to know about its environment."""
 
-    env: Annotated[str, Field(pattern=ENV_NAME)]
+    env: Annotated[str, Field(pattern=ENV_NAME, description="environment name (dev, qa, prod)")]
     lake: LakeSettings = LakeSettings()
     spark: SparkSettings = SparkSettings()
     secrets: SecretsSettings = SecretsSettings()
