@@ -11,6 +11,7 @@ from lakejobs.deploy import job_parameters, load_glue_jobs, render_glue_job
 from lakejobs.errors import ConfigError
 from lakejobs.registry import all_jobs
 
+
 def test_every_job_has_a_definition_and_every_definition_a_job() -> None:
     assert set(load_glue_jobs().jobs) == set(all_jobs())
 
