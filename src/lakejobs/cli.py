@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 from collections.abc import Sequence
 
 from lakejobs.errors import LakejobsError
@@ -79,8 +80,11 @@ def _parser() -> argparse.ArgumentParser:
     docs = sub.add_parser("docs", help="write the generated reference pages (docs/*.md)")
     docs.add_argument("--out", default="docs", help="folder to write them to")
     docs.set_defaults(handler=_docs)
-    demo = sub.add_parser("demo", help="run the sample pipeline on a local lake")
+    demo = sub.add_parser(
+        "demo", help="generate the retail demo data and run it through every stage")
     demo.add_argument("--env", default="dev")
+    demo.add_argument("--config", help="config file instead of the bundled conf/<env>.yaml")
+    demo.add_argument("--customers", type=int, default=200, help="size of the data set")
     demo.set_defaults(handler=_demo)
     return parser
 
@@ -146,23 +150,19 @@ def _docs(ns: argparse.Namespace) -> int:
 
 
 def _demo(ns: argparse.Namespace) -> int:
-    from lakejobs.batch.sample_customers import seed_landing
-    from lakejobs.config import load_settings
-    from lakejobs.paths import LakePaths
+    from lakejobs.demo import run_demo
 
-    paths = LakePaths(load_settings(ns.env).lake)
-    seeded = seed_landing(paths)
-    print(f"lake: {paths.base} ({len(seeded)} sample file(s) added to landing)")
-    return run_entrypoint(
-        "sample_pipeline",
-        ["lakejobs demo", "--JOB_NAME", "sample_pipeline", "--env", ns.env],
-    )
+    _configure_logging(logging.WARNING)  # the demo reports its own progress
+    started = time.monotonic()
+    summary = run_demo(ns.env, config=ns.config, customers=ns.customers,
+                       report=lambda line: print(line, flush=True))
+    print("\n".join(summary.lines()))
+    print(f"demo finished in {time.monotonic() - started:.0f}s")
+    return 0
 
 
-def _configure_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+def _configure_logging(level: int = logging.INFO) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("py4j").setLevel(logging.WARNING)
 
 
