@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from lakejobs.config import load_settings
 from lakejobs.delta_io import table_version
@@ -43,6 +44,13 @@ def test_demo_summary_matches_the_lake_and_a_second_run_changes_nothing(
     assert first.versions["dim_customer"]["inferred"] == 0
     assert first.versions["dim_product"] == {"versions": 22, "keys": 21, "inferred": 0}
     assert first.integrity_ok is True
+    # SCD1: the moved customer's new phone is on every one of its versions
+    customers = spark.read.format("delta").load(str(lake_root / "curated" / "dim_customer"))
+    phones = customers.where("customer_id IS NOT NULL").groupBy("customer_id").agg(
+        F.count_distinct("phone").alias("phones"), F.count(F.lit(1)).alias("versions"),
+        F.max(F.col("phone").startswith("+4477008").cast("int")).alias("new_phone"))
+    assert phones.where("phones > 1").count() == 0
+    assert phones.where("new_phone = 1 AND versions = 2").count() == 1
 
     versions = {t: table_version(spark, str(lake_root / "curated" / t)) for t in CURATED}
     second = run_demo("dev", config=str(config), customers=12, spark=spark)

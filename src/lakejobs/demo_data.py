@@ -1,7 +1,7 @@
 """The demo's retail data set: generated with a fixed seed, landed as JSON lines in two rounds.
 
 Round 1 is the initial load. Round 2 brings what makes a lakehouse hard: customer moves (SCD2)
-and contact changes (SCD1), a change that arrives after orders it predates, a customer and a
+with phone changes (SCD1), a change that arrives after orders it predates, a customer and a
 product that facts referenced before their records arrived (inferred members), order lines whose
 header arrives later, duplicated analytics events, events without identifiers, and deliberately
 bad records of every kind the contracts and rules catch.
@@ -69,8 +69,9 @@ def rounds(customers: int, seed: int = 7) -> dict[int, dict[str, list[Any]]]:
     first["events"] = _events(rng, n, day1, 5 * n)
 
     moved = rng.sample(range(1, n + 1), max(1, n // 10))
-    second["customers"] = [_customer(i, day2 + timedelta(minutes=i), random.Random(i),
-                                     country="NL") for i in moved]
+    second["customers"] = [  # moved (a new SCD2 version) with a new phone (SCD1, every version)
+        {**_customer(i, day2 + timedelta(minutes=i), random.Random(i), country="NL"),
+         "phone": f"07700 8{i:05d}"} for i in moved]
     late = next(i for i in range(1, n + 1) if i not in moved)
     second["customers"].append(  # a move dated before the customer's round-1 orders: late
         _customer(late, day1 + timedelta(hours=6), random.Random(late), country="IE"))
