@@ -63,7 +63,7 @@ class Loaded:
     rows_written: int = 0
     rows_quarantined: int = 0
     figures: dict[str, Any] = field(default_factory=dict)
-    changed_keys: DataFrame | None = None  # dimensions: natural keys changed by this run
+    changed_keys: DataFrame | None = None  # dimensions: the changes of this run (their keys)
 
 
 def staging_snapshot(context: JobContext, table: str) -> DataFrame | None:
@@ -115,7 +115,7 @@ def load_dimension(
         rows_written=result.changes_accepted,
         rows_quarantined=result.changes_rejected,
         figures=figures,
-        changed_keys=changes.select(*dimension.key_names).distinct(),
+        changed_keys=changes,  # cached; the job unpersists it once the facts are loaded
     )
 
 

@@ -47,6 +47,8 @@ def run(context: JobContext) -> JobResult:
                             for d in model.dimensions]
     changed = {lo.table: lo.changed_keys for lo in loaded if lo.changed_keys is not None}
     loaded += [load_fact(context, model, f, changed, comments[f.name][1]) for f in model.facts]
+    for changes in changed.values():
+        changes.unpersist()
     if model.engagement is not None:
         loaded.append(load_engagement(context, model.engagement, comments))
     integrity = check_integrity(context, model)
