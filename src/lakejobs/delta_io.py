@@ -107,8 +107,15 @@ def merge_changed(
     if delete_missing is not None:
         merge = merge.whenNotMatchedBySourceDelete(condition=delete_missing)
     merge.execute()
-    last = target.history(1).select("version", "operationMetrics").first()
-    if last is None or last.version == before:
+    return merge_metrics(target, before)
+
+
+def merge_metrics(table: DeltaTable, before: int) -> dict[str, int]:
+    """Delta's operation metrics of the MERGE committed after version ``before``; empty when the
+    MERGE committed nothing. With a concurrent writer the newest MERGE could be theirs, so the
+    counts are informational."""
+    last = table.history(1).select("version", "operation", "operationMetrics").first()
+    if last is None or last.version == before or last.operation != "MERGE":
         return {}
     metrics = dict(last.operationMetrics or {})
     return {k: int(v) for k, v in metrics.items() if v is not None and str(v).isdigit()}

@@ -33,6 +33,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakejobs._compat import is_delta_conflict
+from lakejobs.delta_io import merge_metrics, table_version
 from lakejobs.errors import ConfigError, LakejobsError
 from lakejobs.scd.history import (
     EFF,
@@ -277,7 +278,7 @@ def _merge(
     # every change of the batch is already recorded the source is empty, and Delta commits
     # nothing for a MERGE that changes nothing: a replay writes nothing.
     source = version_changes(build_versions(events, spec), existing, spec)
-    before = _latest_version(table)
+    before = table_version(spark, path)
     sk = spec.surrogate_key
     columns = dimension_columns(spec)
     assignments = {c: F.col(f"s.{c}") for c in columns}
@@ -289,16 +290,7 @@ def _merge(
         .whenNotMatchedInsert(condition=F.col("s._action") == "upsert", values=assignments)
         .execute()
     )
-    last = table.history(1).select("version", "operation", "operationMetrics").first()
-    if last is None or last.version == before or last.operation != "MERGE":
-        return {}
-    # With a concurrent writer the newest MERGE could be theirs; these counts are informational.
-    metrics = dict(last.operationMetrics or {})
-    return {k: int(v) for k, v in metrics.items() if v is not None and str(v).isdigit()}
-
-
-def _latest_version(table: DeltaTable) -> int:
-    return table.history(1).select("version").first().version
+    return merge_metrics(table, before)
 
 
 def _key_range_predicate(
