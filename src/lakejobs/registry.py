@@ -11,8 +11,18 @@ def all_jobs() -> dict[str, JobSpec]:
     from lakejobs import maintenance
     from lakejobs.batch import landing_to_staging, replay, sample_customers
     from lakejobs.curated import staging_to_curated
+    from lakejobs.streaming import msk_to_landing
 
     specs = [
+        JobSpec(
+            name="msk_to_landing",
+            summary="Kafka (MSK) → landing: Debezium, envelopes, Avro, JSON decoded, routed by "
+            "the manifest, deduplicated, quarantined with a reason, landed exactly once",
+            run=msk_to_landing.run,
+            # duplicates are counted, neither landed nor quarantined: each batch checks
+            # in = landed + quarantined + duplicates itself
+            conserves_rows=False,
+        ),
         JobSpec(
             name="sample_pipeline",
             summary="landing → staging sample: conform customers, quarantine bad rows",

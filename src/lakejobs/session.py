@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -74,6 +75,9 @@ def build_local_session(settings: SparkSettings) -> SparkSession:
         if jvm_running and key.startswith(("spark.jars", "spark.master", "spark.driver.")):
             continue  # fixed by spark-submit's command line
         builder = builder.config(key, value)
+    # Python workers (UDFs) must run the driver's interpreter, which has lakejobs installed, not
+    # whatever `python3` is first on the PATH; pyspark reads this from the environment only.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     log.info("starting local SparkSession for %s (Spark %s)", stack.name, stack.spark_minor)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")

@@ -3,6 +3,7 @@
 from lakejobs.config.loader import ENV_PREFIX, load_settings, settings_from_mapping
 from lakejobs.config.models import (
     CuratedSettings,
+    KafkaSecurity,
     LakeSettings,
     MaintenanceSettings,
     MaintenanceTable,
@@ -10,6 +11,7 @@ from lakejobs.config.models import (
     SecretsSettings,
     Settings,
     SparkSettings,
+    StreamingSettings,
     TableNames,
     ValidationSettings,
     ValidationTable,
@@ -19,6 +21,7 @@ from lakejobs.config.models import (
 __all__ = [
     "ENV_PREFIX",
     "CuratedSettings",
+    "KafkaSecurity",
     "LakeSettings",
     "MaintenanceSettings",
     "MaintenanceTable",
@@ -26,6 +29,7 @@ __all__ = [
     "SecretsSettings",
     "Settings",
     "SparkSettings",
+    "StreamingSettings",
     "TableNames",
     "ValidationSettings",
     "ValidationTable",

@@ -147,6 +147,70 @@ class CuratedSettings(_Model):
     register_tables: bool = Field(True, description="register every curated table in the catalog")
 
 
+class KafkaSecurity(_Model):
+    """How the streaming job authenticates to Kafka (Amazon MSK). Credentials are references."""
+
+    protocol: Literal["plaintext", "tls", "sasl_scram", "msk_iam"] = Field(
+        "plaintext", description="plaintext (local broker), tls, sasl_scram (SASL/SCRAM over "
+        "TLS) or msk_iam (SASL AWS_MSK_IAM over TLS, aws-msk-iam-auth on the classpath)")
+    truststore_location: str | None = Field(
+        None, description="JKS truststore for TLS; null: the JVM's default trust store")
+    scram_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256"] = "SCRAM-SHA-512"
+    username: SecretRef | None = Field(None, description="sasl_scram: where the user name is")
+    password: SecretRef | None = Field(None, description="sasl_scram: where the password is")
+
+    @model_validator(mode="after")
+    def _scram_has_credentials(self) -> KafkaSecurity:
+        if self.protocol == "sasl_scram" and (self.username is None or self.password is None):
+            raise ValueError("sasl_scram needs 'username' and 'password' secret references")
+        return self
+
+
+class SchemaRegistrySettings(_Model):
+    """A Confluent-compatible schema registry (Avro topics in the Confluent wire format)."""
+
+    url: str = Field(description="base URL, e.g. https://registry.internal:8081")
+    auth_env: str | None = Field(
+        None, description="environment variable holding 'user:password' for basic auth")
+
+
+class StreamingSettings(_Model):
+    """The Kafka (MSK) → landing streaming job."""
+
+    bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers")
+    topics: tuple[str, ...] = Field((), description="topics to read; empty: the manifest's")
+    topic_pattern: str | None = Field(None, description="subscribe by pattern instead")
+    security: KafkaSecurity = KafkaSecurity()
+    starting_offsets: str = Field("earliest", description="earliest, latest or a JSON offsets "
+                                  "spec; used only when the query has no checkpoint yet")
+    max_offsets_per_trigger: int | None = Field(
+        500000, ge=1, description="records per micro-batch (bounds memory); null: no limit")
+    trigger: Literal["processing_time", "available_now"] = Field(
+        "processing_time", description="processing_time: run forever every trigger_interval; "
+        "available_now: process what is there, then stop (scheduled runs)")
+    trigger_interval: str = Field("1 minute", pattern=r"^\d+ (second|minute|hour)s?$",
+                                  description="micro-batch interval for processing_time")
+    manifest: str = Field(
+        "conf/streaming/manifest.yaml",
+        description="routes: a bundled name under conf/streaming/, a path or an s3:// URI")
+    landing_format: Literal["delta", "parquet"] = Field("delta", description="landing tables")
+    quarantine_table: str = Field("kafka_quarantine", pattern=r"^[a-z_][a-z0-9_]{0,127}$",
+                                  description="quarantine-zone table of rejected records")
+    metrics_table: str = Field("streaming_batches", pattern=r"^[a-z_][a-z0-9_]{0,127}$",
+                               description="system table with one row of metrics per batch")
+    max_payload_bytes: int = Field(1_048_576, ge=1, description="larger values are quarantined")
+    dedupe_watermark_minutes: int = Field(
+        60, ge=0, description="duplicates are looked for this far back (by ingestion time); "
+        "records whose event time is older than this on arrival land flagged late")
+    schema_failure_alert_rate: float = Field(
+        0.005, ge=0, le=1, description="alert when a batch's schema-failure rate exceeds this")
+    fail_on_data_loss: bool = Field(
+        True, description="stop when Kafka offsets were lost (retention) instead of skipping")
+    schema_registry: SchemaRegistrySettings | None = None
+    query_name: str = Field("msk_to_landing", pattern=r"^[a-z_][a-z0-9_]{0,63}$",
+                            description="names the checkpoint and the idempotent-write ids")
+
+
 DELTA_MIN_RETENTION_HOURS = 168  # Delta's default safety check: 7 days
 
 
@@ -194,3 +258,4 @@ class Settings(_Model):
     validation: ValidationSettings = ValidationSettings()
     curated: CuratedSettings = CuratedSettings()
     maintenance: MaintenanceSettings = MaintenanceSettings()
+    streaming: StreamingSettings = StreamingSettings()

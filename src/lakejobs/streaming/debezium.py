@@ -1,0 +1,429 @@
+"""Debezium change events (JSON) decoded into a route's typed columns.
+
+A record's value is a Debezium envelope, with the JsonConverter's ``{"schema": …, "payload": …}``
+wrapper (``schemas.enable=true``) or without it: ``{"before", "after", "source", "op", "ts_ms"}``.
+A null value is a tombstone; its Kafka key (JSON, wrapped or not) names the deleted row.
+
+The route's :class:`~lakejobs.streaming.fields.FieldSpec` list is the contract: each field is read
+as JSON text (one ``from_json`` per record; Spark keeps the text of a string-typed field, nested
+objects included) and decoded by its declared ``logical`` type:
+
+- ``io.debezium.time.Date``, ``org.apache.kafka.connect.data.Date`` (days since epoch): ``date``.
+- ``io.debezium.time.Timestamp``, ``org.apache.kafka.connect.data.Timestamp`` (ms),
+  ``MicroTimestamp`` (µs), ``NanoTimestamp`` (ns): ``timestamp``. ``ZonedTimestamp`` (ISO-8601
+  with ``Z`` or an offset, 0-9 fraction digits): ``timestamp``, the same instant.
+- ``io.debezium.time.Time``, ``org.apache.kafka.connect.data.Time`` (ms of day), ``MicroTime``
+  (µs), ``NanoTime`` (ns), ``ZonedTime`` (``10:15:30.5+02:00``): Spark has no time type, so the
+  field is declared ``string`` (``HH:mm:ss.SSSSSS``, always six fraction digits) or ``bigint``
+  (microseconds of the day). A ``ZonedTime`` is normalised to UTC.
+- ``org.apache.kafka.connect.data.Decimal`` (``decimal.handling.mode=precise``): base64 of the
+  big-endian two's-complement unscaled value; the scale is the record schema's
+  ``parameters.scale`` when the wrapper carries it, else the declared type's. ``decimal(p,s)``.
+- ``io.debezium.data.VariableScaleDecimal`` (``{"scale": 2, "value": "<base64>"}``): ``decimal``.
+- no logical type: the JSON value cast to the declared type (numbers, numeric strings as
+  ``decimal.handling.mode=string`` sends them, booleans, ISO dates and timestamps; ``binary`` from
+  base64, as the JsonConverter writes bytes).
+
+Spark keeps microseconds: nanoseconds (``NanoTime``, ``NanoTimestamp``, a ``ZonedTimestamp`` with
+more than six fraction digits) are truncated towards the past. A decimal whose record scale is
+larger than the declared one is rounded half-up to it, as a cast would. An unquoted JSON number is
+kept through a double when read as text, so plain-JSON decimals are exact to 15 significant
+digits; Debezium's precise and string modes are exact at any precision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from lakejobs.errors import ConfigError
+from lakejobs.streaming.fields import FieldSpec
+from lakejobs.streaming.reasons import CONTRACT_VIOLATION, MISSING_KEY, UNDECODABLE
+
+OPS = ("c", "u", "d", "r")
+TOMBSTONE = "t"
+OUTPUT_COLUMNS = ("_op", "_row", "_before", "_source", "_ts_ms", "_commit_position", "_error",
+                  "_error_detail")
+SOURCE_FIELDS = ("connector", "name", "db", "schema", "table", "ts_ms", "snapshot", "lsn",
+                 "change_lsn", "commit_lsn", "event_serial_no", "file", "pos")
+
+DECIMAL = "org.apache.kafka.connect.data.Decimal"
+VARIABLE_SCALE_DECIMAL = "io.debezium.data.VariableScaleDecimal"
+ZONED_TIME = "io.debezium.time.ZonedTime"
+ZONED_TIMESTAMP = "io.debezium.time.ZonedTimestamp"
+DAYS = ("io.debezium.time.Date", "org.apache.kafka.connect.data.Date")
+# integer encodings of a time of day / an instant, by unit
+TIME_UNITS = {"io.debezium.time.Time": "ms", "org.apache.kafka.connect.data.Time": "ms",
+              "io.debezium.time.MicroTime": "us", "io.debezium.time.NanoTime": "ns"}
+TIMESTAMP_UNITS = {"io.debezium.time.Timestamp": "ms",
+                   "org.apache.kafka.connect.data.Timestamp": "ms",
+                   "io.debezium.time.MicroTimestamp": "us", "io.debezium.time.NanoTimestamp": "ns"}
+
+DAY_MICROS = 86_400_000_000
+# 0001-01-01 .. 9999-12-31, Spark's supported range: a value outside is a contract violation
+MIN_DAY, MAX_DAY = -719_162, 2_932_896
+MIN_MICROS, MAX_MICROS = -62_135_596_800_000_000, 253_402_300_799_999_999
+ZONE_SUFFIX = r"(Z|[+-][0-9]{2}:[0-9]{2}(:[0-9]{2})?)$"
+ZONED_TIME_TEXT = r"^[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?" + ZONE_SUFFIX
+
+# The parts of a wrapper's Connect schema that carry per-field parameters (the decimal scale).
+FIELD_PARAMS = T.ArrayType(T.StructType([
+    T.StructField("field", T.StringType()),
+    T.StructField("parameters", T.MapType(T.StringType(), T.StringType())),
+]))
+VALUE_SCHEMA = T.StructType([T.StructField("fields", T.ArrayType(T.StructType([
+    T.StructField("field", T.StringType()), T.StructField("fields", FIELD_PARAMS)])))])
+KEY_SCHEMA = T.StructType([T.StructField("fields", FIELD_PARAMS)])
+
+
+def decode_debezium(fields: Sequence[FieldSpec], key_fields: Sequence[str] = (),
+                    value_col: str = "value", key_col: str = "key"
+                    ) -> Callable[[DataFrame], DataFrame]:
+    """Decode Debezium JSON change events into typed columns; one row out per row in.
+
+    Keeps the input columns and adds ``_op`` (``c``/``u``/``d``/``r``, ``t`` for a tombstone),
+    ``_row`` (the declared fields, typed: ``after`` for c/u/r, ``before`` for d, the key fields
+    of the Kafka key for a tombstone), ``_before``, ``_source`` (connector, name, db, schema,
+    table, ts_ms, snapshot and the commit position fields), ``_ts_ms``, ``_commit_position``
+    (orders one table's changes as strings), ``_error`` (``undecodable``, ``contract_violation``,
+    ``missing_key``) and ``_error_detail``. An undecodable record has null decoded columns; a
+    record with another error keeps what decoded.
+
+    Args:
+        fields: the route's landed columns; the contract the events are decoded against.
+        key_fields: the fields that identify a row (must be among ``fields``).
+        value_col: the Kafka value column (binary or string, JSON).
+        key_col: the Kafka key column, read for tombstones.
+
+    Raises:
+        ConfigError: a key field is not declared, or a logical type does not fit its field type.
+    """
+    fields, key_fields = tuple(fields), tuple(key_fields)
+    _check_declaration(fields, key_fields)
+    keys = [f for f in fields if f.name in key_fields]
+    wants_params = any(f.logical == DECIMAL for f in fields)
+    envelope = _envelope_schema(fields, wants_params)
+    key_schema = _key_schema(keys)
+
+    def transform(records: DataFrame) -> DataFrame:
+        tombstone = F.col(value_col).isNull()
+        parsed = records.withColumn(
+            "__dbz", F.from_json(F.col(value_col).cast("string"), envelope))
+        if keys:  # the key is read only where it is needed: for tombstones
+            parsed = parsed.withColumn("__dbz_key", F.when(
+                tombstone, F.from_json(F.col(key_col).cast("string"), key_schema)))
+        images = parsed.withColumns(_images(fields, keys, key_schema, tombstone, wants_params))
+        # each field is decoded in a few steps, each a named column the next reads by name:
+        # Spark evaluates a named value once, and SQL try_cast needs a name
+        plans = {f"__dbz_{image}_{f.name}": _steps(
+            f"`__dbz_{image}`.`{f.name}`", f, f"__dbz_{image}_{f.name}",
+            f"__dbz_{image}_params" if wants_params else None)
+            for image in ("row", "before") for f in fields}
+        decoded = images
+        for step in range(max(len(p) for p in plans.values())):
+            decoded = decoded.withColumns(
+                {column: plan[step] for column, plan in plans.items() if step < len(plan)})
+        kept = [c for c in records.columns if c not in OUTPUT_COLUMNS]
+        return decoded.select(*kept, *_outputs(fields, keys))
+
+    return transform
+
+
+def _check_declaration(fields: tuple[FieldSpec, ...], key_fields: tuple[str, ...]) -> None:
+    names = [f.name for f in fields]
+    unknown = [k for k in key_fields if k not in names]
+    if unknown:
+        raise ConfigError(f"debezium key_fields {unknown} are not fields: expected some of "
+                          f"{names}")
+    for field in fields:
+        expected = _types_for(field.logical)
+        if expected and not any(field.type.startswith(t) for t in expected):
+            raise ConfigError(f"debezium field '{field.name}': logical type {field.logical} "
+                              f"decodes to {' or '.join(expected)}, not {field.type}")
+
+
+def _types_for(logical: str | None) -> tuple[str, ...]:
+    """The field types a logical type can be decoded to (empty: any)."""
+    if logical in DAYS:
+        return ("date",)
+    if logical in TIME_UNITS or logical == ZONED_TIME:
+        return ("string", "bigint")
+    if logical in TIMESTAMP_UNITS or logical == ZONED_TIMESTAMP:
+        return ("timestamp",)
+    if logical in (DECIMAL, VARIABLE_SCALE_DECIMAL):
+        return ("decimal",)
+    return ()
+
+
+def _text_struct(fields: Sequence[FieldSpec]) -> T.StructType:
+    return T.StructType([T.StructField(f.name, T.StringType()) for f in fields])
+
+
+def _envelope_schema(fields: tuple[FieldSpec, ...], wants_params: bool) -> T.StructType:
+    """Both envelope shapes in one schema, so that each record is parsed once."""
+    image = _text_struct(fields)
+    source = _text_struct([FieldSpec(name=n) for n in SOURCE_FIELDS])
+    envelope = [T.StructField("before", image), T.StructField("after", image),
+                T.StructField("source", source), T.StructField("op", T.StringType()),
+                T.StructField("ts_ms", T.StringType())]
+    wrapper = [T.StructField("payload", T.StructType(envelope))]
+    if wants_params:
+        wrapper.append(T.StructField("schema", VALUE_SCHEMA))
+    return T.StructType(envelope + wrapper)
+
+
+def _key_schema(keys: list[FieldSpec]) -> T.StructType:
+    key = _text_struct(keys)
+    if {"payload", "schema"} & {k.name for k in keys}:
+        return key  # a key column named like the wrapper: read unwrapped keys only
+    wrapper = [T.StructField("payload", key)]
+    if any(k.logical == DECIMAL for k in keys):
+        wrapper.append(T.StructField("schema", KEY_SCHEMA))
+    return T.StructType(key.fields + wrapper)
+
+
+def _images(fields: tuple[FieldSpec, ...], keys: list[FieldSpec], key_schema: T.StructType,
+            tombstone: Column, wants_params: bool) -> dict[str, Column]:
+    """The envelope's parts, unwrapped: op, the row and before images (as text), source, ts_ms."""
+    wrapped = F.col("__dbz.payload").isNotNull()
+
+    def part(name: str) -> Column:
+        return F.when(wrapped, F.col(f"__dbz.payload.{name}")).otherwise(F.col(f"__dbz.{name}"))
+
+    def key(name: str) -> Column:
+        if "payload" not in key_schema.fieldNames():
+            return F.col(f"`__dbz_key`.`{name}`")
+        return F.when(F.col("__dbz_key.payload").isNotNull(),
+                      F.col(f"`__dbz_key`.`payload`.`{name}`")).otherwise(
+                          F.col(f"`__dbz_key`.`{name}`"))
+
+    key_names = {k.name for k in keys}
+    key_image = F.struct(*[
+        (key(f.name) if f.name in key_names else F.lit(None).cast("string")).alias(f.name)
+        for f in fields])
+    is_delete = part("op") == "d"
+    images = {
+        "__dbz_op": F.when(tombstone, F.lit(TOMBSTONE)).otherwise(part("op")),
+        "__dbz_row": F.when(tombstone, key_image).when(is_delete, part("before"))
+        .otherwise(part("after")),
+        "__dbz_before": part("before"),
+        "__dbz_source": part("source"),
+        "__dbz_ts_ms": part("ts_ms"),
+    }
+    if wants_params:
+        key_params = (F.col("__dbz_key.schema.fields") if "schema" in key_schema.fieldNames()
+                      else F.lit(None).cast(FIELD_PARAMS))
+        images["__dbz_row_params"] = F.when(tombstone, key_params).when(
+            is_delete, _schema_of("before")).otherwise(_schema_of("after"))
+        images["__dbz_before_params"] = _schema_of("before")
+    return images
+
+
+def _schema_of(image: str) -> Column:
+    """The wrapper schema's fields of ``before`` or ``after`` (null without the wrapper)."""
+    part = F.get(F.filter("__dbz.schema.fields", lambda f: f["field"] == image), 0)
+    return part["fields"]
+
+
+def _steps(raw: str, field: FieldSpec, column: str, params: str | None) -> list[Column]:
+    """The successive values of working ``column`` that decode the JSON text at SQL path ``raw``
+    into ``field``; a step reads the previous one as ``column``."""
+    text, previous = F.col(raw), F.col(column)
+    logical = field.logical
+    if logical in DAYS:
+        days = _try_cast(raw, "int")
+        return [F.when(days.between(MIN_DAY, MAX_DAY), F.date_from_unix_date(days))]
+    if logical in TIMESTAMP_UNITS:
+        micros = _micros(_try_cast(raw, "bigint"), TIMESTAMP_UNITS[logical])
+        return [micros, F.when(previous.between(MIN_MICROS, MAX_MICROS),
+                               F.timestamp_micros(previous))]
+    if logical == ZONED_TIMESTAMP:
+        # without a zone Spark would read the session's: require one, as Debezium writes it
+        return [F.when(text.rlike(ZONE_SUFFIX), _try_cast(raw, "timestamp"))]
+    if logical in TIME_UNITS or logical == ZONED_TIME:
+        if logical == ZONED_TIME:
+            instant = F.expr(f"try_cast(concat('1970-01-01T', {raw}) AS TIMESTAMP)")
+            micros = F.when(text.rlike(ZONED_TIME_TEXT),
+                            F.pmod(F.unix_micros(instant), F.lit(DAY_MICROS)))
+        else:
+            micros = _micros(_try_cast(raw, "bigint"), TIME_UNITS[logical])
+        of_day = [micros, F.when(previous.between(0, DAY_MICROS), previous)]
+        return of_day if field.type == "bigint" else [*of_day, _time_text(previous)]
+    if logical in (DECIMAL, VARIABLE_SCALE_DECIMAL):
+        if logical == DECIMAL:
+            base64 = text
+            scale = F.coalesce(_record_scale(params, field.name), F.lit(field.data_type.scale))
+        else:
+            value = F.regexp_extract(text, r'"value"\s*:\s*"([A-Za-z0-9+/=]+)"', 1)
+            scale_text = F.regexp_extract(text, r'"scale"\s*:\s*(-?[0-9]{1,4})[,}\s]', 1)
+            base64 = F.when(value != "", value)
+            scale = F.when(scale_text != "", scale_text.cast("int"))
+        return [
+            F.struct(F.hex(F.try_to_binary(base64, F.lit("base64"))).alias("hex"),
+                     scale.alias("scale")),
+            _decimal_text(previous["hex"], previous["scale"]),
+            _try_cast(f"`{column}`", field.type),
+        ]
+    if field.type == "string":
+        return [text]
+    if field.type == "binary":
+        return [F.try_to_binary(text, F.lit("base64"))]
+    return [_try_cast(raw, field.type)]
+
+
+def _try_cast(raw: str, type_sql: str) -> Column:
+    # SQL try_cast yields null for a value that does not convert, with ANSI mode on (Spark 4)
+    # or off (Spark 3.5); pyspark 3.5 has no Column.try_cast, hence SQL on a named path
+    return F.expr(f"try_cast({raw} AS {type_sql})")
+
+
+def _div(dividend: Column, divisor: int) -> Column:
+    # SQL integral division: `/` goes through double, which loses nanoseconds since the epoch
+    return F.call_function("div", dividend, F.lit(divisor))
+
+
+def _micros(number: Column, unit: str) -> Column:
+    """Microseconds from a count of ``unit``; nanoseconds rounded down (towards the past)."""
+    if unit == "ms":
+        return F.when(number.between(-(2**63 // 1000), 2**63 // 1000), number * 1000)
+    if unit == "ns":
+        return _div(number - F.pmod(number, F.lit(1000)), 1000)
+    return number
+
+
+def _time_text(micros: Column) -> Column:
+    """``HH:mm:ss.SSSSSS`` of microseconds of the day, whatever the session time zone."""
+    return F.when(micros.isNotNull(), F.format_string(
+        "%02d:%02d:%02d.%06d", _div(micros, 3_600_000_000),
+        F.pmod(_div(micros, 60_000_000), F.lit(60)), F.pmod(_div(micros, 1_000_000), F.lit(60)),
+        F.pmod(micros, F.lit(1_000_000))))
+
+
+def _record_scale(params: str | None, name: str) -> Column:
+    """The scale the record's own schema gives the field (null when it gives none)."""
+    if params is None:
+        return F.lit(None).cast("int")
+    entry = F.get(F.filter(params, lambda f: f["field"] == name), 0)
+    scale = entry["parameters"].getItem("scale")
+    return F.when(scale.rlike("^-?[0-9]{1,4}$"), scale.cast("int"))
+
+
+def _decimal_text(hexa: Column, scale: Column) -> Column:
+    """``<unscaled>E<-scale>`` from the hex digits of a big-endian two's-complement integer.
+
+    ``conv`` reads at most 64 bits: up to 8 bytes the number is sign-extended to 64 bits and read
+    as a signed long; 9 to 16 bytes (precision above 18) are read as two unsigned halves joined in
+    ``decimal(38,0)``, a negative number through its ones' complement ``-x - 1``, which is not
+    negative. More than 16 bytes cannot fit ``decimal(38)``.
+    """
+    digits = F.length(hexa)
+    negative = F.substring(hexa, 1, 1) >= "8"  # the sign bit
+    short = F.conv(F.when(negative, F.lpad(hexa, 16, "F")).otherwise(hexa), 16, -10)
+    ones = F.when(negative, F.translate(hexa, "0123456789ABCDEF", "FEDCBA9876543210")
+                  ).otherwise(hexa)
+    padded = F.lpad(ones, 32, "0")
+    high = F.conv(F.substring(padded, 1, 16), 16, 10).cast("decimal(20,0)")
+    low = F.conv(F.substring(padded, 17, 16), 16, 10).cast("decimal(20,0)")
+    two_64 = F.lit("18446744073709551616").cast("decimal(20,0)")
+    magnitude = F.try_add(F.try_multiply(high, two_64), low)
+    wide = F.when(negative, F.concat(F.lit("-"), F.try_add(magnitude, F.lit(1)).cast("string"))
+                  ).otherwise(magnitude.cast("string"))
+    unscaled = F.when(digits.between(1, 16), short).when(digits.between(17, 32), wide)
+    return F.concat(unscaled, F.lit("E"), (-scale).cast("string"))
+
+
+def _outputs(fields: tuple[FieldSpec, ...], keys: list[FieldSpec]) -> list[Column]:
+    """The added columns, from the working columns; decides the error of each record."""
+    op = F.col("__dbz_op")
+    source = F.col("__dbz_source")
+    required_image = F.when(op == "d", "before").otherwise("after")
+    undecodable = (
+        (op.isNull(), F.lit("not a Debezium change event: no op")),
+        (~op.isin(*OPS, TOMBSTONE), F.concat(F.lit("unknown op '"), op, F.lit("'"))),
+        (F.col("__dbz_row").isNull(),
+         F.concat(F.lit("op '"), op, F.lit("' without "), required_image, F.lit(" image"))),
+    )
+    is_undecodable = F.lit(False)
+    for condition, _ in undecodable:
+        is_undecodable = is_undecodable | condition
+    is_undecodable = F.coalesce(is_undecodable, F.lit(True))
+
+    row_failures = [_failure("row", f, "") for f in fields]
+    # an update's before image is data too; a delete's is its row, checked once
+    before_failures = [F.when(op == "u", _failure("before", f, "before.")) for f in fields]
+    failures = _joined([*row_failures, *before_failures])
+    missing_keys = _joined([F.when(F.col(f"__dbz_row_{k.name}").isNull(),
+                                   F.lit(f"{k.name}: key is missing")) for k in keys])
+    required = [f for f in fields if not f.nullable and f.name not in {k.name for k in keys}]
+    missing = _joined([F.when((op != TOMBSTONE) & F.col(f"__dbz_row_{f.name}").isNull(),
+                              F.lit(f"{f.name}: missing, not nullable")) for f in required])
+    cases = [(condition, UNDECODABLE, text) for condition, text in undecodable] + [
+        (failures.isNotNull(), CONTRACT_VIOLATION, failures),
+        (missing_keys.isNotNull(), MISSING_KEY, missing_keys),
+        (missing.isNotNull(), CONTRACT_VIOLATION, missing),
+    ]
+    error = detail = F.lit(None).cast("string")
+    for condition, reason, text in reversed(cases):  # the first matching case wins
+        error = F.when(condition, F.lit(reason)).otherwise(error)
+        detail = F.when(condition, text).otherwise(detail)
+
+    def decoded(column: Column) -> Column:
+        return F.when(~is_undecodable, column)
+
+    def struct(image: str) -> Column:
+        return F.struct(*[F.col(f"__dbz_{image}_{f.name}").alias(f.name) for f in fields])
+
+    return [
+        decoded(op).alias("_op"),
+        decoded(struct("row")).alias("_row"),
+        decoded(F.when(F.col("__dbz_before").isNotNull(), struct("before"))).alias("_before"),
+        decoded(F.when(source.isNotNull(), _source(source))).alias("_source"),
+        decoded(_try_cast("`__dbz_ts_ms`", "bigint")).alias("_ts_ms"),
+        decoded(_commit_position(source)).alias("_commit_position"),
+        error.alias("_error"),
+        detail.alias("_error_detail"),
+    ]
+
+
+def _failure(image: str, field: FieldSpec, prefix: str) -> Column:
+    """Why a field present in the JSON did not decode (null when it did, or is absent)."""
+    raw = F.col(f"`__dbz_{image}`.`{field.name}`")
+    as_what = field.type + (f" ({field.logical.rsplit('.', 1)[1]})" if field.logical else "")
+    return F.when(raw.isNotNull() & F.col(f"__dbz_{image}_{field.name}").isNull(), F.concat(
+        F.lit(f"{prefix}{field.name}: cannot decode '"), F.substring(raw, 1, 80),
+        F.lit(f"' as {as_what}")))
+
+
+def _joined(messages: list[Column]) -> Column:
+    """The non-null messages joined by ``; `` (null when there is none)."""
+    if not messages:
+        return F.lit(None).cast("string")
+    text = F.concat_ws("; ", *messages)
+    return F.when(text != "", text)
+
+
+def _source(source: Column) -> Column:
+    return F.struct(*[
+        (_try_cast("`__dbz_source`.`ts_ms`", "bigint") if name == "ts_ms" else source[name])
+        .alias(name) for name in SOURCE_FIELDS])
+
+
+def _commit_position(source: Column) -> Column:
+    """A string whose order is the order of one table's changes (null when unknown).
+
+    SQL Server: ``commit_lsn``, then ``change_lsn``, then ``event_serial_no``, the order of
+    Debezium's own offsets (a transaction's changes land at its commit; a snapshot read has a
+    commit LSN and no change LSN). LSNs are fixed-width hex, so text order is LSN order.
+    Postgres: ``lsn``, zero-padded to 20 digits so that text order is numeric order.
+    """
+    serial = source["event_serial_no"]
+    sql_server = F.concat(
+        F.coalesce(source["commit_lsn"], F.lit("")), F.lit("|"),
+        F.coalesce(source["change_lsn"], F.lit("")), F.lit("|"),
+        F.lpad(F.when(serial.rlike("^[0-9]{1,19}$"), serial).otherwise(F.lit("0")), 19, "0"))
+    lsn = source["lsn"]
+    return (F.when(source["commit_lsn"].isNotNull() | source["change_lsn"].isNotNull(), sql_server)
+            .when(lsn.rlike("^[0-9]{1,20}$"), F.lpad(lsn, 20, "0")))

@@ -1,0 +1,174 @@
+"""Analytics event envelopes: ``meta`` / ``context`` / ``payload``, signature verified, routed by
+(event, version), payload checked against its route's fields.
+
+An envelope as the web and app SDKs post it::
+
+    {"meta": {"event": "page_view", "v": 1, "request_id": "9f1c…", "occurred_at": "…Z",
+              "signature": "<hex SHA-256 of the canonical payload>"},
+     "context": {"user_id": "u-1", "anon_id": "a-1", "session_id": "s-1",
+                 "device": {"ua_hash": "…"}},
+     "payload": {"page_url": "/home"}}
+
+The canonical payload is the payload serialised with keys sorted at every depth, no whitespace
+and non-ASCII characters kept (Python's ``json.dumps(p, sort_keys=True, separators=(",", ":"),
+ensure_ascii=False)``); a record whose signature does not match it was altered after the SDK
+signed it and is quarantined as ``bad_signature``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from lakejobs.streaming.json_values import text_struct, violation
+from lakejobs.streaming.manifest import Route
+from lakejobs.streaming.reasons import (
+    BAD_SIGNATURE,
+    CONTRACT_VIOLATION,
+    MISSING_KEY,
+    UNDECODABLE,
+    UNKNOWN_EVENT,
+    UNKNOWN_VERSION,
+)
+
+ENVELOPE = T.StructType([
+    T.StructField("meta", T.StructType([
+        T.StructField("event", T.StringType()),
+        T.StructField("v", T.StringType()),
+        T.StructField("request_id", T.StringType()),
+        T.StructField("occurred_at", T.StringType()),
+        T.StructField("signature", T.StringType()),
+    ])),
+    T.StructField("context", T.StructType([
+        T.StructField("user_id", T.StringType()),
+        T.StructField("anon_id", T.StringType()),
+        T.StructField("session_id", T.StringType()),
+        T.StructField("device", T.StructType([T.StructField("ua_hash", T.StringType())])),
+    ])),
+    T.StructField("payload", T.StringType()),  # the payload's JSON text, checked per route
+])
+
+# The envelope columns every landed event carries, ahead of ``payload``.
+EVENT_COLUMNS = T.StructType([
+    T.StructField("event_id", T.StringType(), False),
+    T.StructField("event_name", T.StringType(), False),
+    T.StructField("event_version", T.IntegerType(), False),
+    T.StructField("occurred_at", T.TimestampType(), True),
+    T.StructField("user_id", T.StringType(), True),
+    T.StructField("anon_id", T.StringType(), True),
+    T.StructField("session_id", T.StringType(), True),
+    T.StructField("device_ua_hash", T.StringType(), True),
+    T.StructField("payload", T.StringType(), True),
+])
+
+
+def canonical_payload_digest(value: str | None) -> str | None:
+    """Hex SHA-256 of the canonical form of an envelope's payload (None if there is none)."""
+    try:
+        payload = json.loads(value)["payload"] if value is not None else None
+    except (ValueError, TypeError, KeyError):
+        return None
+    if payload is None:
+        return None
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+# A Python UDF, on purpose: canonical JSON (keys sorted at every depth, the shortest number
+# form) has no Spark built-in on Spark 3.5, and re-serialising through a Spark schema would
+# change numbers and drop unknown fields, so the hash would not be the SDK's.
+_payload_digest = F.udf(canonical_payload_digest, T.StringType())
+
+
+def decode_envelope(routes: Sequence[Route], value_col: str = "value"
+                    ) -> Callable[[DataFrame], DataFrame]:
+    """Decode envelopes: adds ``_route`` (route name), ``_row`` (:data:`EVENT_COLUMNS`),
+    ``_event_time``, ``_error`` and ``_error_detail``. One row out per row in.
+
+    Args:
+        routes: the envelope routes of the topics in the frame.
+        value_col: the binary Kafka value column.
+    """
+    routes = tuple(routes)
+    events = sorted({r.event for r in routes if r.event})
+
+    def transform(records: DataFrame) -> DataFrame:
+        text = F.col(value_col).cast("string")
+        parsed = records.withColumn("_env", F.from_json(text, ENVELOPE)).withColumn(
+            "_digest", _payload_digest(text))
+        meta = F.col("_env.meta")
+        version = F.expr("try_cast(`_env`.`meta`.`v` AS INT)")
+        route_name = F.lit(None).cast("string")
+        for route in routes:
+            route_name = F.when(
+                (meta["event"] == route.event) & (version == route.version), route.name
+            ).otherwise(route_name)
+        with_route = parsed.withColumn("_route", route_name)
+        # payload fields typed per route; rows of other routes yield nulls
+        checks = with_route
+        payload_problem = F.lit(None).cast("string")
+        for route in routes:
+            column = f"_p_{route.name}"
+            checks = checks.withColumn(column, F.when(
+                F.col("_route") == route.name,
+                F.from_json(F.col("_env.payload"), text_struct(route.columns))))
+            payload_problem = F.when(F.col("_route") == route.name,
+                                     violation(column, route.columns)).otherwise(payload_problem)
+        occurred_at = F.expr("try_cast(`_env`.`meta`.`occurred_at` AS TIMESTAMP)")
+        error, detail = _classify(meta, version, events, payload_problem, occurred_at)
+        row = F.struct(
+            meta["request_id"].alias("event_id"),
+            meta["event"].alias("event_name"),
+            version.alias("event_version"),
+            occurred_at.alias("occurred_at"),
+            F.col("_env.context.user_id").alias("user_id"),
+            F.col("_env.context.anon_id").alias("anon_id"),
+            F.col("_env.context.session_id").alias("session_id"),
+            F.col("_env.context.device.ua_hash").alias("device_ua_hash"),
+            # the payload lands as its JSON text (one events table for every event and
+            # version); its fields were checked against the route above
+            F.col("_env.payload").alias("payload"),
+        )
+        return (
+            checks.withColumn("_error", error)
+            .withColumn("_error_detail", detail)
+            .withColumn("_row", F.when(F.col("_error").isNull(), row))
+            .withColumn("_event_time", occurred_at)
+            .drop("_env", "_digest", *[f"_p_{r.name}" for r in routes])
+        )
+
+    return transform
+
+
+def _classify(meta: Column, version: Column, events: list[str], payload_problem: Column,
+              occurred_at: Column) -> tuple[Column, Column]:
+    """The first reason an envelope cannot land, and its detail."""
+    known_event = meta["event"].isin(events) if events else F.lit(False)
+    cases = [
+        (F.col("_env").isNull() | F.col("_env.meta").isNull(), UNDECODABLE,
+         F.lit("not a JSON envelope with meta")),
+        (meta["request_id"].isNull() | (F.trim(meta["request_id"]) == ""), MISSING_KEY,
+         F.lit("meta.request_id is missing")),
+        (~known_event, UNKNOWN_EVENT, F.concat(F.lit("event "), F.coalesce(meta["event"],
+                                                                           F.lit("null")))),
+        (F.col("_route").isNull(), UNKNOWN_VERSION,
+         F.concat(F.lit("event "), meta["event"], F.lit(" v"), F.coalesce(meta["v"],
+                                                                          F.lit("null")))),
+        (meta["signature"].isNull() | F.col("_digest").isNull()
+         | (F.lower(meta["signature"]) != F.col("_digest")), BAD_SIGNATURE,
+         F.lit("signature does not match the canonical payload")),
+        (meta["occurred_at"].isNotNull() & occurred_at.isNull(), CONTRACT_VIOLATION,
+         F.concat(F.lit("meta.occurred_at: cannot decode '"), meta["occurred_at"], F.lit("'"))),
+        (payload_problem.isNotNull(), CONTRACT_VIOLATION, payload_problem),
+    ]
+    error = F.lit(None).cast("string")
+    detail = F.lit(None).cast("string")
+    for condition, reason, text in reversed(cases):  # the first matching case wins
+        error = F.when(condition, F.lit(reason)).otherwise(error)
+        detail = F.when(condition, text).otherwise(detail)
+    return error, detail

@@ -1,0 +1,50 @@
+"""Typed columns from JSON text, where a value that does not fit its type is an error, not a null.
+
+Fields are first read as text (Spark keeps a field's JSON text when it is read as a string, so a
+number, a string or a nested object all survive), then cast with ``try_cast``: a value present
+in the JSON whose cast yields null is a contract violation, and so is a missing value of a
+non-nullable field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from lakejobs.streaming.fields import FieldSpec
+
+
+def text_struct(fields: Sequence[FieldSpec]) -> T.StructType:
+    """Every field as a string: the schema that reads JSON without losing anything."""
+    return T.StructType([T.StructField(f.name, T.StringType(), True) for f in fields])
+
+
+def typed_struct(parsed: str, fields: Sequence[FieldSpec]) -> Column:
+    """The struct of ``fields`` cast from the text struct column named ``parsed``."""
+    return F.struct(*[_cast(parsed, f).alias(f.name) for f in fields])
+
+
+def violation(parsed: str, fields: Sequence[FieldSpec]) -> Column:
+    """Why the text struct column ``parsed`` breaks ``fields`` (null when it does not): the first
+    field whose value does not convert, or that is missing though not nullable."""
+    problems = []
+    for field in fields:
+        text = F.col(f"`{parsed}`.`{field.name}`")
+        cast_failed = text.isNotNull() & _cast(parsed, field).isNull()
+        problems.append(F.when(cast_failed, F.concat(
+            F.lit(f"{field.name}: cannot decode '"), F.substring(text, 1, 80),
+            F.lit(f"' as {field.type}"))))
+        if not field.nullable:
+            problems.append(F.when(text.isNull(), F.lit(f"{field.name}: missing")))
+    return F.coalesce(*problems) if problems else F.lit(None).cast("string")
+
+
+def _cast(parsed: str, field: FieldSpec) -> Column:
+    path = f"`{parsed}`.`{field.name}`"
+    if field.type == "string":
+        return F.col(path)
+    # try_cast: null instead of an error for a bad value, with ANSI mode on (Spark 4) or off
+    return F.expr(f"try_cast({path} AS {field.type})")

@@ -1,0 +1,79 @@
+"""Idempotent micro-batch writes: a batch replayed after a crash writes nothing twice.
+
+Delta tables use Delta's transaction identifiers: every write of a batch carries
+(``txnAppId`` = query and table, ``txnVersion`` = batch id), and Delta skips a write whose
+version it has already committed for that id. Parquet landing tables put each batch in its own
+folder (``…/hour=HH/batch=N``): a replay first removes what an interrupted attempt left there.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pyspark.sql import DataFrame, SparkSession
+
+from lakejobs.delta_io import is_delta_table, read_delta
+from lakejobs.streaming.manifest import PARTITION_COLUMNS
+
+log = logging.getLogger(__name__)
+
+
+def append_once(df: DataFrame, path: str, *, app_id: str, batch_id: int,
+                partition_by: tuple[str, ...] = PARTITION_COLUMNS) -> None:
+    """Append ``df`` to the Delta table at ``path`` unless this batch was already written."""
+    (
+        df.write.format("delta").mode("append")
+        .option("txnAppId", app_id)
+        .option("txnVersion", batch_id)
+        .option("mergeSchema", "true")  # a new route version may add nullable columns
+        .partitionBy(*partition_by)
+        .save(path)
+    )
+
+
+def write_parquet_batch(df: DataFrame, path: str, *, batch_id: int) -> None:
+    """Write one batch of a Parquet landing table into its own folder, replacing whatever an
+    earlier attempt of the same batch left (in any hour folder)."""
+    spark = df.sparkSession
+    for folder in _batch_folders(spark, path, batch_id):
+        log.info("removing the partial output of an earlier attempt: %s", folder)
+        _delete(spark, folder)
+    first = df.select(*PARTITION_COLUMNS).limit(1).collect()
+    if not first:
+        return
+    year, month, day, hour = first[0]
+    target = f"{path}/year={year}/month={month}/day={day}/hour={hour}/batch={batch_id}"
+    # every row of a batch has the same ingestion hour, so the batch is one folder; Spark's
+    # committer writes _SUCCESS there last, which is the folder's completion marker
+    df.drop(*PARTITION_COLUMNS).write.mode("overwrite").parquet(target)
+
+
+def read_landing(spark: SparkSession, path: str, fmt: str) -> DataFrame | None:
+    """A landing table, or None when it does not exist yet."""
+    if fmt == "delta":
+        return read_delta(spark, path) if is_delta_table(spark, path) else None
+    if not _exists(spark, path):
+        return None
+    return spark.read.option("basePath", path).parquet(path)
+
+
+def _batch_folders(spark: SparkSession, path: str, batch_id: int) -> list[str]:
+    jvm = spark.sparkContext._jvm
+    pattern = jvm.org.apache.hadoop.fs.Path(f"{path}/year=*/month=*/day=*/hour=*/batch={batch_id}")
+    fs = pattern.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    statuses = fs.globStatus(pattern) or []
+    return [s.getPath().toString() for s in statuses]
+
+
+def _delete(spark: SparkSession, folder: str) -> None:
+    jvm = spark.sparkContext._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(folder)
+    hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).delete(
+        hadoop_path, True)
+
+
+def _exists(spark: SparkSession, path: str) -> bool:
+    jvm = spark.sparkContext._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    return bool(hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+                .exists(hadoop_path))

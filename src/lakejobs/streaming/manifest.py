@@ -1,0 +1,163 @@
+"""The streaming contract manifest: which Kafka records land in which table, with which schema.
+
+Routes are data (``conf/streaming/manifest.yaml``, bundled in the wheel): adding a topic, a
+Debezium table or an event version is a change to that file, not to code. Example::
+
+    routes:
+      - name: customers_cdc
+        format: debezium             # debezium | envelope | json | avro_confluent | avro_glue
+        topics: [retail.customer.cdc]
+        target: customers            # landing table
+        version: 1
+        key: [customer_id]
+        privacy_tier: pii
+        columns:
+          - {name: customer_id, type: bigint, nullable: false}
+          - {name: updated_at, type: timestamp, logical: io.debezium.time.MicroTimestamp}
+      - name: page_view_v1
+        format: envelope
+        topics: [analytics.events]
+        event: page_view             # envelope routes match (meta.event, meta.v)
+        version: 1
+        target: events
+        columns: [{name: page_url, type: string, nullable: false}]   # the payload's fields
+
+A record is matched by its topic; on an envelope topic by (event, version) as well. Debezium
+routes may name their ``source_table`` (``db.schema.table``) so that a record of another table
+on the same topic is not landed under the wrong name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from lakejobs.config.documents import load_document
+from lakejobs.errors import ConfigError
+from lakejobs.streaming.fields import FieldSpec
+
+TABLE = r"^[a-z_][a-z0-9_]{0,127}$"
+TOPIC = r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,248}$"
+Format = Literal["debezium", "envelope", "json", "avro_confluent", "avro_glue"]
+# Columns every landing table gets from the streaming job; a route's own columns may not use them.
+PARTITION_COLUMNS = ("year", "month", "day", "hour")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Route(_Model):
+    """Where one kind of record lands, and the schema it must have."""
+
+    name: Annotated[str, Field(pattern=TABLE, description="route id, used in metrics")]
+    format: Format
+    topics: tuple[Annotated[str, Field(pattern=TOPIC)], ...] = Field(min_length=1)
+    target: Annotated[str, Field(pattern=TABLE, description="landing table")]
+    version: int = Field(1, ge=1, description="schema version (envelope routes: meta.v)")
+    event: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")] | None = Field(
+        None, description="envelope routes: meta.event")
+    source_table: str | None = Field(
+        None, description="debezium routes: db.schema.table (or schema.table) of the source")
+    key: tuple[str, ...] = Field((), description="record key columns (debezium, json, avro)")
+    dedupe_key: tuple[str, ...] | None = Field(
+        None, description="columns that identify a duplicate; default: key + commit position "
+        "(debezium), request_id (envelope), key (json, avro); empty: no dedupe")
+    event_time: str | None = Field(
+        None, description="json/avro routes: timestamp column used for lateness and lag")
+    privacy_tier: Literal["public", "internal", "pii", "sensitive"] = "internal"
+    columns: tuple[FieldSpec, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Route:
+        names = [c.name for c in self.columns]
+        if len(set(names)) != len(names):
+            raise ValueError("expected unique column names")
+        clash = sorted(set(names) & set(PARTITION_COLUMNS))
+        if clash and self.format != "envelope":
+            raise ValueError(f"columns {clash} clash with the landing partition columns")
+        for column in [*self.key, *(self.dedupe_key or ()),
+                       *([self.event_time] if self.event_time else [])]:
+            if column not in names:
+                raise ValueError(f"'{column}' is not a column: expected one of {names}")
+        if (self.format == "envelope") != (self.event is not None):
+            raise ValueError("'event' is required for envelope routes and only for them")
+        if self.format != "envelope" and not self.key:
+            raise ValueError("expected 'key' columns for a non-envelope route")
+        return self
+
+    @property
+    def dedupe_columns(self) -> tuple[str, ...]:
+        """Columns of the landed row that identify a duplicate (empty: no dedupe)."""
+        if self.dedupe_key is not None:
+            return self.dedupe_key
+        if self.format == "envelope":
+            return ("event_id",)
+        if self.format == "debezium":
+            return (*self.key, "_commit_position")
+        return self.key
+
+
+class Manifest(_Model):
+    """Every route of the streaming job."""
+
+    routes: tuple[Route, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unambiguous(self) -> Manifest:
+        names = [r.name for r in self.routes]
+        if len(set(names)) != len(names):
+            raise ValueError("expected unique route names")
+        seen: dict[tuple, str] = {}
+        formats: dict[str, str] = {}
+        for route in self.routes:
+            for topic in route.topics:
+                if formats.setdefault(topic, route.format) != route.format:
+                    raise ValueError(f"topic '{topic}' is routed with two formats")
+                match = (topic, route.event, route.version if route.event else None,
+                         route.source_table)
+                if match in seen:
+                    raise ValueError(f"routes '{seen[match]}' and '{route.name}' both match "
+                                     f"{match[0]}")
+                seen[match] = route.name
+        return self
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        return tuple(sorted({t for r in self.routes for t in r.topics}))
+
+    def routes_for(self, topic: str) -> tuple[Route, ...]:
+        return tuple(r for r in self.routes if topic in r.topics)
+
+    def format_of(self, topic: str) -> Format | None:
+        routes = self.routes_for(topic)
+        return routes[0].format if routes else None
+
+    def targets(self) -> tuple[str, ...]:
+        return tuple(sorted({r.target for r in self.routes}))
+
+    def by_format(self, fmt: str) -> tuple[Route, ...]:
+        return tuple(r for r in self.routes if r.format == fmt)
+
+
+def load_manifest(location: str) -> Manifest:
+    """Read the manifest (bundled name, path or ``s3://``).
+
+    Raises:
+        ConfigError: naming the file, the key and what was expected.
+    """
+    return load_document(location, Manifest)
+
+
+def require_routes(manifest: Manifest, topics: Iterable[str], source: str) -> None:
+    """Fail at start-up when a configured topic has no route (its records would all quarantine).
+
+    Raises:
+        ConfigError: naming the topics without a route.
+    """
+    missing = sorted(set(topics) - set(manifest.topics))
+    if missing:
+        raise ConfigError(f"{source}: streaming.topics: {missing} have no route in the manifest: "
+                          f"expected one of {list(manifest.topics)}")

@@ -1,0 +1,298 @@
+"""The Kafka (MSK) → landing job: a Structured Streaming query whose micro-batches are decoded,
+routed by the manifest, deduplicated and written idempotently.
+
+Per micro-batch (:class:`LandingSink`):
+
+1. decode and route every record (:func:`lakejobs.streaming.routing.route_batch`);
+2. flag duplicates (within the batch and against the landing rows of the watermark) and late
+   records;
+3. count everything and check conservation (in = landed + quarantined + duplicates) *before*
+   writing;
+4. write each landing table, the quarantine table and the metrics row, each write idempotent
+   for (query, table, batch id) — so a crash anywhere followed by a restart (Spark replays the
+   uncommitted batch from the checkpoint) neither loses nor duplicates a record;
+5. log the metrics and append them to the run log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from lakejobs._compat import current_stack
+from lakejobs.config import Settings
+from lakejobs.paths import LakePaths, validate_name
+from lakejobs.resources import resolve_location
+from lakejobs.run_log import SUCCEEDED, RunRecord, append_run
+from lakejobs.runtime import JobContext, JobResult
+from lakejobs.streaming.dedupe import flag_duplicates, flag_late, recent_keys
+from lakejobs.streaming.kafka_source import read_kafka_stream, redacted, source_options
+from lakejobs.streaming.landing_writer import append_once, read_landing, write_parquet_batch
+from lakejobs.streaming.manifest import Manifest, Route, load_manifest, require_routes
+from lakejobs.streaming.metrics import METRICS_SCHEMA, BatchMetrics
+from lakejobs.streaming.routing import (
+    Group,
+    RoutedBatch,
+    landing_rows,
+    quarantine_rows,
+    route_batch,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Totals:
+    """Figures of every batch of this run, for the run log."""
+
+    batches: int = 0
+    records_in: int = 0
+    landed: int = 0
+    quarantined: int = 0
+    duplicates: int = 0
+    late: int = 0
+    alerts: int = 0
+    by_reason: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def add(self, m: BatchMetrics) -> None:
+        self.batches += 1
+        self.records_in += m.records_in
+        self.landed += m.landed
+        self.quarantined += m.quarantined
+        self.duplicates += m.duplicates
+        self.late += m.late
+        self.alerts += int(m.alert)
+        for reason, n in m.quarantined_by_reason.items():
+            self.by_reason[reason] += n
+
+
+class LandingSink:
+    """The ``foreachBatch`` function of the streaming query."""
+
+    def __init__(self, spark: SparkSession, settings: Settings, paths: LakePaths,
+                 manifest: Manifest, run_id: str) -> None:
+        self.spark = spark
+        self.settings = settings
+        self.streaming = settings.streaming
+        self.paths = paths
+        self.manifest = manifest
+        self.run_id = run_id
+        self.totals = Totals()
+        self._avro_decoder = _avro_decoder(settings) if any(
+            r.format.startswith("avro") for r in manifest.routes) else None
+
+    def landing_path(self, target: str) -> str:
+        return self.paths.table("landing", validate_name(target, "table"))
+
+    def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        self.process(batch, batch_id)
+
+    def process(self, batch: DataFrame, batch_id: int,
+                ingested_at: datetime | None = None) -> BatchMetrics:
+        """Land one micro-batch; returns its metrics."""
+        ingested_at = ingested_at or datetime.now(UTC).replace(tzinfo=None)
+        watermark = timedelta(minutes=self.streaming.dedupe_watermark_minutes)
+        records = batch.select("key", "value", "topic", "partition", "offset",
+                               "timestamp").persist()
+        try:
+            routed = route_batch(records, self.manifest, ingested_at=ingested_at,
+                                 batch_id=batch_id,
+                                 max_payload_bytes=self.streaming.max_payload_bytes,
+                                 avro_decoder=self._avro_decoder)
+            groups = [Group(g.routes, g.frame.transform(
+                flag_duplicates(g.routes[0].dedupe_columns,
+                                self._history(g.routes, ingested_at - watermark, batch_id)))
+                .transform(flag_late(ingested_at, watermark)).persist())
+                for g in routed.groups]
+            try:
+                metrics = self._measure(records, RoutedBatch(tuple(groups), routed.unrouted),
+                                        batch_id, ingested_at)
+                metrics.check_conservation()
+                self._write(groups, routed.unrouted, batch_id, metrics)
+            finally:
+                for group in groups:
+                    group.frame.unpersist()
+        finally:
+            records.unpersist()
+        self._record(metrics)
+        return metrics
+
+    def _history(self, routes: tuple[Route, ...], since: datetime, batch_id: int
+                 ) -> DataFrame | None:
+        """Dedupe keys landed since ``since`` by *other* batches: what an interrupted attempt of
+        this batch left is not history (a Parquet replay replaces it)."""
+        keys = routes[0].dedupe_columns
+        if not keys:
+            return None
+        frames = []
+        for target in sorted({r.target for r in routes}):
+            landed = read_landing(self.spark, self.landing_path(target),
+                                  self.streaming.landing_format)
+            if landed is not None and all(k in landed.columns for k in keys):
+                others = landed.where(F.col("_batch_id") != batch_id)
+                frames.append(recent_keys(others, keys, since))
+        if not frames:
+            return None
+        history = frames[0]
+        for frame in frames[1:]:
+            history = history.unionByName(frame)
+        return history.distinct() if len(frames) > 1 else history
+
+    def _measure(self, records: DataFrame, routed: RoutedBatch, batch_id: int,
+                 ingested_at: datetime) -> BatchMetrics:
+        records_in = records.count()
+        landed_by_table: dict[str, int] = defaultdict(int)
+        by_reason: dict[str, int] = defaultdict(int)
+        duplicates = late = 0
+        lags = []
+        for group in routed.groups:
+            rows = group.frame.groupBy("_route", "_error").agg(
+                F.count(F.lit(1)).alias("n"),
+                F.sum(F.col("_duplicate").cast("int")).alias("duplicates"),
+                F.sum((F.col("_is_late") & ~F.col("_duplicate")).cast("int")).alias("late"),
+            ).collect()
+            targets = {r.name: r.target for r in group.routes}
+            for row in rows:
+                if row["_error"] is not None:
+                    by_reason[row["_error"]] += row["n"]
+                    continue
+                duplicates += row["duplicates"] or 0
+                late += row["late"] or 0
+                landed_by_table[targets[row["_route"]]] += row["n"] - (row["duplicates"] or 0)
+            landed = group.frame.where(F.col("_error").isNull() & ~F.col("_duplicate"))
+            lags.append(landed.select((F.col("_ingested_at").cast("double")
+                                       - F.col("_event_time").cast("double")).alias("lag")))
+        for row in routed.unrouted.groupBy("_error").count().collect():
+            by_reason[row["_error"]] += row["count"]
+        p50 = p95 = None
+        if lags:
+            union = lags[0]
+            for frame in lags[1:]:
+                union = union.unionByName(frame)
+            p50, p95 = union.agg(F.percentile_approx("lag", [0.5, 0.95]).alias("p")).first()[
+                "p"] or (None, None)
+        return BatchMetrics(
+            query=self.streaming.query_name, run_id=self.run_id, batch_id=batch_id,
+            ingested_at=ingested_at, records_in=records_in,
+            landed=sum(landed_by_table.values()), quarantined=sum(by_reason.values()),
+            duplicates=duplicates, late=late, lag_p50_s=p50, lag_p95_s=p95,
+            alert_rate=self.streaming.schema_failure_alert_rate,
+            landed_by_table=dict(landed_by_table), quarantined_by_reason=dict(by_reason))
+
+    def _write(self, groups: list[Group], unrouted: DataFrame, batch_id: int,
+               metrics: BatchMetrics) -> None:
+        query = self.streaming.query_name
+        by_target: dict[str, list[DataFrame]] = defaultdict(list)
+        for group in groups:
+            for route in group.routes:
+                if metrics.landed_by_table.get(route.target):
+                    by_target[route.target].append(landing_rows(group, route))
+        for target, frames in sorted(by_target.items()):
+            rows = frames[0]
+            for frame in frames[1:]:
+                rows = rows.unionByName(frame, allowMissingColumns=True)
+            path = self.landing_path(target)
+            if self.streaming.landing_format == "delta":
+                append_once(rows, path, app_id=f"{query}:{target}", batch_id=batch_id)
+            else:
+                write_parquet_batch(rows, path, batch_id=batch_id)
+        if not metrics.quarantined:
+            return
+        quarantined = quarantine_rows(unrouted)
+        for group in groups:
+            quarantined = quarantined.unionByName(quarantine_rows(group.frame))
+        append_once(quarantined, self.paths.table("quarantine", self.streaming.quarantine_table),
+                    app_id=f"{query}:quarantine", batch_id=batch_id)
+
+    def _record(self, metrics: BatchMetrics) -> None:
+        self.totals.add(metrics)
+        summary = metrics.summary()
+        line = json.dumps(summary, sort_keys=True, default=str)
+        if metrics.alert:
+            log.error("schema-failure rate %.4f above %.4f in batch %d: %s",
+                      metrics.schema_failure_rate, metrics.alert_rate, metrics.batch_id, line)
+        else:
+            log.info("batch %d: %s", metrics.batch_id, line)
+        metrics_path = self.paths.table("system", self.streaming.metrics_table)
+        append_once(self.spark.createDataFrame([metrics.row()], METRICS_SCHEMA), metrics_path,
+                    app_id=f"{self.streaming.query_name}:metrics", batch_id=metrics.batch_id,
+                    partition_by=())
+        now = datetime.now(UTC)
+        append_run(self.spark, self.paths.table("system", self.settings.tables.run_log),
+                   RunRecord(job_name=f"{self.streaming.query_name}:batch",
+                             run_id=f"{self.run_id}:{metrics.batch_id}", env=self.settings.env,
+                             client=self.settings.lake.client, stack=current_stack().name,
+                             started_at=metrics.ingested_at, completed_at=now, status=SUCCEEDED,
+                             rows_read=metrics.records_in, rows_written=metrics.landed,
+                             rows_quarantined=metrics.quarantined, error_message=None,
+                             summary=line))
+
+
+def _avro_decoder(settings: Settings):  # noqa: ANN202 - returns routing.AvroDecoder
+    from lakejobs.errors import ConfigError
+    from lakejobs.streaming.avro_wire import decode_avro
+    from lakejobs.streaming.schema_registry import ConfluentRegistry, GlueRegistry
+
+    registry_settings = settings.streaming.schema_registry
+    confluent = (ConfluentRegistry(registry_settings.url, auth_env=registry_settings.auth_env)
+                 if registry_settings else None)
+    glue: GlueRegistry | None = None
+
+    def decoder(route: Route):  # noqa: ANN202
+        nonlocal glue
+        if route.format == "avro_confluent":
+            if confluent is None:
+                raise ConfigError(f"route {route.name}: streaming.schema_registry: expected a "
+                                  "registry URL for avro_confluent routes")
+            return decode_avro(route.columns, confluent, "confluent")
+        if glue is None:
+            import boto3
+
+            glue = GlueRegistry(boto3.client("glue", region_name=settings.secrets.region))
+        return decode_avro(route.columns, glue, "glue")
+
+    return decoder
+
+
+def checkpoint_location(paths: LakePaths, query_name: str) -> str:
+    """One checkpoint per query, in the system zone."""
+    return f"{paths.zone('system')}/checkpoints/{validate_name(query_name, 'table')}"
+
+
+def run(context: JobContext) -> JobResult:
+    """Run the streaming query: until stopped (processing-time trigger) or until the records
+    available at start are landed (``available_now``)."""
+    streaming = context.settings.streaming
+    manifest_location = resolve_location(streaming.manifest)
+    manifest = load_manifest(manifest_location)
+    topics = streaming.topics or manifest.topics
+    if not streaming.topic_pattern:
+        require_routes(manifest, topics, manifest_location)
+    options = source_options(streaming, topics, region=context.settings.secrets.region)
+    log.info("reading Kafka with %s", redacted(options))
+    sink = LandingSink(context.spark, context.settings, context.paths, manifest, context.run_id)
+    writer = (
+        read_kafka_stream(context.spark, options).writeStream
+        .queryName(streaming.query_name)
+        .option("checkpointLocation", checkpoint_location(context.paths, streaming.query_name))
+        .foreachBatch(sink)
+    )
+    if streaming.trigger == "available_now":
+        writer = writer.trigger(availableNow=True)
+    else:
+        writer = writer.trigger(processingTime=streaming.trigger_interval)
+    query = writer.start()
+    query.awaitTermination()
+    totals = sink.totals
+    return JobResult(
+        rows_read=totals.records_in, rows_written=totals.landed,
+        rows_quarantined=totals.quarantined,
+        summary={"batches": totals.batches, "duplicates": totals.duplicates,
+                 "late": totals.late, "alerts": totals.alerts,
+                 "quarantined_by_reason": dict(totals.by_reason)})

@@ -1,0 +1,44 @@
+"""Plain JSON topics: one JSON object per record, its fields checked against the route."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from lakejobs.streaming.fields import FieldSpec
+from lakejobs.streaming.json_values import text_struct, typed_struct, violation
+from lakejobs.streaming.reasons import CONTRACT_VIOLATION, MISSING_KEY, UNDECODABLE
+
+
+def decode_json(fields: Sequence[FieldSpec], key_fields: Sequence[str] = (),
+                value_col: str = "value") -> Callable[[DataFrame], DataFrame]:
+    """Adds ``_row`` (typed struct of ``fields``), ``_error`` and ``_error_detail``."""
+    fields = tuple(fields)
+
+    def transform(records: DataFrame) -> DataFrame:
+        parsed = records.withColumn(
+            "_json", F.from_json(F.col(value_col).cast("string"), text_struct(fields)))
+        problem = violation("_json", fields)
+        missing_key = F.lit(False)
+        for key in key_fields:
+            missing_key = missing_key | F.col(f"_json.`{key}`").isNull()
+        error = (
+            F.when(F.col("_json").isNull(), F.lit(UNDECODABLE))
+            .when(missing_key, F.lit(MISSING_KEY))
+            .when(problem.isNotNull(), F.lit(CONTRACT_VIOLATION))
+        )
+        detail = (
+            F.when(F.col("_json").isNull(), F.lit("not a JSON object"))
+            .when(missing_key, F.lit(f"key {list(key_fields)} is missing"))
+            .otherwise(problem)
+        )
+        return (
+            parsed.withColumn("_error", error)
+            .withColumn("_error_detail", detail)
+            .withColumn("_row", typed_struct("_json", fields))
+            .drop("_json")
+        )
+
+    return transform

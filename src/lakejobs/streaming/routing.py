@@ -1,0 +1,232 @@
+"""One micro-batch of Kafka records, decoded and routed: landing rows per route group, or
+quarantine rows with a reason. Pure: the only side effect is asking the schema registry for
+writer schemas of Avro records.
+
+Every record ends in exactly one of the frames :func:`route_batch` returns:
+
+- a *group* frame (one per Debezium/JSON/Avro route, one for all envelope routes) holding the
+  landing columns of the group's routes, the raw Kafka columns, ``_route`` and ``_error``;
+  rows with ``_error`` set are quarantined from there, the others land;
+- the *unrouted* frame: records too large to decode, on a topic no route reads, or of a
+  Debezium source table no route names, each with its reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from lakejobs.streaming.envelope import decode_envelope
+from lakejobs.streaming.manifest import PARTITION_COLUMNS, Manifest, Route
+from lakejobs.streaming.plain_json import decode_json
+from lakejobs.streaming.reasons import OVERSIZE, UNKNOWN_ROUTE
+
+KAFKA_COLUMNS = ("key", "value", "topic", "partition", "offset", "timestamp")
+
+QUARANTINE_SCHEMA = T.StructType([
+    T.StructField("raw_key", T.BinaryType()),
+    T.StructField("raw_value", T.BinaryType()),
+    T.StructField("topic", T.StringType(), False),
+    T.StructField("partition", T.IntegerType(), False),
+    T.StructField("offset", T.LongType(), False),
+    T.StructField("kafka_timestamp", T.TimestampType()),
+    T.StructField("reason", T.StringType(), False),
+    T.StructField("detail", T.StringType()),
+    T.StructField("route", T.StringType()),
+    T.StructField("ingested_at", T.TimestampType(), False),
+    T.StructField("batch_id", T.LongType(), False),
+    *[T.StructField(c, T.IntegerType(), False) for c in PARTITION_COLUMNS],
+])
+
+
+@dataclass(frozen=True)
+class Group:
+    """Records decoded together: one route, or every envelope route."""
+
+    routes: tuple[Route, ...]
+    frame: DataFrame  # landing columns + KAFKA_COLUMNS + _route, _error, _error_detail
+
+    @property
+    def name(self) -> str:
+        return "envelope" if self.routes[0].format == "envelope" else self.routes[0].name
+
+
+@dataclass(frozen=True)
+class RoutedBatch:
+    groups: tuple[Group, ...]
+    unrouted: DataFrame  # KAFKA_COLUMNS + _error, _error_detail
+
+
+AvroDecoder = Callable[[Route], Callable[[DataFrame], DataFrame]]
+
+
+def route_batch(records: DataFrame, manifest: Manifest, *, ingested_at: datetime, batch_id: int,
+                max_payload_bytes: int, avro_decoder: AvroDecoder | None = None) -> RoutedBatch:
+    """Decode and route one micro-batch.
+
+    Args:
+        records: the Kafka records (key, value, topic, partition, offset, timestamp).
+        manifest: the routes.
+        ingested_at: the batch's ingestion time (every landed row gets it).
+        batch_id: the micro-batch id.
+        max_payload_bytes: larger values are quarantined as ``oversize`` without decoding.
+        avro_decoder: the decoder of an Avro route (needs the schema registry); required only
+            when the manifest has Avro routes.
+    """
+    fits = F.coalesce(F.length(F.col("value")) <= max_payload_bytes, F.lit(True))
+    decodable = records.where(fits)
+    groups: list[Group] = []
+    envelope_routes = manifest.by_format("envelope")
+    if envelope_routes:
+        topics = sorted({t for r in envelope_routes for t in r.topics})
+        frame = decodable.where(F.col("topic").isin(topics)).transform(
+            decode_envelope(envelope_routes))
+        groups.append(Group(envelope_routes, frame.select(
+            "_row.*", *KAFKA_COLUMNS, "_route", "_error", "_error_detail", "_event_time",
+            F.col("_row.event_version").cast("string").alias("_schema_version"))))
+    for route in manifest.routes:
+        if route.format == "envelope":
+            continue
+        subset = decodable.where(F.col("topic").isin(list(route.topics))
+                                 & _source_matches(route))
+        groups.append(Group((route,), _decode_route(subset, route, avro_decoder)))
+    unrouted = _unrouted(records, manifest, fits)
+    stamp = _stamp(ingested_at, batch_id)
+    return RoutedBatch(tuple(Group(g.routes, g.frame.transform(stamp)) for g in groups),
+                       unrouted.transform(stamp))
+
+
+def _decode_route(subset: DataFrame, route: Route, avro_decoder: AvroDecoder | None
+                  ) -> DataFrame:
+    columns = [F.col(f"_row.`{c.name}`").alias(c.name) for c in route.columns]
+    common = [*KAFKA_COLUMNS, F.lit(route.name).alias("_route"), "_error", "_error_detail"]
+    if route.format == "debezium":
+        from lakejobs.streaming.debezium import decode_debezium
+
+        decoded = subset.transform(decode_debezium(route.columns, key_fields=route.key))
+        source = F.col("_source")
+        event_ms = F.coalesce(source["ts_ms"], F.col("_ts_ms"))
+        return decoded.select(
+            *columns, F.col("_op"),
+            F.coalesce(F.col("_commit_position"), event_ms.cast("string"))
+            .alias("_commit_position"),
+            source["ts_ms"].alias("_source_ts_ms"),
+            F.concat_ws(".", source["db"], source["schema"], source["table"])
+            .alias("_source_table"),
+            *common,
+            F.timestamp_millis(event_ms).alias("_event_time"),
+            F.lit(str(route.version)).alias("_schema_version"),
+        )
+    if route.format == "json":
+        decoded = subset.transform(decode_json(route.columns, key_fields=route.key))
+        version = F.lit(str(route.version))
+    else:
+        if avro_decoder is None:
+            raise ValueError(f"route {route.name}: Avro routes need a schema registry")
+        decoded = subset.transform(avro_decoder(route))
+        version = F.col("_schema_id").cast("string")
+    event_time = (F.col(f"_row.`{route.event_time}`").cast("timestamp") if route.event_time
+                  else F.col("timestamp"))
+    return decoded.select(*columns, *common, event_time.alias("_event_time"),
+                          version.alias("_schema_version"))
+
+
+def _source_matches(route: Route) -> Column:
+    """Debezium routes naming a source table take only that table's records (tombstones, which
+    carry no source, go to the topic's routes)."""
+    if route.source_table is None:
+        return F.lit(True)
+    schema_table, full = _source_names()
+    return F.col("value").isNull() | (schema_table == route.source_table) | (
+        full == route.source_table)
+
+
+def _source_names() -> tuple[Column, Column]:
+    text = F.col("value").cast("string")
+
+    def field(name: str) -> Column:
+        return F.coalesce(F.get_json_object(text, f"$.payload.source.{name}"),
+                          F.get_json_object(text, f"$.source.{name}"))
+
+    return (F.concat_ws(".", field("schema"), field("table")),
+            F.concat_ws(".", field("db"), field("schema"), field("table")))
+
+
+def _unrouted(records: DataFrame, manifest: Manifest, fits: Column) -> DataFrame:
+    known = F.col("topic").isin(list(manifest.topics))
+    claimed = F.lit(False)
+    for topic in manifest.topics:
+        routes = [r for r in manifest.routes_for(topic) if r.format == "debezium"]
+        if routes and all(r.source_table is not None for r in routes):
+            any_source = F.lit(False)
+            for route in routes:
+                any_source = any_source | _source_matches(route)
+            claimed = claimed | ((F.col("topic") == topic) & ~any_source)
+    reason = (
+        F.when(~fits, F.lit(OVERSIZE))
+        .when(~known | claimed, F.lit(UNKNOWN_ROUTE))
+    )
+    detail = (
+        F.when(~fits, F.concat(F.lit("value of "), F.length("value").cast("string"),
+                               F.lit(" bytes is larger than the limit")))
+        .when(~known, F.concat(F.lit("no route reads topic "), F.col("topic")))
+        .otherwise(F.lit("no route for this Debezium source table"))
+    )
+    return (records.select(*KAFKA_COLUMNS, reason.alias("_error"), detail.alias("_error_detail"))
+            .where(F.col("_error").isNotNull()))
+
+
+def _stamp(ingested_at: datetime, batch_id: int) -> Callable[[DataFrame], DataFrame]:
+    def transform(rows: DataFrame) -> DataFrame:
+        return rows.select(
+            "*",
+            F.lit(ingested_at).cast("timestamp").alias("_ingested_at"),
+            F.lit(batch_id).cast("bigint").alias("_batch_id"),
+            F.lit(ingested_at.year).alias("year"),
+            F.lit(ingested_at.month).alias("month"),
+            F.lit(ingested_at.day).alias("day"),
+            F.lit(ingested_at.hour).alias("hour"),
+        )
+
+    return transform
+
+
+def landing_rows(group: Group, route: Route) -> DataFrame:
+    """The rows of ``route`` that land: no error, not a duplicate; landing columns only."""
+    metadata = [
+        F.col("topic").alias("_topic"), F.col("partition").alias("_partition"),
+        F.col("offset").alias("_offset"), F.col("timestamp").alias("_kafka_timestamp"),
+        F.col("key").cast("string").alias("_partition_key"), "_schema_version",
+        F.lit(route.privacy_tier).alias("_privacy_tier"), "_event_time", "_is_late",
+        "_ingested_at", "_batch_id", *PARTITION_COLUMNS,
+    ]
+    data = _data_columns(group)
+    return (group.frame.where(F.col("_error").isNull() & ~F.col("_duplicate")
+                              & (F.col("_route") == route.name))
+            .select(*[F.col(f"`{c}`") for c in data], *metadata))
+
+
+def quarantine_rows(frame: DataFrame) -> DataFrame:
+    """Rows with ``_error`` set, in the quarantine table's shape."""
+    route = F.col("_route") if "_route" in frame.columns else F.lit(None).cast("string")
+    return frame.where(F.col("_error").isNotNull()).select(
+        F.col("key").alias("raw_key"), F.col("value").alias("raw_value"), "topic",
+        "partition", "offset", F.col("timestamp").alias("kafka_timestamp"),
+        F.col("_error").alias("reason"), F.col("_error_detail").alias("detail"),
+        route.alias("route"), F.col("_ingested_at").alias("ingested_at"),
+        F.col("_batch_id").alias("batch_id"), *PARTITION_COLUMNS,
+    )
+
+
+_NOT_DATA = {*KAFKA_COLUMNS, "_route", "_error", "_error_detail", "_event_time",
+             "_schema_version", "_ingested_at", "_batch_id", "_duplicate", "_is_late",
+             *PARTITION_COLUMNS}
+
+
+def _data_columns(group: Group) -> Sequence[str]:
+    return [c for c in group.frame.columns if c not in _NOT_DATA]

@@ -1,0 +1,182 @@
+"""The streaming landing sink on literal micro-batches: routing by the manifest, one quarantine
+reason per kind of bad record, duplicates, lateness, idempotent replays, conservation."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from lakejobs.config import settings_from_mapping
+from lakejobs.delta_io import table_version
+from lakejobs.errors import ConfigError
+from lakejobs.paths import LakePaths
+from lakejobs.resources import resolve_location
+from lakejobs.streaming.manifest import Manifest, load_manifest
+from lakejobs.streaming.msk_to_landing import LandingSink
+from streaming_records import envelope, kafka_frame
+
+EVENTS = "analytics.events"
+INGESTED = datetime(2026, 11, 25, 10, 30, 0)
+PAGE = {"page_url": "/home", "referrer": None}
+
+
+def sink(spark: SparkSession, lake_root: Path, **streaming: object) -> LandingSink:
+    settings = settings_from_mapping(
+        {"lake": {"root": str(lake_root)}, "streaming": {"max_payload_bytes": 2000, **streaming}},
+        source="test", env="dev", environ={})
+    bundled = load_manifest(resolve_location(settings.streaming.manifest))
+    # the bundled event routes only: fewer routes, fewer Spark jobs per batch
+    manifest = Manifest(routes=tuple(r for r in bundled.routes if r.format == "envelope"))
+    return LandingSink(spark, settings, LakePaths(settings.lake), manifest, "run-1")
+
+
+def quarantine(spark: SparkSession, lake_root: Path) -> list[tuple]:
+    rows = spark.read.format("delta").load(str(lake_root / "quarantine" / "kafka_quarantine"))
+    return sorted((r["offset"], r["reason"]) for r in rows.collect())
+
+
+def events(spark: SparkSession, lake_root: Path, fmt: str = "delta"):
+    path = str(lake_root / "landing" / "events")
+    reader = spark.read.format(fmt)
+    return reader.load(path) if fmt == "delta" else reader.option("basePath", path).load(path)
+
+
+def test_every_kind_of_bad_record_is_quarantined_with_its_reason_and_nothing_is_lost(
+    spark: SparkSession, lake_root: Path
+) -> None:
+    batch = kafka_frame(spark, [
+        (EVENTS, 0, envelope("page_view", 1, "r-0", PAGE)),
+        (EVENTS, 1, envelope("page_view", 2, "r-1", {**PAGE, "duration_ms": 1200})),
+        (EVENTS, 2, envelope("add_to_cart", 1, "r-2", {"product_id": 7, "quantity": 2})),
+        (EVENTS, 3, b"{not json"),
+        (EVENTS, 4, envelope("checkout", 1, "r-4", {})),
+        (EVENTS, 5, envelope("page_view", 9, "r-5", PAGE)),
+        (EVENTS, 6, envelope("page_view", 1, "r-6", {"page_url": "/admin"}, signed=PAGE)),
+        (EVENTS, 7, envelope("page_view", 1, None, PAGE)),
+        (EVENTS, 8, envelope("add_to_cart", 1, "r-8", {"product_id": 7, "quantity": "two"})),
+        (EVENTS, 9, envelope("page_view", 1, "r-9", {"referrer": "/x"})),
+        (EVENTS, 10, envelope("page_view", 1, "r-10", {"page_url": "/" + "x" * 3000})),
+        ("no.such.topic", 0, b"{}"),
+    ])
+
+    metrics = sink(spark, lake_root).process(batch, 0, INGESTED)
+
+    assert quarantine(spark, lake_root) == [
+        (0, "unknown_route"), (3, "undecodable"), (4, "unknown_event"), (5, "unknown_version"),
+        (6, "bad_signature"), (7, "missing_key"), (8, "contract_violation"),
+        (9, "contract_violation"), (10, "oversize"),
+    ]
+    landed = events(spark, lake_root).select(
+        "event_id", "event_name", "event_version", "occurred_at", "user_id", "payload",
+        "_offset", "_schema_version", "_privacy_tier", "_is_late", "year", "month", "day", "hour")
+    expected = spark.createDataFrame([
+        ("r-0", "page_view", 1, datetime(2026, 11, 25, 9, 59), "u-1",
+         '{"page_url":"/home","referrer":null}', 0, "1", "pii", False, 2026, 11, 25, 10),
+        ("r-1", "page_view", 2, datetime(2026, 11, 25, 9, 59), "u-1",
+         '{"page_url":"/home","referrer":null,"duration_ms":1200}', 1, "2", "pii", False,
+         2026, 11, 25, 10),
+        ("r-2", "add_to_cart", 1, datetime(2026, 11, 25, 9, 59), "u-1",
+         '{"product_id":7,"quantity":2}', 2, "1", "pii", False, 2026, 11, 25, 10),
+    ], "event_id string, event_name string, event_version int, occurred_at timestamp, "
+       "user_id string, payload string, _offset long, _schema_version string, "
+       "_privacy_tier string, _is_late boolean, year int, month int, day int, hour int")
+    assert_df_equality(landed, expected, ignore_row_order=True, ignore_nullable=True)
+    assert (metrics.records_in, metrics.landed, metrics.quarantined, metrics.duplicates) == (
+        12, 3, 9, 0)
+    assert metrics.quarantined_by_reason["contract_violation"] == 2
+    assert metrics.schema_failures == 6  # undecodable, unknown event/version, missing key, 2 x
+    assert metrics.alert  # 6/12 is far above the 0.5% default
+
+
+def test_duplicates_within_the_batch_and_the_watermark_are_dropped_and_counted(
+    spark: SparkSession, lake_root: Path
+) -> None:
+    landing = sink(spark, lake_root)
+    first = kafka_frame(spark, [
+        (EVENTS, 0, envelope("page_view", 1, "r-1", PAGE)),
+        (EVENTS, 1, envelope("page_view", 1, "r-1", PAGE)),  # resent by the SDK
+        (EVENTS, 2, envelope("page_view", 1, "r-2", PAGE, occurred_at="2026-11-25T08:00:00Z")),
+    ])
+    second = kafka_frame(spark, [
+        (EVENTS, 3, envelope("page_view", 1, "r-2", PAGE)),  # landed in the previous batch
+        (EVENTS, 4, envelope("page_view", 1, "r-3", PAGE)),
+    ])
+
+    m1 = landing.process(first, 0, INGESTED)
+    m2 = landing.process(second, 1, INGESTED)
+
+    assert (m1.records_in, m1.landed, m1.duplicates, m1.late) == (3, 2, 1, 1)
+    assert (m2.records_in, m2.landed, m2.duplicates, m2.late) == (2, 1, 1, 0)
+    landed = events(spark, lake_root).select("event_id", "_offset", "_is_late")
+    expected = spark.createDataFrame(
+        [("r-1", 0, False), ("r-2", 2, True), ("r-3", 4, False)],
+        "event_id string, _offset long, _is_late boolean")
+    assert_df_equality(landed, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+@pytest.mark.parametrize("fmt", ["delta", "parquet"])
+def test_a_replayed_batch_writes_nothing_twice(
+    spark: SparkSession, lake_root: Path, fmt: str
+) -> None:
+    landing = sink(spark, lake_root, landing_format=fmt)
+    batch = kafka_frame(spark, [
+        (EVENTS, 0, envelope("page_view", 1, "r-1", PAGE)),
+        (EVENTS, 1, b"oops"),
+    ])
+    landing.process(batch, 5, INGESTED)
+    quarantine_path = str(lake_root / "quarantine" / "kafka_quarantine")
+    version = table_version(spark, quarantine_path)
+
+    # the same batch id again, an hour later: what a restart after a crash does
+    landing.process(batch, 5, datetime(2026, 11, 25, 11, 30))
+
+    rows = events(spark, lake_root, fmt).select("event_id", "_offset", "hour")
+    # Delta skips the replayed write (transaction id); Parquet replaces the earlier attempt
+    hour = 10 if fmt == "delta" else 11
+    expected = spark.createDataFrame([("r-1", 0, hour)], "event_id string, _offset long, hour int")
+    assert_df_equality(rows, expected, ignore_nullable=True)
+    assert table_version(spark, quarantine_path) == version  # Delta skipped the replayed write
+    assert quarantine(spark, lake_root) == [(1, "undecodable")]
+
+
+def test_batch_metrics_reach_the_metrics_table_and_the_run_log(
+    spark: SparkSession, lake_root: Path
+) -> None:
+    batch = kafka_frame(spark, [(EVENTS, 0, envelope("page_view", 1, "r-1", PAGE)),
+                                (EVENTS, 1, b"oops")])
+    sink(spark, lake_root).process(batch, 0, INGESTED)
+
+    metrics = spark.read.format("delta").load(str(lake_root / "_lakejobs" / "streaming_batches"))
+    row = metrics.select("batch_id", "records_in", "landed", "quarantined", "duplicates",
+                         "schema_failure_rate", "lag_p50_s", "alert").first()
+    assert tuple(row) == (0, 2, 1, 1, 0, 0.5, 1860.0, True)  # event 09:59, landed 10:30
+    run_log = spark.read.format("delta").load(str(lake_root / "_lakejobs" / "analytics_job_run"))
+    summary = json.loads(run_log.where(F.col("run_id") == "run-1:0").first()["summary"])
+    assert summary["quarantined_by_reason"] == {"undecodable": 1}
+
+
+def test_a_route_whose_target_is_not_a_safe_name_is_refused(tmp_path: Path) -> None:
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text(json.dumps({"routes": [{
+        "name": "evil", "format": "json", "topics": ["t"], "target": "../../etc",
+        "key": ["id"], "columns": [{"name": "id", "type": "bigint"}]}]}))
+
+    with pytest.raises(ConfigError, match=r"routes\.0\.target"):
+        load_manifest(str(manifest))
+
+
+def test_a_topic_named_like_a_path_never_becomes_one(spark: SparkSession, lake_root: Path
+                                                     ) -> None:
+    batch = kafka_frame(spark, [("../../outside", 0, b"{}")])
+
+    sink(spark, lake_root).process(batch, 0, INGESTED)
+
+    assert quarantine(spark, lake_root) == [(0, "unknown_route")]
+    assert sorted(p.name for p in lake_root.iterdir()) == ["_lakejobs", "quarantine"]
+
