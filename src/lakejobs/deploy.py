@@ -9,7 +9,7 @@ about its job.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -52,6 +52,8 @@ class GlueJob(_Model):
     """One job's definition: what differs from the defaults."""
 
     description: str
+    command: Literal["glueetl", "gluestreaming"] = Field(
+        "glueetl", description="gluestreaming for Structured Streaming jobs (run until stopped)")
     worker_type: str | None = None
     number_of_workers: int | None = Field(None, ge=2)
     timeout_minutes: int | None = Field(None, ge=1)
@@ -105,7 +107,7 @@ def render_glue_job(
         "Description": spec.description,
         "Role": role,
         "GlueVersion": STACKS[stack].glue_version,
-        "Command": {"Name": "glueetl", "ScriptLocation": f"{prefix}/jobs/{job}.py",
+        "Command": {"Name": spec.command, "ScriptLocation": f"{prefix}/jobs/{job}.py",
                     "PythonVersion": "3"},
         "DefaultArguments": arguments,
         "WorkerType": spec.worker_type or d.worker_type,

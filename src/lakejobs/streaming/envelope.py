@@ -79,10 +79,11 @@ def canonical_payload_digest(value: str | None) -> str | None:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-# A Python UDF, on purpose: canonical JSON (keys sorted at every depth, the shortest number
-# form) has no Spark built-in on Spark 3.5, and re-serialising through a Spark schema would
-# change numbers and drop unknown fields, so the hash would not be the SDK's.
-_payload_digest = F.udf(canonical_payload_digest, T.StringType())
+def _payload_digest(value: Column) -> Column:
+    # A Python UDF, on purpose: canonical JSON (keys sorted at every depth, the shortest number
+    # form) has no Spark built-in on Spark 3.5, and re-serialising through a Spark schema would
+    # change numbers and drop unknown fields, so the hash would not be the SDK's.
+    return F.udf(lambda v: canonical_payload_digest(v), T.StringType())(value)
 
 
 def decode_envelope(routes: Sequence[Route], value_col: str = "value"
