@@ -84,3 +84,19 @@ def glue_standin(monkeypatch: pytest.MonkeyPatch) -> Iterator[list]:
     yield awsglue.CALLS
     for name in [m for m in sys.modules if m == "awsglue" or m.startswith("awsglue.")]:
         del sys.modules[name]
+
+
+# The Kafka broker. Its import sits here rather than at the top so that the section can be
+# added and reviewed as one block without touching the fixtures above.
+from lakejobs.local_kafka import LocalKafka  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
+    """A real Kafka broker (KRaft, official jars from Maven Central) for the whole session.
+
+    Started on first use, so a run that selects no Kafka test does not pay for it; stopped at the
+    end of the session (and by atexit if the session crashes).
+    """
+    with LocalKafka(tmp_path_factory.mktemp("kafka")) as broker:
+        yield broker

@@ -69,3 +69,11 @@ class DataQualityError(LakejobsError):
     def __init__(self, message: str, summary: dict | None = None) -> None:
         super().__init__(message)
         self.summary = summary or {}
+
+
+class SchemaRegistryError(LakejobsError):
+    """A schema registry could not be reached or gave an answer that is not a schema."""
+
+
+class KafkaBrokerError(LakejobsError):
+    """The local Kafka broker (``lakejobs.local_kafka``) could not be fetched, started or used."""
