@@ -12,11 +12,13 @@ How a batch is decoded:
 2. The distinct schema ids of the batch are collected on the driver (a bounded number) and each
    writer schema is fetched once from the registry, which caches it across batches.
 3. Each id's bodies are read by one ``from_avro`` with that id's schema, guarded by
-   ``CASE WHEN _schema_id = id``. All of them sit in one projection, so the batch is read once
-   and keeps one row per record by construction (a filter and a union per id would read the
+   ``CASE WHEN _schema_id = id``. All of them sit in one projection, so decoding reads the batch
+   once and keeps one row per record by construction (a filter and a union per id would read the
    Kafka batch once per id, and any gap between the filters would lose records).
 4. The declared fields are taken from the writer record by name and cast to their declared type;
-   a declared field that the writer schema lacks is null.
+   a declared field that the writer schema lacks is null. Avro logical types (decimal, date,
+   timestamp-millis/micros) already arrive as Spark decimals, dates and timestamps; a field's
+   ``logical`` (a Debezium / Connect JSON encoding) plays no part here.
 
 ``from_avro`` runs in PERMISSIVE mode, where a body that does not parse yields a struct of nulls on
 Spark 3.5 and 4.1 alike, indistinguishable from a record whose fields are all null. So it reads
@@ -88,7 +90,9 @@ def decode_avro(fields: Sequence[FieldSpec], registry: SchemaLookup, framing: Fr
 
     def transform(records: DataFrame) -> DataFrame:
         header = _confluent_header if framing == "confluent" else _glue_header
-        framed = records.select("*", *header(F.col(value_col)))
+        problem, parts = header(F.col(value_col))
+        # two projections: the framing problem is computed once and the parts read it
+        framed = records.select("*", problem.alias("_frame_error")).select("*", *parts)
         found = (framed.where(F.col("_frame_error").isNull()).groupBy("_schema_id")
                  .agg(F.max("_zlib").alias("_zlib")).limit(max_schema_ids + 1).collect())
         if len(found) > max_schema_ids:
@@ -115,8 +119,9 @@ def decode_avro(fields: Sequence[FieldSpec], registry: SchemaLookup, framing: Fr
     return transform
 
 
-def _confluent_header(value: Column) -> list[Column]:
-    """``_schema_id`` (decimal text), ``_body``, ``_zlib`` and ``_frame_error`` of a record."""
+def _confluent_header(value: Column) -> tuple[Column, list[Column]]:
+    """The framing problem of a record, then (given ``_frame_error``) its ``_schema_id``
+    (decimal text), ``_body`` and ``_zlib``."""
     size = F.length(value)
     magic = F.hex(value.substr(1, 1))
     problem = (
@@ -126,17 +131,17 @@ def _confluent_header(value: Column) -> list[Column]:
         .when(magic != "00", F.concat(F.lit("magic byte 0x"), magic,
                                       F.lit(" is not 0x00 (not the Confluent wire format)")))
     )
-    framed = problem.isNull()
-    return [
+    framed = F.col("_frame_error").isNull()
+    return problem, [
         F.when(framed, F.conv(F.hex(value.substr(2, 4)), 16, 10)).alias("_schema_id"),
         F.when(framed, value.substr(F.lit(6), size)).alias("_body"),
         F.lit(False).alias("_zlib"),
-        problem.alias("_frame_error"),
     ]
 
 
-def _glue_header(value: Column) -> list[Column]:
-    """``_schema_id`` (canonical UUID), ``_body``, ``_zlib`` and ``_frame_error`` of a record."""
+def _glue_header(value: Column) -> tuple[Column, list[Column]]:
+    """The framing problem of a record, then (given ``_frame_error``) its ``_schema_id``
+    (canonical UUID), ``_body`` and ``_zlib``."""
     size = F.length(value)
     version = F.hex(value.substr(1, 1))
     compression = F.hex(value.substr(2, 1))
@@ -150,15 +155,14 @@ def _glue_header(value: Column) -> list[Column]:
         .when(~compression.isin(_GLUE_NONE, _GLUE_ZLIB), F.concat(
             F.lit("compression byte 0x"), compression, F.lit(" is not 0x00 (none) or 0x05 (zlib)")))
     )
-    framed = problem.isNull()
+    framed = F.col("_frame_error").isNull()
     uuid_hex = F.lower(F.hex(value.substr(3, 16)))
     uuid = F.concat_ws("-", *[F.substring(uuid_hex, start, length)
                               for start, length in ((1, 8), (9, 4), (13, 4), (17, 4), (21, 12))])
-    return [
+    return problem, [
         F.when(framed, uuid).alias("_schema_id"),
         F.when(framed, value.substr(F.lit(19), size)).alias("_body"),
         (framed & (compression == _GLUE_ZLIB)).alias("_zlib"),
-        problem.alias("_frame_error"),
     ]
 
 
@@ -176,16 +180,18 @@ def inflate(body: bytes | None) -> bytes | None:
     return inflated
 
 
-# A Python UDF, on purpose: Spark has no built-in that inflates zlib. It is applied only to the
-# zlib rows of a batch (a UDF under CASE WHEN would still see every row), so uncompressed records
-# never leave the JVM.
-_inflate = F.udf(inflate, T.BinaryType(), useArrow=False)
+def _inflate(body: Column) -> Column:
+    # A Python UDF, on purpose: Spark has no built-in that inflates zlib. It is applied only to
+    # the zlib rows of a batch (a UDF under CASE WHEN would still see every row), so uncompressed
+    # records never leave the JVM. Built when used, like the envelope's, and without Arrow so
+    # that executors need no pyarrow for it.
+    return F.udf(lambda b: inflate(b), T.BinaryType(), useArrow=False)(body)
 
 
 def _inflated(framed: DataFrame) -> DataFrame:
     """The frame with zlib bodies inflated; a body that does not inflate is a framing error."""
     zlib_rows = F.col("_zlib")  # never null: false for every row with a framing error
-    inflated = framed.where(zlib_rows).withColumn("_body", _inflate("_body")).withColumn(
+    inflated = framed.where(zlib_rows).withColumn("_body", _inflate(F.col("_body"))).withColumn(
         "_frame_error", F.when(F.col("_body").isNull(), F.lit(
             f"zlib body does not inflate (corrupt, truncated or over {MAX_INFLATED_BYTES} "
             "bytes)")))
@@ -286,33 +292,38 @@ def _field(spark: SparkSession, writer: _Writer, field: FieldSpec,
     path = f"`{writer.column}`.`{field.name}`"
     raw = F.col(path)
     source = writer.struct[field.name].dataType
-    key = (source.json(), field.type)
-    if key not in castable:
-        castable[key] = _can_try_cast(spark, source, field.type)
-    if castable[key]:
+    problems = []
+    if source == field.data_type:
+        value = raw
+    elif _can_try_cast(spark, source, field.type, castable):
         # try_cast: null instead of an error for a value out of range, with ANSI on or off
-        value = raw if source == field.data_type else F.expr(f"try_cast({path} AS {field.type})")
-        problems = [F.when(raw.isNotNull() & value.isNull(), F.concat(
+        value = F.expr(f"try_cast({path} AS {field.type})")
+        problems.append(F.when(raw.isNotNull() & value.isNull(), F.concat(
             F.lit(f"{field.name}: cannot convert '"), F.substring(raw.cast("string"), 1, 80),
-            F.lit(f"' to {field.type}")))]
+            F.lit(f"' to {field.type}"))))
     else:
         value = F.lit(None).cast(field.type)
-        problems = [F.when(raw.isNotNull(), F.lit(
-            f"{field.name}: writer type {source.simpleString()} does not convert to {field.type}"))]
+        problems.append(F.when(raw.isNotNull(), F.lit(
+            f"{field.name}: writer type {source.simpleString()} does not convert to {field.type}")))
     if not field.nullable:
         problems.append(F.when(raw.isNull(), F.lit(f"{field.name}: missing")))
     return value, problems
 
 
-def _can_try_cast(spark: SparkSession, source: T.DataType, target: str) -> bool:
-    """Whether Spark accepts ``try_cast`` from ``source`` to ``target`` (an analysis-time rule
-    that differs between Spark versions and ANSI settings, so it is asked, not tabulated)."""
-    probe = spark.createDataFrame([], T.StructType([T.StructField("v", source)]))
-    try:
-        probe.select(F.expr(f"try_cast(v AS {target})"))
-    except AnalysisException:
-        return False
-    return True
+def _can_try_cast(spark: SparkSession, source: T.DataType, target: str,
+                  known: dict[tuple[str, str], bool]) -> bool:
+    """Whether Spark accepts ``try_cast`` from ``source`` to ``target``: an analysis-time rule
+    that differs between Spark versions and ANSI settings, so Spark is asked (once per pair, on an
+    empty frame) rather than a table kept here."""
+    key = (source.json(), target)
+    if key not in known:
+        probe = spark.createDataFrame([], T.StructType([T.StructField("v", source)]))
+        try:
+            probe.select(F.expr(f"try_cast(v AS {target})"))
+            known[key] = True
+        except AnalysisException:
+            known[key] = False
+    return known[key]
 
 
 def _first_of(cases: Sequence[Case]) -> tuple[Column, Column]:

@@ -1,4 +1,4 @@
-"""Writer schemas by id, from a Confluent-compatible schema registry or the AWS Glue Schema Registry.
+"""Writer schemas by id, from a Confluent-compatible registry or the AWS Glue Schema Registry.
 
 Both clients answer ``schema(id)`` with the schema text, or None when the registry does not know
 the id (its records are quarantined as ``unknown_schema_id``); any other failure raises
@@ -96,7 +96,7 @@ class ConfluentRegistry:
         request = urllib.request.Request(address, headers=self._headers())
         log.debug("fetching schema %s from %s", schema_id, address)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
                 body = response.read()
         except urllib.error.HTTPError as e:
             if e.code == 404 and _error_code(e) == SCHEMA_NOT_FOUND:

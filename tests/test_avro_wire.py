@@ -1,0 +1,375 @@
+"""Avro in the Confluent wire format and the Glue Schema Registry framing, each record decoded
+with its own writer schema.
+
+Avro bodies are written by Spark's own ``to_avro``; the framing bytes are added in Python. The
+Confluent registry is the HTTP stand-in in ``tests/standins``; the Glue registry is a fake boto3
+client answering ``get_schema_version`` like Glue does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+import zlib
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+from botocore.exceptions import ClientError
+from chispa import assert_df_equality
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+from pyspark.sql.avro.functions import to_avro
+from standins.schema_registry import SchemaRegistryStandin
+
+from lakejobs.errors import ConfigError, ContractError, SchemaRegistryError, SecretError
+from lakejobs.streaming.avro_wire import decode_avro
+from lakejobs.streaming.fields import FieldSpec
+from lakejobs.streaming.schema_registry import ConfluentRegistry, GlueRegistry
+
+ORDER_V1 = json.dumps({"type": "record", "name": "Order", "namespace": "shop", "fields": [
+    {"name": "order_id", "type": "long"},
+    {"name": "customer", "type": "string"},
+]})
+ORDER_V2 = json.dumps({"type": "record", "name": "Order", "namespace": "shop", "fields": [
+    {"name": "order_id", "type": "long"},
+    {"name": "customer", "type": "string"},
+    {"name": "channel", "type": ["null", "string"], "default": None},
+]})
+PAYMENT = json.dumps({"type": "record", "name": "Payment", "namespace": "shop", "fields": [
+    {"name": "payment_id", "type": "long"},
+    {"name": "amount", "type": {"type": "bytes", "logicalType": "decimal", "precision": 12,
+                                "scale": 3}},
+    {"name": "paid_at", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+    {"name": "booked_at", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+    {"name": "paid_on", "type": {"type": "int", "logicalType": "date"}},
+]})
+V1_ID, V2_ID, PAYMENT_ID = 1, 2, 3  # ids the stand-in gives, in registration order
+
+ORDER_FIELDS = (
+    FieldSpec(name="order_id", type="bigint", nullable=False),
+    FieldSpec(name="customer", type="string"),
+    FieldSpec(name="channel", type="string"),
+)
+ORDER_ROW = T.StructType([
+    T.StructField("order_id", T.LongType()),
+    T.StructField("customer", T.StringType()),
+    T.StructField("channel", T.StringType()),
+])
+OUTPUT = T.StructType([
+    T.StructField("offset", T.LongType()),
+    T.StructField("_schema_id", T.StringType()),
+    T.StructField("_row", ORDER_ROW),
+    T.StructField("_error", T.StringType()),
+    T.StructField("_error_detail", T.StringType()),
+])
+
+
+@pytest.fixture(scope="module")
+def bodies(spark: SparkSession) -> dict[str, bytes]:
+    """Avro bodies written by Spark's to_avro, in one Spark job."""
+    source = spark.createDataFrame(
+        [(Decimal("1234.567"), dt.datetime(2024, 5, 6, 7, 8, 9, 123456),
+          dt.datetime(2024, 5, 6, 7, 8, 9, 123000), dt.date(2024, 5, 6))],
+        "amount decimal(12,3), paid_at timestamp, booked_at timestamp, paid_on date")
+    order = {
+        "v1_ann": (ORDER_V1, [F.lit(1).cast("long"), F.lit("ann")]),
+        "v2_bob": (ORDER_V2, [F.lit(2).cast("long"), F.lit("bob"), F.lit("web")]),
+        "v2_huge_id": (ORDER_V2, [F.lit(2**40).cast("long"), F.lit("cy"), F.lit("app")]),
+        "v2_no_channel": (ORDER_V2, [F.lit(3).cast("long"), F.lit("dee"),
+                                     F.lit(None).cast("string")]),
+    }
+    columns = [
+        to_avro(F.struct(*[value.alias(f["name"]) for value, f in
+                           zip(values, json.loads(schema)["fields"], strict=True)]),
+                schema).alias(name)
+        for name, (schema, values) in order.items()
+    ]
+    columns.append(to_avro(F.struct(F.lit(7).cast("long").alias("payment_id"), "amount",
+                                    "paid_at", "booked_at", "paid_on"), PAYMENT).alias("payment"))
+    row = source.select(*columns).first()
+    assert row is not None
+    return {name: bytes(row[name]) for name in row.asDict()}
+
+
+@pytest.fixture
+def standin() -> Iterator[SchemaRegistryStandin]:
+    with SchemaRegistryStandin() as registry:
+        assert registry.register("orders-value", ORDER_V1) == V1_ID
+        assert registry.register("orders-value", ORDER_V2) == V2_ID
+        assert registry.register("payments-value", PAYMENT) == PAYMENT_ID
+        yield registry
+
+
+@pytest.fixture
+def confluent(standin: SchemaRegistryStandin) -> ConfluentRegistry:
+    return ConfluentRegistry(standin.url)
+
+
+def framed(schema_id: int, body: bytes) -> bytes:
+    """A Confluent wire-format value."""
+    return b"\x00" + schema_id.to_bytes(4, "big") + body
+
+
+def glue_framed(version_id: str, body: bytes, *, compress: bool = False) -> bytes:
+    """A Glue Schema Registry value."""
+    return (bytes([3, 5 if compress else 0]) + uuid.UUID(version_id).bytes
+            + (zlib.compress(body) if compress else body))
+
+
+def kafka(spark: SparkSession, values: list[bytes | None]) -> DataFrame:
+    """Kafka records (only the columns the decoder needs, plus the offset to tell them apart)."""
+    return spark.createDataFrame([(offset, value) for offset, value in enumerate(values)],
+                                 "offset long, value binary")
+
+
+def decoded(records: DataFrame, fields, registry, framing="confluent") -> DataFrame:
+    return records.transform(decode_avro(fields, registry, framing)).drop("value")
+
+
+def test_two_writer_schemas_in_one_batch_are_each_decoded_with_their_own(spark, bodies,
+                                                                          confluent):
+    records = kafka(spark, [framed(V1_ID, bodies["v1_ann"]), framed(V2_ID, bodies["v2_bob"])])
+    expected = spark.createDataFrame([
+        (0, "1", (1, "ann", None), None, None),  # channel: not in v1, so null
+        (1, "2", (2, "bob", "web"), None, None),
+    ], OUTPUT)
+    assert_df_equality(decoded(records, ORDER_FIELDS, confluent), expected,
+                       ignore_row_order=True, ignore_nullable=True)
+
+
+def test_avro_logical_types_land_as_decimal_timestamp_and_date(spark, bodies, confluent):
+    fields = (
+        FieldSpec(name="payment_id", type="bigint", nullable=False),
+        FieldSpec(name="amount", type="decimal(12,3)"),
+        FieldSpec(name="paid_at", type="timestamp"),
+        FieldSpec(name="booked_at", type="timestamp"),
+        FieldSpec(name="paid_on", type="date"),
+    )
+    row = T.StructType([
+        T.StructField("payment_id", T.LongType()),
+        T.StructField("amount", T.DecimalType(12, 3)),
+        T.StructField("paid_at", T.TimestampType()),
+        T.StructField("booked_at", T.TimestampType()),
+        T.StructField("paid_on", T.DateType()),
+    ])
+    expected = spark.createDataFrame([
+        (0, "3", (7, Decimal("1234.567"), dt.datetime(2024, 5, 6, 7, 8, 9, 123456),
+                  dt.datetime(2024, 5, 6, 7, 8, 9, 123000), dt.date(2024, 5, 6)), None, None),
+    ], T.StructType([*OUTPUT.fields[:2], T.StructField("_row", row), *OUTPUT.fields[3:]]))
+    records = kafka(spark, [framed(PAYMENT_ID, bodies["payment"])])
+    assert_df_equality(decoded(records, fields, confluent), expected,
+                       ignore_row_order=True, ignore_nullable=True)
+
+
+def test_schema_id_the_registry_does_not_know_is_unknown_schema_id(spark, bodies, confluent):
+    records = kafka(spark, [framed(99, bodies["v1_ann"])])
+    expected = spark.createDataFrame([
+        (0, "99", None, "unknown_schema_id", "schema id 99 is not in the schema registry"),
+    ], OUTPUT)
+    assert_df_equality(decoded(records, ORDER_FIELDS, confluent), expected,
+                       ignore_row_order=True, ignore_nullable=True)
+
+
+def test_bad_magic_byte_short_value_and_tombstone_are_undecodable(spark, bodies, confluent):
+    records = kafka(spark, [b"\x01" + framed(V1_ID, bodies["v1_ann"])[1:], b"\x00\x00\x01",
+                            None])
+    expected = spark.createDataFrame([
+        (0, None, None, "undecodable",
+         "magic byte 0x01 is not 0x00 (not the Confluent wire format)"),
+        (1, None, None, "undecodable", "too short for the Confluent header: 3 bytes"),
+        (2, None, None, "undecodable", "no value (a tombstone)"),
+    ], OUTPUT)
+    assert_df_equality(decoded(records, ORDER_FIELDS, confluent), expected,
+                       ignore_row_order=True, ignore_nullable=True)
+
+
+def test_body_that_does_not_parse_with_its_writer_schema_is_undecodable(spark, bodies,
+                                                                         confluent):
+    # order_id 1, then a customer string announced as 100 bytes long with 2 bytes left
+    garbage = b"\x02\xc8\x01ab"
+    records = kafka(spark, [framed(V1_ID, garbage), framed(V1_ID, bodies["v1_ann"])])
+    expected = spark.createDataFrame([
+        (0, "1", None, "undecodable", "body does not parse with writer schema 1"),
+        (1, "1", (1, "ann", None), None, None),
+    ], OUTPUT)
+    assert_df_equality(decoded(records, ORDER_FIELDS, confluent), expected,
+                       ignore_row_order=True, ignore_nullable=True)
+
+
+def test_null_non_nullable_field_or_value_that_fails_its_cast_is_a_contract_violation(
+        spark, bodies, confluent):
+    fields = (
+        FieldSpec(name="order_id", type="int", nullable=False),
+        FieldSpec(name="customer", type="string"),
+        FieldSpec(name="channel", type="string", nullable=False),
+    )
+    row = T.StructType([T.StructField("order_id", T.IntegerType()),
+                        *ORDER_ROW.fields[1:]])
+    records = kafka(spark, [framed(V1_ID, bodies["v1_ann"]), framed(V2_ID, bodies["v2_bob"]),
+                            framed(V2_ID, bodies["v2_huge_id"]),
+                            framed(V2_ID, bodies["v2_no_channel"])])
+    expected = spark.createDataFrame([
+        (0, "1", None, "contract_violation", "channel: missing (not in writer schema 1)"),
+        (1, "2", (2, "bob", "web"), None, None),
+        (2, "2", None, "contract_violation", "order_id: cannot convert '1099511627776' to int"),
+        (3, "2", None, "contract_violation", "channel: missing"),
+    ], T.StructType([*OUTPUT.fields[:2], T.StructField("_row", row), *OUTPUT.fields[3:]]))
+    assert_df_equality(decoded(records, fields, confluent), expected,
+                       ignore_row_order=True, ignore_nullable=True)
+
+
+def test_writer_type_that_cannot_convert_to_the_declared_type_is_a_contract_violation(
+        spark, bodies, confluent):
+    fields = (FieldSpec(name="order_id", type="date"), FieldSpec(name="customer"))
+    row = T.StructType([T.StructField("order_id", T.DateType()), ORDER_ROW["customer"]])
+    records = kafka(spark, [framed(V1_ID, bodies["v1_ann"])])
+    expected = spark.createDataFrame([
+        (0, "1", None, "contract_violation",
+         "order_id: writer type bigint does not convert to date"),
+    ], T.StructType([*OUTPUT.fields[:2], T.StructField("_row", row), *OUTPUT.fields[3:]]))
+    assert_df_equality(decoded(records, fields, confluent), expected,
+                       ignore_row_order=True, ignore_nullable=True)
+
+
+def test_writer_schema_that_is_not_an_avro_record_spark_can_read_is_undecodable(
+        spark, bodies, standin, confluent):
+    not_record = standin.register("odd-value", '{"type": "string"}')
+    undefined_type = standin.register("odd-value", json.dumps({
+        "type": "record", "name": "Odd", "fields": [{"name": "a", "type": "shop.Nowhere"}]}))
+    records = kafka(spark, [framed(not_record, bodies["v1_ann"]),
+                            framed(undefined_type, bodies["v1_ann"])])
+    expected = spark.createDataFrame([
+        (0, "4", None, "undecodable",
+         "writer schema 4 is not an Avro record schema Spark can read"),
+        (1, "5", None, "undecodable",
+         "writer schema 5 is not an Avro record schema Spark can read"),
+    ], OUTPUT)
+    assert_df_equality(decoded(records, ORDER_FIELDS, confluent), expected,
+                       ignore_row_order=True, ignore_nullable=True)
+
+
+class FakeGlue:
+    """The one call of a boto3 Glue client that GlueRegistry makes, answering like Glue."""
+
+    def __init__(self, schemas: dict[str, str]) -> None:
+        self.schemas = schemas
+        self.calls: list[str] = []
+
+    def get_schema_version(self, *, SchemaVersionId: str) -> dict:  # boto3's argument name
+        self.calls.append(SchemaVersionId)
+        if SchemaVersionId not in self.schemas:
+            raise ClientError({"Error": {"Code": "EntityNotFoundException",
+                                         "Message": "Schema version is not found."}},
+                              "GetSchemaVersion")
+        return {"SchemaVersionId": SchemaVersionId, "DataFormat": "AVRO",
+                "SchemaDefinition": self.schemas[SchemaVersionId], "Status": "AVAILABLE"}
+
+
+GLUE_V1 = "0b1c2d3e-4f50-4617-8899-aabbccddeeff"
+GLUE_V2 = "f0e1d2c3-b4a5-4697-8877-665544332211"
+
+
+def test_glue_framing_uncompressed_and_zlib_bodies_decode_with_their_version(spark, bodies):
+    registry = GlueRegistry(FakeGlue({GLUE_V1: ORDER_V1, GLUE_V2: ORDER_V2}))
+    records = kafka(spark, [glue_framed(GLUE_V1, bodies["v1_ann"]),
+                            glue_framed(GLUE_V2, bodies["v2_bob"], compress=True)])
+    expected = spark.createDataFrame([
+        (0, GLUE_V1, (1, "ann", None), None, None),
+        (1, GLUE_V2, (2, "bob", "web"), None, None),
+    ], OUTPUT)
+    assert_df_equality(decoded(records, ORDER_FIELDS, registry, "glue"), expected,
+                       ignore_row_order=True, ignore_nullable=True)
+
+
+def test_glue_zlib_body_that_does_not_inflate_and_bad_header_are_undecodable(spark, bodies):
+    registry = GlueRegistry(FakeGlue({GLUE_V1: ORDER_V1}))
+    truncated = glue_framed(GLUE_V1, bodies["v1_ann"], compress=True)[:-3]
+    records = kafka(spark, [truncated, b"\x00" + glue_framed(GLUE_V1, bodies["v1_ann"])[1:],
+                            b"\x03\x09" + glue_framed(GLUE_V1, bodies["v1_ann"])[2:]])
+    expected = spark.createDataFrame([
+        (0, GLUE_V1, None, "undecodable",
+         "zlib body does not inflate (corrupt, truncated or over 67108864 bytes)"),
+        (1, None, None, "undecodable",
+         "header version 0x00 is not 0x03 (not the Glue Schema Registry framing)"),
+        (2, None, None, "undecodable", "compression byte 0x09 is not 0x00 (none) or 0x05 (zlib)"),
+    ], OUTPUT)
+    assert_df_equality(decoded(records, ORDER_FIELDS, registry, "glue"), expected,
+                       ignore_row_order=True, ignore_nullable=True)
+
+
+def test_registry_is_asked_once_per_schema_id_across_batches(spark, bodies, standin, confluent):
+    batch = kafka(spark, [framed(V1_ID, bodies["v1_ann"]), framed(V1_ID, bodies["v1_ann"]),
+                          framed(V2_ID, bodies["v2_bob"])])
+    decode = decode_avro(ORDER_FIELDS, confluent, "confluent")
+    batch.transform(decode)  # the ids are collected and fetched when the transform is applied
+    batch.transform(decode)
+    assert [standin.count("GET", f"/schemas/ids/{i}") for i in (V1_ID, V2_ID)] == [1, 1]
+
+
+def test_every_record_comes_out_once_with_the_input_columns_first(spark, bodies, confluent):
+    records = kafka(spark, [framed(V1_ID, bodies["v1_ann"]), framed(V2_ID, bodies["v2_bob"]),
+                            framed(99, bodies["v1_ann"]), b"\x07junk", b"", None,
+                            framed(V1_ID, b"\x02\xc8\x01ab")])
+    out = records.transform(decode_avro(ORDER_FIELDS, confluent, "confluent"))
+    assert out.columns == ["offset", "value", "_schema_id", "_row", "_error", "_error_detail"]
+    assert sorted(r.offset for r in out.select("offset").collect()) == list(range(7))
+
+
+def test_more_distinct_schema_ids_than_the_bound_stops_the_batch(spark, bodies, confluent):
+    records = kafka(spark, [framed(V1_ID, bodies["v1_ann"]), framed(V2_ID, bodies["v2_bob"])])
+    with pytest.raises(ContractError, match="more than 1 distinct schema ids"):
+        records.transform(decode_avro(ORDER_FIELDS, confluent, "confluent", max_schema_ids=1))
+
+
+# ---------------------------------------------------------------- registry clients (no Spark)
+
+def test_confluent_registry_sends_basic_auth_from_the_environment(monkeypatch):
+    with SchemaRegistryStandin(credentials="svc-lake:s3cret") as standin:
+        standin.register("orders-value", ORDER_V1)
+        registry = ConfluentRegistry(standin.url, auth_env="REGISTRY_AUTH")
+        monkeypatch.delenv("REGISTRY_AUTH", raising=False)
+        with pytest.raises(SecretError, match="REGISTRY_AUTH"):
+            registry.schema(1)
+        monkeypatch.setenv("REGISTRY_AUTH", "svc-lake:wrong")
+        with pytest.raises(SchemaRegistryError, match="HTTP 401") as wrong:
+            registry.schema(1)
+        assert "wrong" not in str(wrong.value)
+        monkeypatch.setenv("REGISTRY_AUTH", "svc-lake:s3cret")
+        assert registry.schema(1) == ORDER_V1
+
+
+def test_confluent_registry_answers_none_for_an_unknown_id_and_asks_again_later(standin):
+    registry = ConfluentRegistry(standin.url)
+    assert registry.schema(42) is None
+    assert registry.schema(42) is None
+    assert standin.count("GET", "/schemas/ids/42") == 2
+
+
+def test_confluent_registry_server_error_names_the_url_and_id(standin):
+    standin.fail_with = 503
+    with pytest.raises(SchemaRegistryError,
+                       match=rf"{standin.url}/schemas/ids/1 answered HTTP 503 .* schema id 1"):
+        ConfluentRegistry(standin.url).schema(1)
+
+
+def test_confluent_registry_that_cannot_be_reached_raises():
+    with SchemaRegistryStandin() as standin:
+        url = standin.url  # a port that was free and is closed again
+    with pytest.raises(SchemaRegistryError, match=r"cannot be reached for schema id 5"):
+        ConfluentRegistry(url, timeout_s=2).schema(5)
+
+
+def test_confluent_registry_url_with_credentials_is_refused():
+    with pytest.raises(ConfigError, match="auth_env"):
+        ConfluentRegistry("https://svc:s3cret@registry.internal:8081")
+
+
+def test_glue_registry_answers_none_for_an_unknown_version_and_caches_found_ones():
+    glue = FakeGlue({GLUE_V1: ORDER_V1})
+    registry = GlueRegistry(glue)
+    assert [registry.schema(GLUE_V1), registry.schema(GLUE_V1), registry.schema(GLUE_V2)] == [
+        ORDER_V1, ORDER_V1, None]
+    assert glue.calls == [GLUE_V1, GLUE_V2]
