@@ -123,7 +123,7 @@ def decode_debezium(fields: Sequence[FieldSpec], key_fields: Sequence[str] = (),
             f"__dbz_{image}_params" if wants_params else None)
             for image in ("row", "before") for f in fields}
         decoded = images
-        for step in range(max(len(p) for p in plans.values())):
+        for step in range(max((len(p) for p in plans.values()), default=0)):
             decoded = decoded.withColumns(
                 {column: plan[step] for column, plan in plans.items() if step < len(plan)})
         kept = [c for c in records.columns if c not in OUTPUT_COLUMNS]
@@ -193,14 +193,18 @@ def _images(fields: tuple[FieldSpec, ...], keys: list[FieldSpec], key_schema: T.
     def part(name: str) -> Column:
         return F.when(wrapped, F.col(f"__dbz.payload.{name}")).otherwise(F.col(f"__dbz.{name}"))
 
+    key_names = {k.name for k in keys}
+
+    def key_has(part: str) -> bool:  # the wrapper's part, not a key column of that name
+        return part in key_schema.fieldNames() and part not in key_names
+
     def key(name: str) -> Column:
-        if "payload" not in key_schema.fieldNames():
+        if not key_has("payload"):
             return F.col(f"`__dbz_key`.`{name}`")
         return F.when(F.col("__dbz_key.payload").isNotNull(),
                       F.col(f"`__dbz_key`.`payload`.`{name}`")).otherwise(
                           F.col(f"`__dbz_key`.`{name}`"))
 
-    key_names = {k.name for k in keys}
     key_image = F.struct(*[
         (key(f.name) if f.name in key_names else F.lit(None).cast("string")).alias(f.name)
         for f in fields])
@@ -214,7 +218,7 @@ def _images(fields: tuple[FieldSpec, ...], keys: list[FieldSpec], key_schema: T.
         "__dbz_ts_ms": part("ts_ms"),
     }
     if wants_params:
-        key_params = (F.col("__dbz_key.schema.fields") if "schema" in key_schema.fieldNames()
+        key_params = (F.col("__dbz_key.schema.fields") if key_has("schema")
                       else F.lit(None).cast(FIELD_PARAMS))
         images["__dbz_row_params"] = F.when(tombstone, key_params).when(
             is_delete, _schema_of("before")).otherwise(_schema_of("after"))
@@ -254,7 +258,8 @@ def _steps(raw: str, field: FieldSpec, column: str, params: str | None) -> list[
         return of_day if field.type == "bigint" else [*of_day, _time_text(previous)]
     if logical in (DECIMAL, VARIABLE_SCALE_DECIMAL):
         if logical == DECIMAL:
-            base64 = text
+            # Debezium pads its base64; try_to_binary would also take an unpadded text
+            base64 = F.when(F.length(text) % 4 == 0, text)
             scale = F.coalesce(_record_scale(params, field.name), F.lit(field.data_type.scale))
         else:
             value = F.regexp_extract(text, r'"value"\s*:\s*"([A-Za-z0-9+/=]+)"', 1)
@@ -289,8 +294,9 @@ def _micros(number: Column, unit: str) -> Column:
     """Microseconds from a count of ``unit``; nanoseconds rounded down (towards the past)."""
     if unit == "ms":
         return F.when(number.between(-(2**63 // 1000), 2**63 // 1000), number * 1000)
-    if unit == "ns":
-        return _div(number - F.pmod(number, F.lit(1000)), 1000)
+    if unit == "ns":  # div truncates towards zero; a negative remainder takes one more step
+        behind = (number < 0) & (F.pmod(number, F.lit(1000)) != 0)
+        return _div(number, 1000) - F.when(behind, 1).otherwise(0)
     return number
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.streaming import DataStreamWriter
 from pyspark.sql import functions as F
 
 from lakejobs._compat import current_stack
@@ -76,8 +77,10 @@ class LandingSink:
     """The ``foreachBatch`` function of the streaming query."""
 
     def __init__(self, spark: SparkSession, settings: Settings, paths: LakePaths,
-                 manifest: Manifest, run_id: str) -> None:
+                 manifest: Manifest, run_id: str, checkpoint: str | None = None) -> None:
         self.spark = spark
+        self.checkpoint = checkpoint
+        self._query_id: str | None = None
         self.settings = settings
         self.streaming = settings.streaming
         self.paths = paths
@@ -86,6 +89,16 @@ class LandingSink:
         self.totals = Totals()
         self._avro_decoder = _avro_decoder(settings) if any(
             r.format.startswith("avro") for r in manifest.routes) else None
+
+    @property
+    def writer_id(self) -> str:
+        """Names this query's idempotent writes: the query name and the id Spark keeps in the
+        checkpoint. A new checkpoint (reset) numbers its batches from 0 again, so it must not
+        share transaction ids with the old one, or Delta would skip its writes as replays."""
+        if self._query_id is None:
+            self._query_id = _checkpoint_id(self.spark, self.checkpoint) if self.checkpoint else ""
+        name = self.streaming.query_name
+        return f"{name}:{self._query_id}" if self._query_id else name
 
     def landing_path(self, target: str) -> str:
         return self.paths.table("landing", validate_name(target, "table"))
@@ -187,7 +200,7 @@ class LandingSink:
 
     def _write(self, groups: list[Group], unrouted: DataFrame, batch_id: int,
                metrics: BatchMetrics) -> None:
-        query = self.streaming.query_name
+        query = self.writer_id
         by_target: dict[str, list[DataFrame]] = defaultdict(list)
         for group in groups:
             for route in group.routes:
@@ -221,7 +234,7 @@ class LandingSink:
             log.info("batch %d: %s", metrics.batch_id, line)
         metrics_path = self.paths.table("system", self.streaming.metrics_table)
         append_once(self.spark.createDataFrame([metrics.row()], METRICS_SCHEMA), metrics_path,
-                    app_id=f"{self.streaming.query_name}:metrics", batch_id=metrics.batch_id,
+                    app_id=f"{self.writer_id}:metrics", batch_id=metrics.batch_id,
                     partition_by=())
         now = datetime.now(UTC)
         append_run(self.spark, self.paths.table("system", self.settings.tables.run_log),
@@ -260,6 +273,41 @@ def _avro_decoder(settings: Settings):  # noqa: ANN202 - returns routing.AvroDec
     return decoder
 
 
+def _checkpoint_id(spark: SparkSession, checkpoint: str) -> str:
+    """The query id Spark wrote to ``<checkpoint>/metadata`` when the query first started."""
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(f"{checkpoint}/metadata")
+    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    stream = fs.open(path)
+    try:
+        reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8"))
+        return str(json.loads(reader.readLine())["id"])
+    finally:
+        stream.close()
+
+
+# Spark 4.1's Kafka source fails the progress report of a batch replayed after a restart
+# (SPARK-55271: its latest offsets are not known yet, metrics() dereferences them). The replayed
+# batch is written and committed before the report, so restarting the query continues correctly.
+_SPARK_55271 = ("IterableOps.map", "Option.get()")
+_RESTARTS = 3
+
+
+def _run_query(writer: DataStreamWriter) -> None:
+    """Start the query and wait for it to end, restarting it after SPARK-55271 only."""
+    from pyspark.errors import StreamingQueryException
+
+    for attempt in range(_RESTARTS + 1):
+        try:
+            writer.start().awaitTermination()
+            return
+        except StreamingQueryException as e:
+            if attempt == _RESTARTS or not all(s in str(e) for s in _SPARK_55271):
+                raise
+            log.warning("Kafka source progress report failed after a replayed batch "
+                        "(SPARK-55271); restarting the query from its checkpoint")
+
+
 def checkpoint_location(paths: LakePaths, query_name: str) -> str:
     """One checkpoint per query, in the system zone."""
     return f"{paths.zone('system')}/checkpoints/{validate_name(query_name, 'table')}"
@@ -276,19 +324,20 @@ def run(context: JobContext) -> JobResult:
         require_routes(manifest, topics, manifest_location)
     options = source_options(streaming, topics, region=context.settings.secrets.region)
     log.info("reading Kafka with %s", redacted(options))
-    sink = LandingSink(context.spark, context.settings, context.paths, manifest, context.run_id)
+    checkpoint = checkpoint_location(context.paths, streaming.query_name)
+    sink = LandingSink(context.spark, context.settings, context.paths, manifest, context.run_id,
+                       checkpoint=checkpoint)
     writer = (
         read_kafka_stream(context.spark, options).writeStream
         .queryName(streaming.query_name)
-        .option("checkpointLocation", checkpoint_location(context.paths, streaming.query_name))
+        .option("checkpointLocation", checkpoint)
         .foreachBatch(sink)
     )
     if streaming.trigger == "available_now":
         writer = writer.trigger(availableNow=True)
     else:
         writer = writer.trigger(processingTime=streaming.trigger_interval)
-    query = writer.start()
-    query.awaitTermination()
+    _run_query(writer)
     totals = sink.totals
     return JobResult(
         rows_read=totals.records_in, rows_written=totals.landed,
