@@ -41,7 +41,7 @@ def debezium(op: str, before: dict | None, after: dict | None, lsn: str) -> byte
 def customer(customer_id: int, email: str) -> dict:
     # birth_date: days since epoch (io.debezium.time.Date); updated_at: µs (MicroTimestamp)
     return {"customer_id": customer_id, "email": email, "phone": None, "full_name": "Ada",
-            "country": "GB", "birth_date": 3653, "updated_at": 1764064799000000}
+            "country": "GB", "birth_date": 3652, "updated_at": 1764064799000000}
 
 
 def config(tmp_path: Path, lake_root: Path, broker: LocalKafka, **streaming: object) -> Path:

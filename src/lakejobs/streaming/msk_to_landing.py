@@ -114,17 +114,21 @@ class LandingSink:
         records = batch.select("key", "value", "topic", "partition", "offset",
                                "timestamp").persist()
         try:
+            per_topic = {r["topic"]: r["count"]
+                         for r in records.groupBy("topic").count().collect()}
             routed = route_batch(records, self.manifest, ingested_at=ingested_at,
                                  batch_id=batch_id,
                                  max_payload_bytes=self.streaming.max_payload_bytes,
-                                 avro_decoder=self._avro_decoder)
+                                 avro_decoder=self._avro_decoder,
+                                 topics_present=set(per_topic))
             groups = [Group(g.routes, g.frame.transform(
                 flag_duplicates(g.routes[0].dedupe_columns,
                                 self._history(g.routes, ingested_at - watermark, batch_id)))
                 .transform(flag_late(ingested_at, watermark)).persist())
                 for g in routed.groups]
             try:
-                metrics = self._measure(records, RoutedBatch(tuple(groups), routed.unrouted),
+                metrics = self._measure(sum(per_topic.values()),
+                                        RoutedBatch(tuple(groups), routed.unrouted),
                                         batch_id, ingested_at)
                 metrics.check_conservation()
                 self._write(groups, routed.unrouted, batch_id, metrics)
@@ -157,39 +161,42 @@ class LandingSink:
             history = history.unionByName(frame)
         return history.distinct() if len(frames) > 1 else history
 
-    def _measure(self, records: DataFrame, routed: RoutedBatch, batch_id: int,
+    def _measure(self, records_in: int, routed: RoutedBatch, batch_id: int,
                  ingested_at: datetime) -> BatchMetrics:
-        records_in = records.count()
+        """Every figure of the batch in two jobs over the cached frames: outcome counts per
+        (route, reason), then the lag percentiles of the landed rows."""
+        outcome_columns = ["_route", "_error", "_duplicate", "_is_late", "_lag"]
+        unrouted = routed.unrouted.select(
+            F.lit(None).cast("string").alias("_route"), "_error",
+            F.lit(False).alias("_duplicate"), F.lit(False).alias("_is_late"),
+            F.lit(None).cast("double").alias("_lag"))
+        outcomes = unrouted
+        for group in routed.groups:
+            lag = F.col("_ingested_at").cast("double") - F.col("_event_time").cast("double")
+            outcomes = outcomes.unionByName(group.frame.select(
+                "_route", "_error", "_duplicate", "_is_late", lag.alias("_lag")
+            ).select(*outcome_columns))
+        rows = outcomes.groupBy("_route", "_error").agg(
+            F.count(F.lit(1)).alias("n"),
+            F.sum(F.col("_duplicate").cast("int")).alias("duplicates"),
+            F.sum((F.col("_is_late") & ~F.col("_duplicate")).cast("int")).alias("late"),
+        ).collect()
+        targets = {r.name: r.target for r in self.manifest.routes}
         landed_by_table: dict[str, int] = defaultdict(int)
         by_reason: dict[str, int] = defaultdict(int)
         duplicates = late = 0
-        lags = []
-        for group in routed.groups:
-            rows = group.frame.groupBy("_route", "_error").agg(
-                F.count(F.lit(1)).alias("n"),
-                F.sum(F.col("_duplicate").cast("int")).alias("duplicates"),
-                F.sum((F.col("_is_late") & ~F.col("_duplicate")).cast("int")).alias("late"),
-            ).collect()
-            targets = {r.name: r.target for r in group.routes}
-            for row in rows:
-                if row["_error"] is not None:
-                    by_reason[row["_error"]] += row["n"]
-                    continue
-                duplicates += row["duplicates"] or 0
-                late += row["late"] or 0
-                landed_by_table[targets[row["_route"]]] += row["n"] - (row["duplicates"] or 0)
-            landed = group.frame.where(F.col("_error").isNull() & ~F.col("_duplicate"))
-            lags.append(landed.select((F.col("_ingested_at").cast("double")
-                                       - F.col("_event_time").cast("double")).alias("lag")))
-        for row in routed.unrouted.groupBy("_error").count().collect():
-            by_reason[row["_error"]] += row["count"]
+        for row in rows:
+            if row["_error"] is not None:
+                by_reason[row["_error"]] += row["n"]
+                continue
+            duplicates += row["duplicates"] or 0
+            late += row["late"] or 0
+            landed_by_table[targets[row["_route"]]] += row["n"] - (row["duplicates"] or 0)
         p50 = p95 = None
-        if lags:
-            union = lags[0]
-            for frame in lags[1:]:
-                union = union.unionByName(frame)
-            p50, p95 = union.agg(F.percentile_approx("lag", [0.5, 0.95]).alias("p")).first()[
-                "p"] or (None, None)
+        if landed_by_table:
+            landed = outcomes.where(F.col("_error").isNull() & ~F.col("_duplicate"))
+            quantiles = landed.agg(F.percentile_approx("_lag", [0.5, 0.95]).alias("p")).first()
+            p50, p95 = quantiles["p"] or (None, None)
         return BatchMetrics(
             query=self.streaming.query_name, run_id=self.run_id, batch_id=batch_id,
             ingested_at=ingested_at, records_in=records_in,

@@ -66,7 +66,8 @@ AvroDecoder = Callable[[Route], Callable[[DataFrame], DataFrame]]
 
 
 def route_batch(records: DataFrame, manifest: Manifest, *, ingested_at: datetime, batch_id: int,
-                max_payload_bytes: int, avro_decoder: AvroDecoder | None = None) -> RoutedBatch:
+                max_payload_bytes: int, avro_decoder: AvroDecoder | None = None,
+                topics_present: set[str] | None = None) -> RoutedBatch:
     """Decode and route one micro-batch.
 
     Args:
@@ -77,11 +78,16 @@ def route_batch(records: DataFrame, manifest: Manifest, *, ingested_at: datetime
         max_payload_bytes: larger values are quarantined as ``oversize`` without decoding.
         avro_decoder: the decoder of an Avro route (needs the schema registry); required only
             when the manifest has Avro routes.
+        topics_present: the topics the batch holds, when known: routes of other topics are
+            left out (no decoding, no Spark jobs for them).
     """
+    def present(route: Route) -> bool:
+        return topics_present is None or bool(set(route.topics) & topics_present)
+
     fits = F.coalesce(F.length(F.col("value")) <= max_payload_bytes, F.lit(True))
     decodable = records.where(fits)
     groups: list[Group] = []
-    envelope_routes = manifest.by_format("envelope")
+    envelope_routes = tuple(r for r in manifest.by_format("envelope") if present(r))
     if envelope_routes:
         topics = sorted({t for r in envelope_routes for t in r.topics})
         frame = decodable.where(F.col("topic").isin(topics)).transform(
@@ -90,7 +96,7 @@ def route_batch(records: DataFrame, manifest: Manifest, *, ingested_at: datetime
             "_row.*", *KAFKA_COLUMNS, "_route", "_error", "_error_detail", "_event_time",
             F.col("_row.event_version").cast("string").alias("_schema_version"))))
     for route in manifest.routes:
-        if route.format == "envelope":
+        if route.format == "envelope" or not present(route):
             continue
         subset = decodable.where(F.col("topic").isin(list(route.topics))
                                  & _source_matches(route))
