@@ -145,9 +145,9 @@ def test_sigkill_after_commits_and_in_the_middle_of_a_batch_loses_and_duplicates
     topic = "analytics.events.fault"
     kafka_broker.create_topic(topic, partitions=2)
     records = []
-    for i in range(600):
+    for i in range(240):
         payload = {"page_url": f"/p/{i}", "referrer": None}
-        value = b"not json" if i % 97 == 0 else envelope("page_view", 1, f"r-{i}", payload)
+        value = b"not json" if i % 37 == 0 else envelope("page_view", 1, f"r-{i}", payload)
         records.append((f"a-{i % 7}".encode(), value, i % 2))
     produce(spark, kafka_broker.bootstrap_servers, topic, records)
     manifest = tmp_path / "manifest.yaml"
@@ -156,7 +156,7 @@ def test_sigkill_after_commits_and_in_the_middle_of_a_batch_loses_and_duplicates
         "version": 1, "target": "events",
         "columns": [{"name": "page_url", "type": "string", "nullable": False},
                     {"name": "referrer", "type": "string"}]}]}))
-    streaming = {"topics": [topic], "manifest": str(manifest), "max_offsets_per_trigger": 60,
+    streaming = {"topics": [topic], "manifest": str(manifest), "max_offsets_per_trigger": 30,
                  "trigger": "processing_time", "trigger_interval": "1 second"}
     continuous = config(tmp_path, lake_root, kafka_broker, **streaming)
     checkpoint = lake_root / "_lakejobs" / "checkpoints" / "msk_to_landing"
@@ -192,5 +192,5 @@ def test_sigkill_after_commits_and_in_the_middle_of_a_batch_loses_and_duplicates
 
     assert done.returncode == 0, done.stderr[-2000:]
     assert interrupted, "the second kill did not land in the middle of a batch"
-    expected = sorted((i % 2, i // 2) for i in range(600))
+    expected = sorted((i % 2, i // 2) for i in range(240))
     assert landed_offsets(spark, lake_root) == expected  # each record exactly once

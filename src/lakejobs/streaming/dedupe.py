@@ -33,30 +33,35 @@ def recent_keys(landed: DataFrame, keys: Sequence[str], since: datetime) -> Data
     )
 
 
-def flag_duplicates(keys: Sequence[str], history: DataFrame | None
-                    ) -> Callable[[DataFrame], DataFrame]:
-    """Adds ``_duplicate``: a later copy within the batch (by Kafka partition and offset), or a
-    key already in ``history`` (see :func:`recent_keys`). Rows with ``_error`` set are never
-    duplicates: they go to quarantine as they are."""
-    keys = tuple(keys)
+def duplicate_offsets(keys: Sequence[str], history: DataFrame | None, rows: DataFrame
+                      ) -> DataFrame:
+    """The (topic, partition, offset) of every duplicate among ``rows``: a later copy within the
+    batch (by Kafka partition and offset), or a key already in ``history`` (see
+    :func:`recent_keys`). Rows with ``_error`` set are never duplicates: they are quarantined
+    as they are. Works on the key columns only (narrow shuffles), and is at most one row per
+    record of the batch."""
+    position = ["topic", "partition", "offset"]
+    valid = rows.where(F.col("_error").isNull()).select(
+        *[F.col(f"`{k}`") for k in keys], *position)
+    first = Window.partitionBy(*[F.col(f"`{k}`") for k in keys]).orderBy(*position)
+    duplicates = valid.withColumn("_copy", F.row_number().over(first) > 1).where(
+        "_copy").select(*position)
+    if history is not None:
+        condition = [valid[k].eqNullSafe(history[k]) for k in keys]
+        duplicates = duplicates.unionByName(
+            valid.join(history, on=condition, how="left_semi").select(*position)).distinct()
+    return duplicates
+
+
+def flag_duplicates(duplicates: DataFrame) -> Callable[[DataFrame], DataFrame]:
+    """Adds ``_duplicate``: the record's position is in ``duplicates`` (see
+    :func:`duplicate_offsets`; broadcast: it is bounded by the batch size and usually empty)."""
 
     def transform(rows: DataFrame) -> DataFrame:
-        if not keys:
-            return rows.withColumn("_duplicate", F.lit(False))
-        valid = F.col("_error").isNull()
-        first = Window.partitionBy(valid, *[F.col(f"`{k}`") for k in keys]).orderBy(
-            "topic", "partition", "offset")
-        flagged = rows.withColumn("_copy", F.row_number().over(first) > 1)
-        if history is not None:
-            seen = history.select(*[F.col(f"`{k}`").alias(f"_seen_{k}") for k in keys]).withColumn(
-                "_seen", F.lit(True))
-            condition = [F.col(f"`{k}`").eqNullSafe(F.col(f"_seen_{k}")) for k in keys]
-            flagged = flagged.join(seen, on=condition, how="left").drop(
-                *[f"_seen_{k}" for k in keys])
-        else:
-            flagged = flagged.withColumn("_seen", F.lit(None).cast("boolean"))
-        duplicate = valid & (F.col("_copy") | F.coalesce(F.col("_seen"), F.lit(False)))
-        return flagged.withColumn("_duplicate", duplicate).drop("_copy", "_seen")
+        marked = duplicates.select("topic", "partition", "offset", F.lit(True).alias("_dup"))
+        return (rows.join(F.broadcast(marked), on=["topic", "partition", "offset"], how="left")
+                .withColumn("_duplicate", F.coalesce(F.col("_dup"), F.lit(False)))
+                .drop("_dup"))
 
     return transform
 

@@ -32,7 +32,12 @@ from lakejobs.paths import LakePaths, validate_name
 from lakejobs.resources import resolve_location
 from lakejobs.run_log import SUCCEEDED, RunRecord, append_run
 from lakejobs.runtime import JobContext, JobResult
-from lakejobs.streaming.dedupe import flag_duplicates, flag_late, recent_keys
+from lakejobs.streaming.dedupe import (
+    duplicate_offsets,
+    flag_duplicates,
+    flag_late,
+    recent_keys,
+)
 from lakejobs.streaming.kafka_source import read_kafka_stream, redacted, source_options
 from lakejobs.streaming.landing_writer import append_once, read_landing, write_parquet_batch
 from lakejobs.streaming.manifest import Manifest, Route, load_manifest, require_routes
@@ -121,11 +126,12 @@ class LandingSink:
                                  max_payload_bytes=self.streaming.max_payload_bytes,
                                  avro_decoder=self._avro_decoder,
                                  topics_present=set(per_topic))
-            groups = [Group(g.routes, g.frame.transform(
-                flag_duplicates(g.routes[0].dedupe_columns,
-                                self._history(g.routes, ingested_at - watermark, batch_id)))
-                .transform(flag_late(ingested_at, watermark)).persist())
-                for g in routed.groups]
+            decoded = [Group(g.routes, g.frame.persist()) for g in routed.groups]
+            duplicates = [self._duplicates(g, ingested_at - watermark, batch_id)
+                          for g in decoded]
+            groups = [Group(g.routes, g.frame.transform(flag_duplicates(d))
+                            .transform(flag_late(ingested_at, watermark)))
+                      for g, d in zip(decoded, duplicates, strict=True)]
             try:
                 metrics = self._measure(sum(per_topic.values()),
                                         RoutedBatch(tuple(groups), routed.unrouted),
@@ -133,12 +139,21 @@ class LandingSink:
                 metrics.check_conservation()
                 self._write(groups, routed.unrouted, batch_id, metrics)
             finally:
-                for group in groups:
-                    group.frame.unpersist()
+                for frame in [*[g.frame for g in decoded], *duplicates]:
+                    frame.unpersist()
         finally:
             records.unpersist()
         self._record(metrics)
         return metrics
+
+    def _duplicates(self, group: Group, since: datetime, batch_id: int) -> DataFrame:
+        """The duplicates' positions of one group, cached (small; used by every action)."""
+        keys = group.routes[0].dedupe_columns
+        if not keys:
+            return group.frame.sparkSession.createDataFrame(
+                [], "topic string, partition int, offset long")
+        history = self._history(group.routes, since, batch_id)
+        return duplicate_offsets(keys, history, group.frame).persist()
 
     def _history(self, routes: tuple[Route, ...], since: datetime, batch_id: int
                  ) -> DataFrame | None:
