@@ -183,7 +183,8 @@ def test_sigkill_after_commits_and_in_the_middle_of_a_batch_loses_and_duplicates
     interrupted = {b for b in landed_batches(lake_root) - committed_batches(checkpoint)
                    if b >= first_new}
     # 3. restarted (in this process, to save a JVM start): lands everything still available
-    final = config(tmp_path, lake_root, kafka_broker, **{**streaming, "trigger": "available_now"})
+    final = config(tmp_path, lake_root, kafka_broker, **{
+        **streaming, "trigger": "available_now", "max_offsets_per_trigger": 1000})
     run(spark, final, "restart")
 
     assert interrupted, "the second kill did not land in the middle of a batch"

@@ -126,6 +126,9 @@ def decode_debezium(fields: Sequence[FieldSpec], key_fields: Sequence[str] = (),
         for step in range(max((len(p) for p in plans.values()), default=0)):
             decoded = decoded.withColumns(
                 {column: plan[step] for column, plan in plans.items() if step < len(plan)})
+        # the checks are named columns too: each is read several times below (the error and
+        # its detail), and a named value is computed once per record
+        decoded = decoded.withColumns(_checks(fields, keys))
         kept = [c for c in records.columns if c not in OUTPUT_COLUMNS]
         return decoded.select(*kept, *_outputs(fields, keys))
 
@@ -341,31 +344,48 @@ def _decimal_text(hexa: Column, scale: Column) -> Column:
     return F.concat(unscaled, F.lit("E"), (-scale).cast("string"))
 
 
-def _outputs(fields: tuple[FieldSpec, ...], keys: list[FieldSpec]) -> list[Column]:
-    """The added columns, from the working columns; decides the error of each record."""
+def _undecodable_cases() -> tuple[tuple[Column, Column], ...]:
     op = F.col("__dbz_op")
-    source = F.col("__dbz_source")
     required_image = F.when(op == "d", "before").otherwise("after")
-    undecodable = (
+    return (
         (op.isNull(), F.lit("not a Debezium change event: no op")),
         (~op.isin(*OPS, TOMBSTONE), F.concat(F.lit("unknown op '"), op, F.lit("'"))),
         (F.col("__dbz_row").isNull(),
          F.concat(F.lit("op '"), op, F.lit("' without "), required_image, F.lit(" image"))),
     )
-    is_undecodable = F.lit(False)
-    for condition, _ in undecodable:
-        is_undecodable = is_undecodable | condition
-    is_undecodable = F.coalesce(is_undecodable, F.lit(True))
 
+
+def _checks(fields: tuple[FieldSpec, ...], keys: list[FieldSpec]) -> dict[str, Column]:
+    """What is wrong with a record, as working columns: undecodable, the fields that failed to
+    decode, missing keys, missing required fields."""
+    op = F.col("__dbz_op")
+    is_undecodable = F.lit(False)
+    for condition, _ in _undecodable_cases():
+        is_undecodable = is_undecodable | condition
     row_failures = [_failure("row", f, "") for f in fields]
     # an update's before image is data too; a delete's is its row, checked once
     before_failures = [F.when(op == "u", _failure("before", f, "before.")) for f in fields]
-    failures = _joined([*row_failures, *before_failures])
-    missing_keys = _joined([F.when(F.col(f"__dbz_row_{k.name}").isNull(),
-                                   F.lit(f"{k.name}: key is missing")) for k in keys])
     required = [f for f in fields if not f.nullable and f.name not in {k.name for k in keys}]
-    missing = _joined([F.when((op != TOMBSTONE) & F.col(f"__dbz_row_{f.name}").isNull(),
-                              F.lit(f"{f.name}: missing, not nullable")) for f in required])
+    return {
+        "__dbz_undecodable": F.coalesce(is_undecodable, F.lit(True)),
+        "__dbz_failures": _joined([*row_failures, *before_failures]),
+        "__dbz_missing_keys": _joined([F.when(F.col(f"__dbz_row_{k.name}").isNull(),
+                                              F.lit(f"{k.name}: key is missing")) for k in keys]),
+        "__dbz_missing": _joined([F.when((op != TOMBSTONE) & F.col(f"__dbz_row_{f.name}").isNull(),
+                                         F.lit(f"{f.name}: missing, not nullable"))
+                                  for f in required]),
+    }
+
+
+def _outputs(fields: tuple[FieldSpec, ...], keys: list[FieldSpec]) -> list[Column]:
+    """The added columns, from the working columns; decides the error of each record."""
+    op = F.col("__dbz_op")
+    source = F.col("__dbz_source")
+    undecodable = _undecodable_cases()
+    is_undecodable = F.col("__dbz_undecodable")
+    failures = F.col("__dbz_failures")
+    missing_keys = F.col("__dbz_missing_keys")
+    missing = F.col("__dbz_missing")
     cases = [(condition, UNDECODABLE, text) for condition, text in undecodable] + [
         (failures.isNotNull(), CONTRACT_VIOLATION, failures),
         (missing_keys.isNotNull(), MISSING_KEY, missing_keys),
