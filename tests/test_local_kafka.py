@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from chispa import assert_df_equality
+from kafka_support import produce, read_topic
 from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
-from kafka_support import produce, read_topic
 from lakejobs.local_kafka import LocalKafka
 
 READ_SCHEMA = T.StructType([

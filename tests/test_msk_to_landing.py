@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 from chispa import assert_df_equality
+from kafka_support import produce
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
+from streaming_records import envelope
 
-from kafka_support import produce
 from lakejobs.local_kafka import LocalKafka
 from lakejobs.registry import get_job
 from lakejobs.runtime import run_job
-from streaming_records import envelope
 
 CUSTOMERS = "retail.customer.cdc"
 EVENTS = "analytics.events"

@@ -12,7 +12,13 @@ def try_cast(name: str, type_sql: str) -> Column:
     SQL ``try_cast`` behaves the same with ANSI mode on (Spark 4's default) and off (Spark 3.5's),
     so a bad value becomes a reportable null on both stacks instead of failing the job.
     """
-    return F.expr(f"try_cast(`{name}` AS {type_sql})")
+    return try_cast_sql(f"`{name}`", type_sql)
+
+
+def try_cast_sql(expression: str, type_sql: str) -> Column:
+    """:func:`try_cast` of a SQL expression (e.g. a nested field path ```s`.`f```); pyspark 3.5
+    has no ``Column.try_cast``, hence SQL."""
+    return F.expr(f"try_cast({expression} AS {type_sql})")
 
 
 def failed_checks(checks: dict[str, Column]) -> Column:

@@ -42,6 +42,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.avro.functions import from_avro
 
+from lakejobs.columns import try_cast_sql
 from lakejobs.errors import ConfigError, ContractError
 from lakejobs.streaming.fields import FieldSpec
 from lakejobs.streaming.reasons import CONTRACT_VIOLATION, UNDECODABLE, UNKNOWN_SCHEMA_ID
@@ -296,8 +297,7 @@ def _field(spark: SparkSession, writer: _Writer, field: FieldSpec,
     if source == field.data_type:
         value = raw
     elif _can_try_cast(spark, source, field.type, castable):
-        # try_cast: null instead of an error for a value out of range, with ANSI on or off
-        value = F.expr(f"try_cast({path} AS {field.type})")
+        value = try_cast_sql(path, field.type)
         problems.append(F.when(raw.isNotNull() & value.isNull(), F.concat(
             F.lit(f"{field.name}: cannot convert '"), F.substring(raw.cast("string"), 1, 80),
             F.lit(f"' to {field.type}"))))
@@ -319,7 +319,7 @@ def _can_try_cast(spark: SparkSession, source: T.DataType, target: str,
     if key not in known:
         probe = spark.createDataFrame([], T.StructType([T.StructField("v", source)]))
         try:
-            probe.select(F.expr(f"try_cast(v AS {target})"))
+            probe.select(try_cast_sql("v", target))
             known[key] = True
         except AnalysisException:
             known[key] = False

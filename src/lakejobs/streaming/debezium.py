@@ -39,6 +39,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from lakejobs.columns import try_cast_sql as _try_cast
 from lakejobs.errors import ConfigError
 from lakejobs.streaming.fields import FieldSpec
 from lakejobs.streaming.reasons import CONTRACT_VIOLATION, MISSING_KEY, UNDECODABLE
@@ -252,7 +253,7 @@ def _steps(raw: str, field: FieldSpec, column: str, params: str | None) -> list[
         return [F.when(text.rlike(ZONE_SUFFIX), _try_cast(raw, "timestamp"))]
     if logical in TIME_UNITS or logical == ZONED_TIME:
         if logical == ZONED_TIME:
-            instant = F.expr(f"try_cast(concat('1970-01-01T', {raw}) AS TIMESTAMP)")
+            instant = _try_cast(f"concat('1970-01-01T', {raw})", "TIMESTAMP")
             micros = F.when(text.rlike(ZONED_TIME_TEXT),
                             F.pmod(F.unix_micros(instant), F.lit(DAY_MICROS)))
         else:
@@ -280,12 +281,6 @@ def _steps(raw: str, field: FieldSpec, column: str, params: str | None) -> list[
     if field.type == "binary":
         return [F.try_to_binary(text, F.lit("base64"))]
     return [_try_cast(raw, field.type)]
-
-
-def _try_cast(raw: str, type_sql: str) -> Column:
-    # SQL try_cast yields null for a value that does not convert, with ANSI mode on (Spark 4)
-    # or off (Spark 3.5); pyspark 3.5 has no Column.try_cast, hence SQL on a named path
-    return F.expr(f"try_cast({raw} AS {type_sql})")
 
 
 def _div(dividend: Column, divisor: int) -> Column:

@@ -25,6 +25,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from lakejobs.columns import try_cast_sql
 from lakejobs.streaming.json_values import text_struct, violation
 from lakejobs.streaming.manifest import Route
 from lakejobs.streaming.reasons import (
@@ -103,7 +104,7 @@ def decode_envelope(routes: Sequence[Route], value_col: str = "value"
         parsed = records.withColumn("_env", F.from_json(text, ENVELOPE)).withColumn(
             "_digest", _payload_digest(text))
         meta = F.col("_env.meta")
-        version = F.expr("try_cast(`_env`.`meta`.`v` AS INT)")
+        version = try_cast_sql("`_env`.`meta`.`v`", "INT")
         route_name = F.lit(None).cast("string")
         for route in routes:
             route_name = F.when(
@@ -120,7 +121,7 @@ def decode_envelope(routes: Sequence[Route], value_col: str = "value"
                 F.from_json(F.col("_env.payload"), text_struct(route.columns))))
             payload_problem = F.when(F.col("_route") == route.name,
                                      violation(column, route.columns)).otherwise(payload_problem)
-        occurred_at = F.expr("try_cast(`_env`.`meta`.`occurred_at` AS TIMESTAMP)")
+        occurred_at = try_cast_sql("`_env`.`meta`.`occurred_at`", "TIMESTAMP")
         error, detail = _classify(meta, version, events, payload_problem, occurred_at)
         row = F.struct(
             meta["request_id"].alias("event_id"),

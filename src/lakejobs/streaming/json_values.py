@@ -14,6 +14,7 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from lakejobs.columns import try_cast_sql
 from lakejobs.streaming.fields import FieldSpec
 
 
@@ -46,5 +47,4 @@ def _cast(parsed: str, field: FieldSpec) -> Column:
     path = f"`{parsed}`.`{field.name}`"
     if field.type == "string":
         return F.col(path)
-    # try_cast: null instead of an error for a bad value, with ANSI mode on (Spark 4) or off
-    return F.expr(f"try_cast({path} AS {field.type})")
+    return try_cast_sql(path, field.type)

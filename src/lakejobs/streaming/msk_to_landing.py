@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql.streaming import DataStreamWriter
 from pyspark.sql import functions as F
+from pyspark.sql.streaming import DataStreamWriter
 
 from lakejobs._compat import current_stack
 from lakejobs.config import Settings
@@ -269,7 +269,7 @@ class LandingSink:
                              summary=line))
 
 
-def _avro_decoder(settings: Settings):  # noqa: ANN202 - returns routing.AvroDecoder
+def _avro_decoder(settings: Settings):
     from lakejobs.errors import ConfigError
     from lakejobs.streaming.avro_wire import decode_avro
     from lakejobs.streaming.schema_registry import ConfluentRegistry, GlueRegistry
@@ -279,7 +279,7 @@ def _avro_decoder(settings: Settings):  # noqa: ANN202 - returns routing.AvroDec
                  if registry_settings else None)
     glue: GlueRegistry | None = None
 
-    def decoder(route: Route):  # noqa: ANN202
+    def decoder(route: Route):
         nonlocal glue
         if route.format == "avro_confluent":
             if confluent is None:
