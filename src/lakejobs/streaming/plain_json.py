@@ -18,8 +18,11 @@ def decode_json(fields: Sequence[FieldSpec], key_fields: Sequence[str] = (),
     fields = tuple(fields)
 
     def transform(records: DataFrame) -> DataFrame:
+        text = F.col(value_col).cast("string")
+        # from_json gives a struct of nulls for text that is not JSON: ask for an object first
+        is_object = F.json_object_keys(text).isNotNull()
         parsed = records.withColumn(
-            "_json", F.from_json(F.col(value_col).cast("string"), text_struct(fields)))
+            "_json", F.when(is_object, F.from_json(text, text_struct(fields))))
         problem = violation("_json", fields)
         missing_key = F.lit(False)
         for key in key_fields:

@@ -1,0 +1,74 @@
+"""Kafka source options from config: subscription, offsets, limits and each security protocol."""
+
+from __future__ import annotations
+
+import pytest
+
+from lakejobs.config import StreamingSettings
+from lakejobs.errors import InvalidNameError
+from lakejobs.streaming.kafka_source import redacted, source_options
+
+
+def settings(**values: object) -> StreamingSettings:
+    return StreamingSettings.model_validate({"bootstrap_servers": "b-1:9096", **values})
+
+
+def test_plaintext_subscription_offsets_and_limits() -> None:
+    options = source_options(settings(starting_offsets="latest", max_offsets_per_trigger=1000),
+                             ("retail.customer.cdc", "analytics.events"))
+
+    assert options == {
+        "kafka.bootstrap.servers": "b-1:9096", "subscribe": "retail.customer.cdc,analytics.events",
+        "startingOffsets": "latest", "maxOffsetsPerTrigger": "1000", "failOnDataLoss": "true",
+        "includeHeaders": "false", "kafka.security.protocol": "PLAINTEXT"}
+
+
+def test_a_pattern_subscribes_by_pattern() -> None:
+    options = source_options(settings(topic_pattern=r"retail\..*\.cdc"), ())
+
+    assert options["subscribePattern"] == r"retail\..*\.cdc"
+    assert "subscribe" not in options
+
+
+def test_tls_uses_the_configured_truststore() -> None:
+    options = source_options(settings(security={"protocol": "tls",
+                                                "truststore_location": "/etc/kafka.jks"}), ("t",))
+
+    assert options["kafka.security.protocol"] == "SSL"
+    assert options["kafka.ssl.truststore.location"] == "/etc/kafka.jks"
+
+
+def test_scram_reads_credentials_from_the_environment_and_never_logs_them() -> None:
+    streaming = settings(security={"protocol": "sasl_scram",
+                                   "username": {"name": "MSK_USER"},
+                                   "password": {"name": "MSK_PASSWORD"}})
+
+    options = source_options(streaming, ("t",), environ={"MSK_USER": "ingest",
+                                                        "MSK_PASSWORD": 's3"cret'})
+
+    assert options["kafka.security.protocol"] == "SASL_SSL"
+    assert options["kafka.sasl.mechanism"] == "SCRAM-SHA-512"
+    assert options["kafka.sasl.jaas.config"] == (
+        "org.apache.kafka.common.security.scram.ScramLoginModule required "
+        'username="ingest" password="s3\\"cret";')
+    assert "s3" not in str(redacted(options))
+
+
+def test_msk_iam_uses_the_aws_login_module() -> None:
+    options = source_options(settings(security={"protocol": "msk_iam"}), ("t",))
+
+    assert options["kafka.sasl.mechanism"] == "AWS_MSK_IAM"
+    assert options["kafka.sasl.jaas.config"] == (
+        "software.amazon.msk.auth.iam.IAMLoginModule required;")
+    assert options["kafka.sasl.client.callback.handler.class"] == (
+        "software.amazon.msk.auth.iam.IAMClientCallbackHandler")
+
+
+def test_scram_without_credentials_is_a_config_error() -> None:
+    with pytest.raises(ValueError, match="sasl_scram needs 'username' and 'password'"):
+        settings(security={"protocol": "sasl_scram"})
+
+
+def test_a_topic_that_is_not_a_safe_name_is_refused() -> None:
+    with pytest.raises(InvalidNameError, match="invalid topic name"):
+        source_options(settings(), ("../../etc",))
