@@ -114,7 +114,8 @@ class LandingSink:
     def process(self, batch: DataFrame, batch_id: int,
                 ingested_at: datetime | None = None) -> BatchMetrics:
         """Land one micro-batch; returns its metrics."""
-        ingested_at = ingested_at or datetime.now(UTC).replace(tzinfo=None)
+        # aware: pyspark reads a naive datetime in the Python process's local time zone
+        ingested_at = ingested_at or datetime.now(UTC)
         watermark = timedelta(minutes=self.streaming.dedupe_watermark_minutes)
         records = batch.select("key", "value", "topic", "partition", "offset",
                                "timestamp").persist()
