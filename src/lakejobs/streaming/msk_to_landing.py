@@ -226,9 +226,9 @@ class LandingSink:
         query = self.writer_id
         by_target: dict[str, list[DataFrame]] = defaultdict(list)
         for group in groups:
-            for route in group.routes:
-                if metrics.landed_by_table.get(route.target):
-                    by_target[route.target].append(landing_rows(group, route))
+            for target in sorted({r.target for r in group.routes}):
+                if metrics.landed_by_table.get(target):
+                    by_target[target].append(landing_rows(group, target))
         for target, frames in sorted(by_target.items()):
             rows = frames[0]
             for frame in frames[1:]:

@@ -21,6 +21,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from lakejobs.streaming.debezium import decode_debezium
 from lakejobs.streaming.envelope import decode_envelope
 from lakejobs.streaming.manifest import PARTITION_COLUMNS, Manifest, Route
 from lakejobs.streaming.plain_json import decode_json
@@ -112,8 +113,6 @@ def _decode_route(subset: DataFrame, route: Route, avro_decoder: AvroDecoder | N
     columns = [F.col(f"_row.`{c.name}`").alias(c.name) for c in route.columns]
     common = [*KAFKA_COLUMNS, F.lit(route.name).alias("_route"), "_error", "_error_detail"]
     if route.format == "debezium":
-        from lakejobs.streaming.debezium import decode_debezium
-
         decoded = subset.transform(decode_debezium(route.columns, key_fields=route.key))
         source = F.col("_source")
         event_ms = F.coalesce(source["ts_ms"], F.col("_ts_ms"))
@@ -202,18 +201,23 @@ def _stamp(ingested_at: datetime, batch_id: int) -> Callable[[DataFrame], DataFr
     return transform
 
 
-def landing_rows(group: Group, route: Route) -> DataFrame:
-    """The rows of ``route`` that land: no error, not a duplicate; landing columns only."""
+def landing_rows(group: Group, target: str) -> DataFrame:
+    """The rows of ``group`` that land in ``target``: no error, not a duplicate; landing columns
+    only. One filter for all the group's routes to that table (every event version, say)."""
+    routes = [r for r in group.routes if r.target == target]
+    tier = F.lit(routes[0].privacy_tier)
+    for route in routes[1:]:
+        tier = F.when(F.col("_route") == route.name, route.privacy_tier).otherwise(tier)
     metadata = [
         F.col("topic").alias("_topic"), F.col("partition").alias("_partition"),
         F.col("offset").alias("_offset"), F.col("timestamp").alias("_kafka_timestamp"),
         F.col("key").cast("string").alias("_partition_key"), "_schema_version",
-        F.lit(route.privacy_tier).alias("_privacy_tier"), "_event_time", "_is_late",
+        tier.alias("_privacy_tier"), "_event_time", "_is_late",
         "_ingested_at", "_batch_id", *PARTITION_COLUMNS,
     ]
     data = _data_columns(group)
     return (group.frame.where(F.col("_error").isNull() & ~F.col("_duplicate")
-                              & (F.col("_route") == route.name))
+                              & F.col("_route").isin([r.name for r in routes]))
             .select(*[F.col(f"`{c}`") for c in data], *metadata))
 
 
