@@ -11,6 +11,7 @@ def all_jobs() -> dict[str, JobSpec]:
     from lakejobs import maintenance
     from lakejobs.batch import landing_to_staging, replay, sample_customers
     from lakejobs.curated import staging_to_curated
+    from lakejobs.identity import resolution
     from lakejobs.streaming import msk_to_landing
 
     specs = [
@@ -41,6 +42,17 @@ def all_jobs() -> dict[str, JobSpec]:
             run=staging_to_curated.run,
             # versions and aggregates are not 1:1 with staging rows; conservation is checked
             # per stage inside the job instead
+            conserves_rows=False,
+        ),
+        JobSpec(
+            name="identity_resolution",
+            summary="identity graph from staging rows (salted hashes, typed edges, retention), "
+            "connected components, stable identity ids, confidence scores",
+            run=resolution.run,
+            optional={"full": "true: recompute every identity instead of the touched ones",
+                      "as_of": "resolve the graph as of this ISO-8601 time (default: now)"},
+            # rows without any identifier are counted, neither stored nor quarantined; the job
+            # checks rows = linked + single + without identifier per source itself
             conserves_rows=False,
         ),
         JobSpec(

@@ -49,6 +49,8 @@ def local_session_conf(settings: SparkSettings) -> dict[str, str]:
         "spark.ui.showConsoleProgress": "false",
         # MERGE evaluates its source once (materialized inside the transaction) instead of twice.
         "spark.databricks.delta.merge.materializeSource": "all",
+        # Collecting to and building from pandas/Arrow (identity's single-machine path) in columns
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
         # Every timestamp the lake stores is UTC, whatever the machine's zone.
         "spark.sql.session.timeZone": settings.session_time_zone,
         "spark.driver.extraJavaOptions": f"-Duser.timezone={settings.session_time_zone}",

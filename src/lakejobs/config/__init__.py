@@ -3,6 +3,10 @@
 from lakejobs.config.loader import ENV_PREFIX, load_settings, settings_from_mapping
 from lakejobs.config.models import (
     CuratedSettings,
+    DsarTable,
+    IdentifierType,
+    IdentitySettings,
+    IdentitySource,
     KafkaSecurity,
     LakeSettings,
     MaintenanceSettings,
@@ -21,6 +25,10 @@ from lakejobs.config.models import (
 __all__ = [
     "ENV_PREFIX",
     "CuratedSettings",
+    "DsarTable",
+    "IdentifierType",
+    "IdentitySettings",
+    "IdentitySource",
     "KafkaSecurity",
     "LakeSettings",
     "MaintenanceSettings",

@@ -211,6 +211,88 @@ class StreamingSettings(_Model):
                             description="names the checkpoint and the idempotent-write ids")
 
 
+_TABLE = r"^[a-z_][a-z0-9_]{0,127}$"
+_COLUMN = r"^[A-Za-z_][A-Za-z0-9_]{0,127}(\.[A-Za-z_][A-Za-z0-9_]{0,127})*$"
+_PREFIX = r"^[a-z]{1,8}$"
+
+
+class IdentifierType(_Model):
+    """One kind of identifier in the identity graph and the policy that applies to it."""
+
+    prefix: Annotated[str, Field(pattern=_PREFIX, description="node prefix, e.g. u for u:<hash>")]
+    name: str = Field(description="what the identifier is (user, anon, session, device, ...)")
+    linkable: bool = Field(True, description="whether edges of this type stitch identities; a "
+                           "type that is not is kept in identity_edges (e.g. fraud signals) only")
+    retention_days: int | None = Field(
+        None, ge=1, description="an edge or node of this type links only while it was last seen "
+        "within this many days; null: for ever")
+    weight: float = Field(1.0, gt=0, le=1, description="how strongly one observation of this "
+                          "type ties a node to its identity (confidence_score)")
+
+
+class IdentitySource(_Model):
+    """A table whose rows carry identifiers that are observed together."""
+
+    zone: Literal["landing", "staging", "curated"] = "staging"
+    table: Annotated[str, Field(pattern=_TABLE, description="table name in the zone")]
+    time_column: Annotated[str, Field(pattern=_COLUMN, description="when the row was observed")]
+    identifiers: dict[Annotated[str, Field(pattern=_COLUMN)], str] = Field(
+        description="column → identifier type prefix")
+    watermark_column: Annotated[str, Field(pattern=_COLUMN)] | None = Field(
+        "_validated_at", description="rows above the last run's value are new; null: read all")
+
+
+class DsarTable(_Model):
+    """A table that holds raw identifiers and must forget a person on a DSAR deletion."""
+
+    zone: Literal["landing", "staging", "curated", "quarantine"]
+    table: Annotated[str, Field(pattern=_TABLE)]
+    columns: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")], str] = Field(
+        description="column holding raw identifiers → identifier type prefix")
+
+
+def _default_types() -> tuple[IdentifierType, ...]:
+    return (
+        IdentifierType(prefix="u", name="user", weight=1.0),
+        IdentifierType(prefix="a", name="anon", retention_days=400, weight=0.8),
+        IdentifierType(prefix="s", name="session", retention_days=1, weight=0.6),
+        IdentifierType(prefix="d", name="device", linkable=False, retention_days=90, weight=0.3),
+    )
+
+
+class IdentitySettings(_Model):
+    """The identity graph and its resolution (identity_resolution job, DSAR deletions)."""
+
+    types: tuple[IdentifierType, ...] = Field(
+        default_factory=_default_types,
+        description="identifier types in priority order: the first present in a row is the "
+        "centre its other identifiers are linked to")
+    sources: tuple[IdentitySource, ...] = ()
+    strategy: Literal["auto", "local", "distributed"] = Field(
+        "auto", description="connected components: auto picks local below local_max_edges")
+    local_max_edges: int = Field(2_000_000, ge=0, description="largest graph (edges) that "
+                                 "the single-machine path takes")
+    zone: Literal["staging", "curated"] = Field(
+        "staging", description="zone of the identity tables (private: access is audited)")
+    dsar_tables: tuple[DsarTable, ...] = Field(
+        (), description="tables a DSAR deletion removes the person's rows from")
+    vacuum_after_dsar: bool = Field(
+        True, description="VACUUM each table after a DSAR delete (maintenance retention)")
+
+    @model_validator(mode="after")
+    def _types_are_known(self) -> IdentitySettings:
+        prefixes = [t.prefix for t in self.types]
+        if len(set(prefixes)) != len(prefixes):
+            raise ValueError(f"identifier type prefixes must be unique, got {prefixes}")
+        used = [p for s in self.sources for p in s.identifiers.values()]
+        used += [p for t in self.dsar_tables for p in t.columns.values()]
+        unknown = sorted(set(used) - set(prefixes))
+        if unknown:
+            raise ValueError(f"unknown identifier type prefix(es) {unknown}: expected one of "
+                             f"{prefixes}")
+        return self
+
+
 DELTA_MIN_RETENTION_HOURS = 168  # Delta's default safety check: 7 days
 
 
@@ -259,3 +341,4 @@ class Settings(_Model):
     curated: CuratedSettings = CuratedSettings()
     maintenance: MaintenanceSettings = MaintenanceSettings()
     streaming: StreamingSettings = StreamingSettings()
+    identity: IdentitySettings = IdentitySettings()

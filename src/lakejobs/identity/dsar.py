@@ -1,0 +1,227 @@
+"""DSAR deletion: forget a person everywhere the lake holds their identifiers.
+
+For one request (a raw ``user_id``):
+
+1. **Their nodes.** The user node, plus every node of their identity that is tied to no other
+   user once the user node is gone (their anon ids, sessions; devices only they used). A node
+   that also leads to another user stays: the component is re-split instead.
+2. **Graph.** Their nodes and every edge touching them leave ``identity_nodes`` and
+   ``identity_edges``; the rest of their identity is resolved again (stable-id rules: the
+   largest remaining part keeps the id, ``identity_id_history`` records the split/delete).
+3. **Never again.** Their nodes go on ``identity_deny_list``: the identity job drops them from
+   every new row before linking, so a new event from them links nothing.
+4. **Tombstone.** One ``identity_tombstones`` row (hashed nodes only) for downstream purges.
+5. **Tables.** Rows of every configured landing/staging/curated table whose identifier columns
+   hash to one of their nodes are deleted (Delta MERGE … WHEN MATCHED DELETE, with the matching
+   raw values as the merge source: the commit log records the join condition, never the values),
+   then each table is vacuumed with the maintenance retention — deleted rows stay in older files
+   until that retention has passed.
+6. **Audit.** One ``dsar_audit`` row per table (and one for the graph) says what was removed.
+
+The raw user id is only ever hashed: it is not logged or written anywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from lakejobs.config import Settings
+from lakejobs.delta_io import append, insert_new, is_delta_table, read_delta
+from lakejobs.identity.components import connected_components
+from lakejobs.identity.graph import hashed, salt_frame, with_salt
+from lakejobs.identity.resolution import resolve_scope
+from lakejobs.identity.store import DENY_SCHEMA, TOMBSTONE_SCHEMA, IdentityStore
+from lakejobs.paths import LakePaths
+from lakejobs.runtime import JobContext, JobResult
+from lakejobs.secrets import read_secret
+
+log = logging.getLogger(__name__)
+
+USER_PREFIX = "u"
+REQUESTS_TABLE = "dsar_requests"
+AUDIT_TABLE = "dsar_audit"
+REQUEST_SCHEMA = T.StructType(
+    [
+        T.StructField("request_id", T.StringType(), False),
+        T.StructField("user_id", T.StringType(), True),
+        T.StructField("requested_at", T.TimestampType(), True),
+    ]
+)
+AUDIT_SCHEMA = T.StructType(
+    [
+        T.StructField("request_id", T.StringType(), False),
+        T.StructField("run_id", T.StringType(), False),
+        T.StructField("user_node", T.StringType(), False),
+        T.StructField("target", T.StringType(), False),
+        T.StructField("rows_deleted", T.LongType(), False),
+        T.StructField("status", T.StringType(), False),
+        T.StructField("completed_at", T.TimestampType(), False),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class DsarRequest:
+    """One deletion request. ``user_id`` is the raw id; it is hashed before any use."""
+
+    request_id: str
+    user_id: str
+    requested_at: datetime | None = None
+
+
+def user_node(user_id: str, salt: str) -> str:
+    """The graph node of a raw user id (the same hash :func:`lakejobs.identity.graph.hashed`
+    computes in Spark: sha256 of the space-trimmed id followed by the salt)."""
+    digest = hashlib.sha256((user_id.strip(" ") + salt).encode("utf-8")).hexdigest()
+    return f"{USER_PREFIX}:{digest}"
+
+
+def persons_nodes(store: IdentityStore, node: str) -> DataFrame:
+    """The nodes that belong to the user ``node`` alone (see the module docstring)."""
+    spark = store.spark
+    edges = store.read("identity_edges").select("src", "dst", "src_type", "dst_type")
+    identity = store.read("identity_resolution").where(F.col("node") == node).select("identity_id")
+    members = store.read("identity_resolution").join(identity, on="identity_id", how="left_semi")
+    start = members.select("node").union(spark.createDataFrame([(node,)], "node string"))
+    # non-linkable neighbours (devices) and the users they lead to, so that a shared device is
+    # seen to be shared
+    ends = edges.select(F.col("src").alias("a"), F.col("dst").alias("b"), "dst_type").union(
+        edges.select(F.col("dst").alias("a"), F.col("src").alias("b"), F.col("src_type")))
+    near = ends.join(start.withColumnRenamed("node", "a"), on="a", how="left_semi").select(
+        F.col("b").alias("node"))
+    users_of_near = ends.join(near.withColumnRenamed("node", "a"), on="a", how="left_semi").where(
+        F.col("b").startswith(f"{USER_PREFIX}:")).select(F.col("b").alias("node"))
+    candidates = start.union(near).union(users_of_near).distinct().cache()
+    inside = (
+        edges.join(candidates.withColumnRenamed("node", "src"), on="src", how="left_semi")
+        .join(candidates.withColumnRenamed("node", "dst"), on="dst", how="left_semi")
+        .where((F.col("src") != node) & (F.col("dst") != node))
+    )
+    others = candidates.where(F.col("node") != node)
+    parts = connected_components(inside.select("src", "dst"), others, strategy="local"
+                                 if _small(candidates) else "distributed")
+    shared = parts.where(F.col("node").startswith(f"{USER_PREFIX}:")).select("component").distinct()
+    alone = parts.join(shared, on="component", how="left_anti").select("node")
+    result = alone.union(spark.createDataFrame([(node,)], "node string")).distinct()
+    return result.localCheckpoint(eager=True)
+
+
+def _small(df: DataFrame, limit: int = 1_000_000) -> bool:
+    return df.limit(limit + 1).count() <= limit
+
+
+def purge_table(
+    paths: LakePaths, zone: str, table: str, columns: dict[str, str], nodes: DataFrame,
+    salt: DataFrame,
+) -> int | None:
+    """Delete the rows of a Delta table whose identifier columns hash to one of ``nodes``.
+
+    Returns the rows deleted, or None when the table does not exist.
+    """
+    spark = nodes.sparkSession
+    path = paths.table(zone, table)
+    if not is_delta_table(spark, path):
+        return None
+    target = DeltaTable.forPath(spark, path)
+    deleted = 0
+    for column, prefix in columns.items():
+        raw = (
+            target.toDF().select(F.col(column).alias("_raw")).where(F.col("_raw").isNotNull())
+            .distinct().transform(with_salt(salt))
+            .withColumn("node", hashed(F.col("_raw"), prefix))
+            .join(nodes, on="node", how="left_semi").select("_raw")
+        ).localCheckpoint(eager=True)  # bounded: one person's identifiers
+        if raw.isEmpty():
+            continue
+        before = target.toDF().count()
+        target.alias("t").merge(raw.alias("s"), f"t.`{column}` = s._raw").whenMatchedDelete() \
+            .execute()
+        deleted += before - target.toDF().count()
+    return deleted
+
+
+def delete_person(
+    context: JobContext, store: IdentityStore, request: DsarRequest, salt: str,
+    *, as_of: datetime | None = None,
+) -> list[tuple]:
+    """Carry out one request (steps in the module docstring). Returns the audit rows."""
+    spark, settings = context.spark, context.settings
+    now = as_of or datetime.now(UTC)
+    node = user_node(request.user_id, salt)
+    identity_row = store.read("identity_resolution").where(F.col("node") == node) \
+        .select("identity_id").first()
+    identity_id = identity_row.identity_id if identity_row else None
+    theirs = persons_nodes(store, node)
+    scope = store.read("identity_resolution").where(F.col("identity_id") == identity_id) \
+        .select("node") if identity_id else theirs
+    scope = scope.localCheckpoint(eager=True)
+    removed = store.delete_nodes(theirs)
+    insert_new(theirs.select("node", F.lit(request.request_id).alias("request_id"),
+                             F.lit(now).cast("timestamp").alias("denied_at")),
+               store.path("identity_deny_list"), keys=["node"])
+    resolve_scope(store, settings.identity, scope, as_of=now, run_id=context.run_id)
+    node_list = sorted(r.node for r in theirs.collect())  # one person's identifiers: bounded
+    tombstone = spark.createDataFrame(
+        [(request.request_id, identity_id, node_list, request.requested_at, now)],
+        TOMBSTONE_SCHEMA)
+    insert_new(tombstone, store.path("identity_tombstones"), keys=["request_id"])
+    audit = [(request.request_id, context.run_id, node, "identity_graph",
+              removed["identity_nodes"] + removed["identity_edges"], "deleted", now)]
+    salt_df = salt_frame(spark, salt)
+    for t in settings.identity.dsar_tables:
+        count = purge_table(context.paths, t.zone, t.table, dict(t.columns), theirs, salt_df)
+        status = "absent" if count is None else "deleted"
+        if count is not None and settings.identity.vacuum_after_dsar:
+            _vacuum(spark, context.paths.table(t.zone, t.table), settings)
+            status = "deleted+vacuumed"
+        audit.append((request.request_id, context.run_id, node, f"{t.zone}.{t.table}",
+                      count or 0, status, now))
+    log.info("DSAR %s: %d nodes removed; %s", request.request_id, len(node_list),
+             [(a[3], a[4]) for a in audit])
+    return audit
+
+
+def _vacuum(spark, path: str, settings: Settings) -> None:
+    hours = settings.maintenance.retention_hours
+    if settings.maintenance.allow_short_retention:
+        spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
+    DeltaTable.forPath(spark, path).vacuum(hours)
+
+
+def pending_requests(context: JobContext) -> list[DsarRequest]:
+    """Requests in ``dsar_requests`` (system zone) that no audit row answers yet."""
+    spark, paths = context.spark, context.paths
+    requests = read_delta(spark, paths.table("system", REQUESTS_TABLE), REQUEST_SCHEMA)
+    audit = read_delta(spark, paths.table("system", AUDIT_TABLE), AUDIT_SCHEMA)
+    open_ = requests.where(F.col("user_id").isNotNull()).join(
+        audit.select("request_id"), on="request_id", how="left_anti")
+    # requests arrive a handful a day: bounded
+    return [DsarRequest(r.request_id, r.user_id, r.requested_at)
+            for r in open_.orderBy("requested_at", "request_id").collect()]
+
+
+def run(context: JobContext) -> JobResult:
+    """The ``identity_dsar`` job: carry out every pending request, then blank its raw user id."""
+    settings = context.settings
+    salt = read_secret(settings.secrets.identity_salt, region=settings.secrets.region)
+    store = IdentityStore(context.spark, context.paths, settings.identity.zone)
+    requests = pending_requests(context)
+    audit_path = context.paths.table("system", AUDIT_TABLE)
+    deleted = 0
+    for request in requests:
+        rows = delete_person(context, store, request, salt)
+        append(context.spark.createDataFrame(rows, AUDIT_SCHEMA), audit_path)
+        deleted += sum(r[4] for r in rows)
+        # the request itself held the raw id: keep the request, forget the id
+        DeltaTable.forPath(context.spark, context.paths.table("system", REQUESTS_TABLE)).update(
+            F.col("request_id") == request.request_id, {"user_id": F.lit(None).cast("string")})
+    return JobResult(rows_read=len(requests), rows_written=len(requests),
+                     summary={"requests": len(requests), "rows_deleted": deleted})

@@ -1,0 +1,146 @@
+"""Reading and writing the identity tables (Delta, in the configured private zone).
+
+| table | key | what |
+|---|---|---|
+| ``identity_nodes`` | node | every identifier node: type, first/last seen, observations |
+| ``identity_edges`` | src, dst, source | typed edges with provenance, including non-linkable ones |
+| ``identity_resolution`` | node | node → ``identity_id``, ``confidence_score`` (live nodes) |
+| ``identity_id_history`` | — | created / merged / split / deleted ids, per run |
+| ``identity_deny_list`` | node | nodes removed by DSAR deletions: never linked again |
+| ``identity_tombstones`` | request_id | one record per DSAR deletion, for downstream purges |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from lakejobs.delta_io import append, ensure_table, read_delta
+from lakejobs.identity.graph import EDGE_SCHEMA, NODE_SCHEMA
+from lakejobs.identity.stable_ids import HISTORY_SCHEMA
+from lakejobs.paths import LakePaths
+
+RESOLUTION_SCHEMA = T.StructType(
+    [
+        T.StructField("node", T.StringType(), False),
+        T.StructField("node_type", T.StringType(), False),
+        T.StructField("identity_id", T.StringType(), False),
+        T.StructField("identity_created_at", T.TimestampType(), False),
+        T.StructField("confidence_score", T.DoubleType(), False),
+        T.StructField("first_seen", T.TimestampType(), True),
+        T.StructField("last_seen", T.TimestampType(), True),
+        T.StructField("run_id", T.StringType(), False),
+    ]
+)
+DENY_SCHEMA = T.StructType(
+    [
+        T.StructField("node", T.StringType(), False),
+        T.StructField("request_id", T.StringType(), False),
+        T.StructField("denied_at", T.TimestampType(), False),
+    ]
+)
+TOMBSTONE_SCHEMA = T.StructType(
+    [
+        T.StructField("request_id", T.StringType(), False),
+        T.StructField("identity_id", T.StringType(), True),
+        T.StructField("nodes", T.ArrayType(T.StringType()), False),
+        T.StructField("requested_at", T.TimestampType(), True),
+        T.StructField("deleted_at", T.TimestampType(), False),
+    ]
+)
+TABLES = {
+    "identity_nodes": NODE_SCHEMA,
+    "identity_edges": EDGE_SCHEMA,
+    "identity_resolution": RESOLUTION_SCHEMA,
+    "identity_id_history": HISTORY_SCHEMA,
+    "identity_deny_list": DENY_SCHEMA,
+    "identity_tombstones": TOMBSTONE_SCHEMA,
+}
+
+
+@dataclass(frozen=True)
+class IdentityStore:
+    """The identity tables of one lake."""
+
+    spark: SparkSession
+    paths: LakePaths
+    zone: str
+
+    def path(self, table: str) -> str:
+        return self.paths.table(self.zone, table)
+
+    def read(self, table: str) -> DataFrame:
+        """The table; empty with its schema before the first write."""
+        return read_delta(self.spark, self.path(table), TABLES[table])
+
+    def accumulate_nodes(self, observed: DataFrame) -> None:
+        """Add one batch's node observations: first/last seen widen, observations add up."""
+        self._accumulate("identity_nodes", observed, ("node",))
+
+    def accumulate_edges(self, observed: DataFrame) -> None:
+        """Add one batch's edge observations (per src, dst and source)."""
+        self._accumulate("identity_edges", observed, ("src", "dst", "source"))
+
+    def _accumulate(self, table: str, observed: DataFrame, keys: tuple[str, ...]) -> None:
+        target = ensure_table(self.spark, self.path(table), TABLES[table])
+        on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+        (
+            target.alias("t")
+            .merge(observed.alias("s"), on)
+            .whenMatchedUpdate(set={
+                "first_seen": "least(t.first_seen, s.first_seen)",
+                "last_seen": "greatest(t.last_seen, s.last_seen)",
+                "observations": "t.observations + s.observations",
+            })
+            .whenNotMatchedInsertAll()
+            .execute()
+        )
+
+    def replace_resolution(self, rows: DataFrame, removed: DataFrame) -> None:
+        """Write the recomputed scope: ``rows`` (RESOLUTION_SCHEMA) replace their nodes' rows;
+        the nodes in ``removed`` (column ``node``) leave the table. Rows whose identity, score
+        and dates did not change are not rewritten."""
+        target = ensure_table(self.spark, self.path("identity_resolution"), RESOLUTION_SCHEMA)
+        upserts = rows.select(*RESOLUTION_SCHEMA.fieldNames(), F.lit(False).alias("_delete"))
+        deletes = removed.join(rows.select("node"), on="node", how="left_anti").select(
+            "node", *[F.lit(None).cast(f.dataType).alias(f.name)
+                      for f in RESOLUTION_SCHEMA.fields if f.name != "node"],
+            F.lit(True).alias("_delete"),
+        )
+        changed = " OR ".join(
+            f"NOT (t.{c} <=> s.{c})"
+            for c in ("identity_id", "identity_created_at", "confidence_score", "first_seen",
+                      "last_seen", "node_type")
+        )
+        (
+            target.alias("t")
+            .merge(upserts.unionByName(deletes).alias("s"), "t.node = s.node")
+            .whenMatchedDelete(condition="s._delete")
+            .whenMatchedUpdate(condition=f"NOT s._delete AND ({changed})",
+                               set={c: f"s.{c}" for c in RESOLUTION_SCHEMA.fieldNames()})
+            .whenNotMatchedInsert(condition="NOT s._delete",
+                                  values={c: f"s.{c}" for c in RESOLUTION_SCHEMA.fieldNames()})
+            .execute()
+        )
+
+    def append_history(self, history: DataFrame) -> None:
+        append(history, self.path("identity_id_history"))
+
+    def delete_nodes(self, nodes: DataFrame) -> dict[str, int]:
+        """Remove ``nodes`` (column ``node``) from the node and edge tables; rows deleted each."""
+        counts = {}
+        for table, conditions in (("identity_nodes", ("t.node = s.node",)),
+                                  ("identity_edges", ("t.src = s.node", "t.dst = s.node"))):
+            if not DeltaTable.isDeltaTable(self.spark, self.path(table)):
+                counts[table] = 0
+                continue
+            target = DeltaTable.forPath(self.spark, self.path(table))
+            before = target.toDF().count()
+            for condition in conditions:
+                target.alias("t").merge(nodes.alias("s"), condition).whenMatchedDelete().execute()
+            counts[table] = before - target.toDF().count()
+        return counts

@@ -1,0 +1,195 @@
+"""The identity_resolution job: hashed nodes, typed edges, policy, stable ids, incremental runs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from lakejobs.registry import get_job
+from lakejobs.runtime import JobResult, run_job
+
+SALT = "test-salt-not-a-secret"
+EVENT = T.StructType([
+    T.StructField("event_id", T.StringType()),
+    T.StructField("occurred_at", T.TimestampType()),
+    T.StructField("user_id", T.StringType()),
+    T.StructField("anon_id", T.StringType()),
+    T.StructField("session_id", T.StringType()),
+    T.StructField("device_ua_hash", T.StringType()),
+])
+DAY1 = datetime(2026, 3, 1, 12)
+
+
+def node(prefix: str, raw: str) -> str:
+    """The node of a raw identifier, computed independently of lakejobs."""
+    return f"{prefix}:{hashlib.sha256((raw + SALT).encode()).hexdigest()}"
+
+
+class IdentityLake:
+    """Staging events written as the validation job does, and the identity job run on them."""
+
+    def __init__(self, spark: SparkSession, tmp_path: Path, dsar_tables: list | None = None
+                 ) -> None:
+        self.spark = spark
+        self.root = tmp_path / "lake"
+        self.config = tmp_path / "dev.yaml"
+        self.config.write_text(json.dumps({
+            "env": "dev", "lake": {"root": str(self.root)},
+            "identity": {
+                "sources": [{"zone": "staging", "table": "events", "time_column": "occurred_at",
+                             "identifiers": {"user_id": "u", "anon_id": "a", "session_id": "s",
+                                             "device_ua_hash": "d"}}],
+                "dsar_tables": dsar_tables or [],
+            },
+        }))
+        self.batches = 0
+
+    def stage(self, rows: list[tuple]) -> None:
+        self.batches += 1
+        df = self.spark.createDataFrame(rows, EVENT).withColumn(
+            "_validated_at", F.lit(datetime(2026, 4, 1, 0, 0, self.batches)))
+        df.write.format("delta").mode("append").save(str(self.root / "staging" / "events"))
+
+    def run(self, run_id: str, as_of: datetime, *, job: str = "identity_resolution",
+            full: bool = False) -> JobResult:
+        argv = ["job.py", "--JOB_NAME", job, "--env", "dev", "--config", str(self.config),
+                "--JOB_RUN_ID", run_id, "--as_of", as_of.isoformat()]
+        if full:
+            argv += ["--full", "true"]
+        return run_job(get_job(job), argv, spark=self.spark).result
+
+    def table(self, name: str, zone: str = "staging") -> DataFrame:
+        return self.spark.read.format("delta").load(str(self.root / zone / name))
+
+    def ids(self) -> dict[str, str]:
+        """node → identity_id."""
+        return {r.node: r.identity_id for r in
+                self.table("identity_resolution").select("node", "identity_id").collect()}
+
+    def history(self, run_id: str) -> list[tuple]:
+        rows = self.table("identity_id_history").where(F.col("run_id") == run_id).collect()
+        return sorted((r.change, r.identity_id, r.new_identity_id, r.nodes) for r in rows)
+
+
+@pytest.fixture
+def lake(spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> IdentityLake:
+    monkeypatch.setenv("LAKEJOBS_IDENTITY_SALT", SALT)
+    return IdentityLake(spark, tmp_path)
+
+
+def ev(n: int, at: datetime, user=None, anon=None, session=None, device=None) -> tuple:
+    return (f"e{n}", at, user, anon, session, device)
+
+
+def test_edges_link_each_rows_identifiers_to_its_strongest_with_provenance(
+    spark: SparkSession, lake: IdentityLake
+) -> None:
+    lake.stage([
+        ev(1, DAY1, user="U1", anon="A1", session="S1", device="D1"),
+        ev(2, DAY1 + timedelta(hours=2), user="U1", anon="A1"),
+        ev(3, DAY1, anon="A2", session=" "),  # blank identifiers are no identifiers
+        ev(4, DAY1),
+    ])
+    result = lake.run("r1", DAY1 + timedelta(hours=3))
+    u1, a1, s1, d1 = node("u", "U1"), node("a", "A1"), node("s", "S1"), node("d", "D1")
+    expected = spark.createDataFrame(
+        [(u1, a1, "u", "a", "staging.events", DAY1, DAY1 + timedelta(hours=2), 2),
+         (u1, s1, "u", "s", "staging.events", DAY1, DAY1, 1),
+         (u1, d1, "u", "d", "staging.events", DAY1, DAY1, 1)],
+        "src string, dst string, src_type string, dst_type string, source string, "
+        "first_seen timestamp, last_seen timestamp, observations long")
+    assert_df_equality(lake.table("identity_edges"), expected, ignore_row_order=True,
+                       ignore_nullable=True)
+    assert result.summary["sources"]["staging.events"] == {
+        "rows": 4, "linked": 2, "single": 1, "no_identifier": 1}
+
+
+def test_resolution_keeps_linkable_nodes_with_confidence_and_leaves_devices_out(
+    spark: SparkSession, lake: IdentityLake
+) -> None:
+    lake.stage([
+        ev(1, DAY1, user="U1", anon="A1", session="S1", device="D1"),
+        ev(2, DAY1, user="U1", anon="A1"),
+        ev(3, DAY1, anon="A2"),
+    ])
+    lake.run("r1", DAY1 + timedelta(hours=1))
+    rows = lake.table("identity_resolution").select("node", "node_type", "identity_id",
+                                                     "confidence_score")
+    ids = lake.ids()
+    one = ids[node("u", "U1")]
+    # u-a seen twice: 0.8 × (1 − 0.25) = 0.6; u-s once: 0.6 × 0.5 = 0.3
+    expected = spark.createDataFrame(
+        [(node("u", "U1"), "u", one, 0.72),  # 1 − (1 − 0.6)(1 − 0.3)
+         (node("a", "A1"), "a", one, 0.6),
+         (node("s", "S1"), "s", one, 0.3),
+         (node("a", "A2"), "a", ids[node("a", "A2")], 1.0)],
+        "node string, node_type string, identity_id string, confidence_score double")
+    assert_df_equality(rows, expected, ignore_row_order=True, ignore_nullable=True)
+    assert ids[node("a", "A2")] != one
+    assert sorted(c for c, *_ in lake.history("r1")) == ["created", "created"]
+
+
+def test_identity_ids_survive_growth_merge_split_and_an_unchanged_rerun(
+    lake: IdentityLake,
+) -> None:
+    u1, a1, u2, a2, s1, s2, a3 = (node("u", "U1"), node("a", "A1"), node("u", "U2"),
+                                  node("a", "A2"), node("s", "S1"), node("s", "S2"),
+                                  node("a", "A3"))
+    at = [DAY1 + timedelta(days=d) for d in range(8)]
+    lake.stage([ev(1, at[0], user="U1", anon="A1")])
+    lake.run("r1", at[0])
+    first = lake.ids()[u1]
+    # grow: a session joins U1's identity, which keeps its id
+    lake.stage([ev(2, at[1], user="U1", session="S1")])
+    lake.run("r2", at[1])
+    assert lake.ids() == {u1: first, a1: first, s1: first}
+    assert lake.history("r2") == []
+    # merge: a second identity appears, then an anon id they share merges it into the older
+    lake.stage([ev(3, at[2], user="U2", anon="A2")])
+    lake.run("r3", at[2])
+    second = lake.ids()[u2]
+    assert second != first
+    lake.stage([ev(4, at[3], user="U2", anon="A1")])
+    lake.run("r4", at[3])
+    # (the session was last seen two days ago: past its 1-day retention it leaves the graph)
+    assert lake.ids() == {u1: first, a1: first, u2: first, a2: first}
+    assert lake.history("r4") == [("merged", second, first, 2)]
+    # split: A3 joins through a session only; when the session ages out, A3 is cut off, and the
+    # larger part keeps the id
+    lake.stage([ev(5, at[5], user="U1", session="S2"), ev(6, at[5], anon="A3", session="S2")])
+    lake.run("r5", at[5])
+    assert lake.ids() == {u1: first, a1: first, u2: first, a2: first, s2: first, a3: first}
+    lake.stage([ev(7, at[7], user="U2", anon="A2")])
+    lake.run("r6", at[7])
+    after = lake.ids()
+    assert after[a3] not in (first, second)
+    assert after == {u1: first, a1: first, u2: first, a2: first, a3: after[a3]}
+    assert lake.history("r6") == [("split", first, after[a3], 1)]
+    # unchanged rerun: nothing new, same time: same ids, no history, no rewrite
+    lake.run("r7", at[7])
+    assert lake.ids() == after and lake.history("r7") == []
+    assert lake.table("identity_resolution").where(F.col("run_id") == "r7").count() == 0
+
+
+def test_an_incremental_run_recomputes_only_the_identities_it_touches(
+    lake: IdentityLake,
+) -> None:
+    lake.stage([ev(1, DAY1, user="U1", anon="A1"), ev(2, DAY1, user="U2", anon="A2"),
+                ev(3, DAY1, user="U3", anon="A3")])
+    lake.run("r1", DAY1)
+    lake.stage([ev(4, DAY1 + timedelta(hours=1), user="U3", anon="A4")])
+    result = lake.run("r2", DAY1 + timedelta(hours=1))
+    assert result.summary["scope_nodes"] == 3  # U3, A3, A4: not U1/U2's identities
+    touched = lake.table("identity_resolution").where(F.col("run_id") == "r2").select("node")
+    # U3 was seen again and gained a link: rewritten with A4; A3's row is unchanged
+    assert sorted(r.node for r in touched.collect()) == sorted([node("a", "A4"), node("u", "U3")])
+    full = lake.run("r3", DAY1 + timedelta(hours=1), full=True)
+    assert full.summary["scope_nodes"] == 7 and lake.history("r3") == []
