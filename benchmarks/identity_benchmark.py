@@ -91,19 +91,18 @@ def graphframes_coordinate(override: str | None) -> str:
     return f"io.graphframes:graphframes-spark{spark_major}_{stack.scala}:{version}"
 
 
-def check_graphframes_available(coordinate: str, cache: Path) -> None:
-    """Fail early and plainly when the jar cannot be had: Ivy's failure inside
-    ``spark.jars.packages`` only shows as "Java gateway process exited"."""
+def graphframes_unavailable(coordinate: str, cache: Path) -> str | None:
+    """Why GraphFrames' jar cannot be had, or None when it can. Checked before the session
+    starts: Ivy's failure inside ``spark.jars.packages`` only shows as "Java gateway process
+    exited". Without the jar the benchmark runs the other methods and records the reason."""
     from lakejobs.errors import SessionError
     from lakejobs.jars import fetch_jar
 
     try:
         fetch_jar(coordinate, cache)
     except SessionError as e:
-        raise SystemExit(
-            f"GraphFrames' jar is not available ({e}). Pass --graphframes-jar with local jars, "
-            "--graphframes-package with another coordinate, or leave graphframes out of "
-            "--methods.") from None
+        return f"GraphFrames' jar is not available: {e}"
+    return None
 
 
 # ---------------------------------------------------------------------------------- session
@@ -127,7 +126,9 @@ def build_session(
     if graphframes_jars:
         conf["spark.jars"] = ",".join(p for p in (base["spark.jars"], *graphframes_jars) if p)
     spark = build_local_session(settings(conf))
-    spark.sparkContext.setCheckpointDir(str(workdir / "checkpoints"))
+    if graphframes or graphframes_jars:
+        # GraphFrames requires a checkpoint directory; lakejobs then checkpoints reliably too
+        spark.sparkContext.setCheckpointDir(str(workdir / "checkpoints"))
     return spark
 
 
@@ -329,13 +330,17 @@ def main(argv: list[str] | None = None) -> None:
     if args.workdir.exists():
         shutil.rmtree(args.workdir)
     args.workdir.mkdir(parents=True)
-    coordinate = None
+    coordinate, unavailable = None, None
     if "graphframes" in args.methods:
         if args.graphframes_jar:
             coordinate = args.graphframes_package or "local jar(s)"
         else:
             coordinate = graphframes_coordinate(args.graphframes_package)
-            check_graphframes_available(coordinate, args.workdir / "jar-check")
+            unavailable = graphframes_unavailable(coordinate, args.workdir / "jar-check")
+            if unavailable:
+                log(f"{unavailable}: running without the anchor")
+                args.methods = [m for m in args.methods if m != "graphframes"]
+                coordinate = None
     started = time.perf_counter()
     spark = build_session(args.workdir,
                           None if args.graphframes_jar or coordinate is None else coordinate,
@@ -364,6 +369,8 @@ def main(argv: list[str] | None = None) -> None:
     check = compare(spark, kept, args.methods)
     payload = report(args, shape, counts, coordinate, generate_s, times, warmups, check,
                      time.perf_counter() - started)
+    if unavailable:
+        payload["anchor_unavailable"] = unavailable
     write_json(args.out, payload)
     log(f"wrote {args.out}")
     spark.stop()

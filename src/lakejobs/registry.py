@@ -11,7 +11,7 @@ def all_jobs() -> dict[str, JobSpec]:
     from lakejobs import maintenance
     from lakejobs.batch import landing_to_staging, replay, sample_customers
     from lakejobs.curated import staging_to_curated
-    from lakejobs.identity import resolution
+    from lakejobs.identity import dsar, resolution
     from lakejobs.streaming import msk_to_landing
 
     specs = [
@@ -54,6 +54,13 @@ def all_jobs() -> dict[str, JobSpec]:
             # rows without any identifier are counted, neither stored nor quarantined; the job
             # checks rows = linked + single + without identifier per source itself
             conserves_rows=False,
+        ),
+        JobSpec(
+            name="identity_dsar",
+            summary="DSAR deletions from dsar_requests: nodes and edges removed, identity "
+            "re-split, deny-list, tombstone, rows deleted and vacuumed, audit",
+            run=dsar.run,
+            optional={"as_of": "resolve the re-split identities as of this ISO-8601 time"},
         ),
         JobSpec(
             name="replay_quarantine",

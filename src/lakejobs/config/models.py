@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-_FORBIDDEN_CONF_KEY = re.compile(r"(secret|password|passwd|token|access\.key|credential)", re.I)
+_FORBIDDEN_CONF_KEY = re.compile(r"(secret|password|passwd|token|access\.key|credential)", re.IGNORECASE)
 ENV_NAME = r"^[a-z][a-z0-9_-]{0,31}$"
 CLIENT_NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 

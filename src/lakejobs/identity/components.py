@@ -192,7 +192,7 @@ def _contract(edges: DataFrame, round_no: int) -> tuple[DataFrame, DataFrame]:
     Returns the round's label map (``x`` → ``label``, for every node of ``edges``) and the
     contracted edges.
     """
-    key = lambda c: F.struct(F.xxhash64(c, F.lit(round_no)).alias("h"), c.alias("v"))  # noqa: E731
+    key = lambda c: F.struct(F.xxhash64(c, F.lit(round_no)).alias("h"), c.alias("v"))
     both = edges.select(F.col("a").alias("x"), F.col("b").alias("y")).union(
         edges.select(F.col("b").alias("x"), F.col("a").alias("y"))
     )

@@ -35,10 +35,10 @@ from pyspark.sql import types as T
 
 from lakejobs.config import Settings
 from lakejobs.delta_io import append, insert_new, is_delta_table, read_delta
-from lakejobs.identity.components import connected_components
+from lakejobs.identity.components import connected_components, materialize
 from lakejobs.identity.graph import hashed, salt_frame, with_salt
-from lakejobs.identity.resolution import resolve_scope
-from lakejobs.identity.store import DENY_SCHEMA, TOMBSTONE_SCHEMA, IdentityStore
+from lakejobs.identity.resolution import parse_as_of, resolve_scope
+from lakejobs.identity.store import TOMBSTONE_SCHEMA, IdentityStore
 from lakejobs.paths import LakePaths
 from lakejobs.runtime import JobContext, JobResult
 from lakejobs.secrets import read_secret
@@ -99,7 +99,7 @@ def persons_nodes(store: IdentityStore, node: str) -> DataFrame:
         F.col("b").alias("node"))
     users_of_near = ends.join(near.withColumnRenamed("node", "a"), on="a", how="left_semi").where(
         F.col("b").startswith(f"{USER_PREFIX}:")).select(F.col("b").alias("node"))
-    candidates = start.union(near).union(users_of_near).distinct().cache()
+    candidates = materialize(start.union(near).union(users_of_near).distinct())
     inside = (
         edges.join(candidates.withColumnRenamed("node", "src"), on="src", how="left_semi")
         .join(candidates.withColumnRenamed("node", "dst"), on="dst", how="left_semi")
@@ -213,11 +213,12 @@ def run(context: JobContext) -> JobResult:
     settings = context.settings
     salt = read_secret(settings.secrets.identity_salt, region=settings.secrets.region)
     store = IdentityStore(context.spark, context.paths, settings.identity.zone)
+    as_of = parse_as_of(context.args.get("as_of"))
     requests = pending_requests(context)
     audit_path = context.paths.table("system", AUDIT_TABLE)
     deleted = 0
     for request in requests:
-        rows = delete_person(context, store, request, salt)
+        rows = delete_person(context, store, request, salt, as_of=as_of)
         append(context.spark.createDataFrame(rows, AUDIT_SCHEMA), audit_path)
         deleted += sum(r[4] for r in rows)
         # the request itself held the raw id: keep the request, forget the id

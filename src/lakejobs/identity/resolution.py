@@ -181,7 +181,7 @@ def ingest_sources(
 def run(context: JobContext) -> JobResult:
     """The ``identity_resolution`` job."""
     settings = context.settings.identity
-    as_of = _as_of(context.args.get("as_of"))
+    as_of = parse_as_of(context.args.get("as_of"))
     salt = read_secret(context.settings.secrets.identity_salt, region=context.settings.secrets.region)
     store = IdentityStore(context.spark, context.paths, settings.zone)
     touched, figures = ingest_sources(context, store, salt, as_of)
@@ -211,7 +211,7 @@ def run(context: JobContext) -> JobResult:
     )
 
 
-def _as_of(value: str | None) -> datetime:
+def parse_as_of(value: str | None) -> datetime:
     if not value:
         return datetime.now(UTC)
     try:

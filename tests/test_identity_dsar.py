@@ -1,0 +1,88 @@
+"""DSAR deletion end to end: graph, re-split, deny-list, tombstone, table purge, audit."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from chispa import assert_df_equality
+from identity_support import DAY1, SALT, IdentityLake, ev, node
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from lakejobs.identity.dsar import REQUEST_SCHEMA
+
+STAGING_EVENTS = {"user_id": "u", "anon_id": "a", "session_id": "s", "device_ua_hash": "d"}
+
+
+@pytest.fixture
+def lake(spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> IdentityLake:
+    monkeypatch.setenv("LAKEJOBS_IDENTITY_SALT", SALT)
+    return IdentityLake(spark, tmp_path, dsar_tables=[
+        {"zone": "staging", "table": "events", "columns": STAGING_EVENTS},
+        {"zone": "curated", "table": "never_written", "columns": {"user_id": "u"}},
+    ])
+
+
+def test_a_dsar_deletion_forgets_the_person_everywhere_and_they_never_link_again(
+    spark: SparkSession, lake: IdentityLake
+) -> None:
+    u1, a1, d2, s1, a5, u2 = (node("u", "U1"), node("a", "A1"), node("d", "D2"),
+                              node("s", "S1"), node("a", "A5"), node("u", "U2"))
+    lake.stage([
+        ev(1, DAY1, user="U1", anon="A1", session="S1", device="D1"),
+        ev(2, DAY1, user="U1", device="D2"),
+        ev(3, DAY1, anon="A5", session="S1"),   # S1 leads to U2 through A5: shared, kept
+        ev(4, DAY1, user="U2", anon="A5", device="D1"),  # D1 is shared by U1 and U2: kept
+        ev(5, DAY1, anon="A9"),
+    ])
+    lake.run("r1", DAY1)
+    identity = lake.ids()[u1]
+    assert {n for n, i in lake.ids().items() if i == identity} == {u1, a1, s1, a5, u2}
+    requests = spark.createDataFrame([("req-1", "U1", DAY1)], REQUEST_SCHEMA)
+    requests.write.format("delta").save(str(lake.root / "_lakejobs" / "dsar_requests"))
+
+    result = lake.run("d1", DAY1, job="identity_dsar")
+
+    # graph: their nodes and every edge touching them are gone; the rest of the identity keeps
+    # its id (largest remaining part)
+    ids = lake.ids()
+    assert ids == {s1: identity, a5: identity, u2: identity, node("a", "A9"): ids[node("a", "A9")]}
+    ends = lake.table("identity_edges").select("src").union(
+        lake.table("identity_edges").select("dst")).distinct()
+    assert sorted(r.src for r in ends.collect()) == sorted(
+        [s1, a5, u2, node("d", "D1")])
+    assert lake.history("d1") == []
+    # deny-list, tombstone, audit, request
+    deny = lake.table("identity_deny_list").select("node", "request_id")
+    assert_df_equality(deny, spark.createDataFrame(
+        [(u1, "req-1"), (a1, "req-1"), (d2, "req-1")], "node string, request_id string"),
+        ignore_row_order=True, ignore_nullable=True)
+    tombstone = lake.table("identity_tombstones").first()
+    assert (tombstone.request_id, tombstone.identity_id, tombstone.nodes) == (
+        "req-1", identity, sorted([u1, a1, d2]))
+    audit = lake.table("dsar_audit", zone="_lakejobs").select("target", "rows_deleted", "status")
+    # graph: 3 nodes + 4 edges (u1-a1, u1-s1, u1-d1, u1-d2); events 1 and 2 carry U1
+    assert_df_equality(audit, spark.createDataFrame(
+        [("identity_graph", 7, "deleted"), ("staging.events", 2, "deleted+vacuumed"),
+         ("curated.never_written", 0, "absent")],
+        "target string, rows_deleted long, status string"),
+        ignore_row_order=True, ignore_nullable=True)
+    assert result.summary == {"requests": 1, "rows_deleted": 9}
+    request = lake.table("dsar_requests", zone="_lakejobs").first()
+    assert (request.request_id, request.user_id) == ("req-1", None)
+    # no table holds their identifiers any more
+    events = lake.table("events").select("event_id", "user_id", "anon_id", "device_ua_hash")
+    assert sorted(r.event_id for r in events.collect()) == ["e3", "e4", "e5"]
+    # a new event from them links nothing: U1 is denied, so A7 stays alone
+    lake.stage([ev(6, DAY1 + timedelta(hours=1), user="U1", anon="A7", session="S1")])
+    lake.run("r2", DAY1 + timedelta(hours=1))
+    ids = lake.ids()
+    assert u1 not in ids
+    assert ids[node("a", "A7")] == ids[s1] == identity  # A7 meets S1 (not theirs) only
+    assert lake.table("identity_edges").where(
+        (F.col("src") == u1) | (F.col("dst") == u1)).count() == 0
+    # and the request is not processed twice
+    assert lake.run("d2", DAY1, job="identity_dsar").summary == {"requests": 0,
+                                                                 "rows_deleted": 0}
