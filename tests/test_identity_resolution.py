@@ -122,3 +122,15 @@ def test_an_incremental_run_recomputes_only_the_identities_it_touches(
     assert sorted(r.node for r in touched.collect()) == sorted([node("a", "A4"), node("u", "U3")])
     full = lake.run("r3", DAY1 + timedelta(hours=1), full=True)
     assert full.summary["scope_nodes"] == 7 and lake.history("r3") == []
+
+
+def test_the_salt_never_appears_in_a_query_plan(spark: SparkSession) -> None:
+    from lakejobs.config import IdentitySettings
+    from lakejobs.identity.graph import salt_frame, with_nodes, with_salt
+
+    rows = spark.createDataFrame([("U1", "A1")], "user_id string, anon_id string")
+    hashed = rows.transform(with_salt(salt_frame(spark, SALT))).transform(
+        with_nodes({"user_id": "u", "anon_id": "a"}, IdentitySettings().types))
+    assert hashed.first()["_nodes"][0]["node"] == node("u", "U1")
+    plans = hashed._jdf.queryExecution().toString()  # parsed, analyzed, optimized, physical
+    assert "sha2" in plans and SALT not in plans

@@ -136,7 +136,31 @@ def data_model_markdown(settings: Settings) -> str:
                   "| column | comment |", "|---|---|"]
         lines += [f"| `{c}` | {text} |" for c, text in columns.items()]
         lines.append("")
-    return "\n".join(lines)
+    return "\n".join(lines + _identity_markdown(settings))
+
+
+def _identity_markdown(settings: Settings) -> list[str]:
+    from lakejobs.identity.dsar import AUDIT_SCHEMA, REQUEST_SCHEMA
+    from lakejobs.identity.store import DESCRIPTIONS, TABLES
+
+    zone = settings.identity.zone
+    lines = ["## Identity (`lakejobs.identity`, private zone)", "",
+             f"In the `{zone}` zone (`identity.zone`); nodes are `<prefix>:<sha256(identifier + "
+             "salt)>`, never raw identifiers.", ""]
+    tables = [(f"{zone}/{name}", DESCRIPTIONS[name], schema) for name, schema in TABLES.items()]
+    tables += [
+        ("_lakejobs/dsar_requests", "DSAR deletion requests (written by the requesting "
+         "system); `user_id` is blanked once the request is carried out", REQUEST_SCHEMA),
+        ("_lakejobs/dsar_audit", "one row per request and target (graph, each purged table): "
+         "rows deleted, status", AUDIT_SCHEMA),
+    ]
+    for name, text, schema in tables:
+        lines += [f"### `{name}`", "", f"{text[0].upper()}{text[1:]}.", "",
+                  "| column | type | nullable |", "|---|---|---|"]
+        lines += [f"| `{f.name}` | {f.dataType.simpleString()} | "
+                  f"{'yes' if f.nullable else 'no'} |" for f in schema.fields]
+        lines.append("")
+    return lines
 
 
 def generated_pages() -> dict[str, str]:

@@ -52,6 +52,20 @@ TOMBSTONE_SCHEMA = T.StructType(
         T.StructField("deleted_at", T.TimestampType(), False),
     ]
 )
+DESCRIPTIONS = {
+    "identity_nodes": "every identifier node ever observed (salted hash, type, first/last seen, "
+    "observations); key `node`",
+    "identity_edges": "typed edges centre → other identifier of a row, per source, with "
+    "first/last seen and observations, non-linkable types included; key (`src`, `dst`, "
+    "`source`)",
+    "identity_resolution": "live linkable node → `identity_id` and `confidence_score` "
+    "(docs/operations.md); key `node`",
+    "identity_id_history": "`created`, `merged` (into `new_identity_id`), `split` (nodes moved "
+    "to `new_identity_id`) and `deleted` ids per run: remap downstream tables from it",
+    "identity_deny_list": "nodes removed by DSAR deletions; never linked again; key `node`",
+    "identity_tombstones": "one record per DSAR deletion (hashed nodes only) for downstream "
+    "purges; key `request_id`",
+}
 TABLES = {
     "identity_nodes": NODE_SCHEMA,
     "identity_edges": EDGE_SCHEMA,
