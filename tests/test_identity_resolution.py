@@ -134,3 +134,17 @@ def test_the_salt_never_appears_in_a_query_plan(spark: SparkSession) -> None:
     assert hashed.first()["_nodes"][0]["node"] == node("u", "U1")
     plans = hashed._jdf.queryExecution().toString()  # parsed, analyzed, optimized, physical
     assert "sha2" in plans and SALT not in plans
+
+
+def test_a_source_column_that_the_table_lacks_is_a_config_error_naming_it(
+    spark: SparkSession, lake: IdentityLake
+) -> None:
+    from lakejobs.errors import ConfigError
+
+    lake.spark.createDataFrame([("e1", DAY1)], "event_id string, occurred_at timestamp") \
+        .withColumn("_validated_at", F.lit(DAY1)) \
+        .write.format("delta").save(str(lake.root / "staging" / "events"))
+    with pytest.raises(ConfigError, match=r"staging\.events.*user_id, anon_id, session_id, "
+                       r"device_ua_hash not in the table: expected one of _validated_at, "
+                       r"event_id, occurred_at"):
+        lake.run("r1", DAY1)

@@ -15,8 +15,9 @@ from datetime import UTC, datetime
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakejobs.config import IdentitySettings
-from lakejobs.errors import ConservationError, JobArgumentError
+from lakejobs.config import IdentitySettings, IdentitySource
+from lakejobs.delta_io import is_delta_table
+from lakejobs.errors import ConfigError, ConservationError, JobArgumentError
 from lakejobs.identity.components import connected_components, materialize
 from lakejobs.identity.confidence import node_confidence
 from lakejobs.identity.graph import (
@@ -153,7 +154,12 @@ def ingest_sources(
     observed, figures = [], {}
     for source in settings.sources:
         name = f"{source.zone}.{source.table}"
-        rows = spark.read.format("delta").load(context.paths.table(source.zone, source.table))
+        path = context.paths.table(source.zone, source.table)
+        if not is_delta_table(spark, path):
+            log.warning("identity source %s has no table yet at %s: nothing to read", name, path)
+            continue
+        rows = spark.read.format("delta").load(path)
+        _check_columns(rows, source)
         if source.watermark_column is not None:
             rows = rows_after_watermark(rows, context.bookmarks, name, source.watermark_column)
         with_ids = materialize(
@@ -176,6 +182,17 @@ def ingest_sources(
     for more in observed[1:]:
         touched = touched.union(more)
     return touched, figures
+
+
+def _check_columns(rows: DataFrame, source: IdentitySource) -> None:
+    wanted = [*source.identifiers, source.time_column]
+    if source.watermark_column is not None:
+        wanted.append(source.watermark_column)
+    missing = [c for c in wanted if c.split(".")[0] not in rows.columns]
+    if missing:
+        raise ConfigError(
+            f"identity.sources ({source.zone}.{source.table}): column(s) {', '.join(missing)} "
+            f"not in the table: expected one of {', '.join(sorted(rows.columns))}")
 
 
 def run(context: JobContext) -> JobResult:
