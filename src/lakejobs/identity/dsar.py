@@ -38,7 +38,7 @@ from lakejobs.delta_io import append, insert_new, is_delta_table, read_delta
 from lakejobs.identity.components import connected_components, materialize
 from lakejobs.identity.graph import hashed, salt_frame, with_salt
 from lakejobs.identity.resolution import parse_as_of, resolve_scope
-from lakejobs.identity.store import TOMBSTONE_SCHEMA, IdentityStore
+from lakejobs.identity.store import TOMBSTONE_SCHEMA, IdentityStore, delete_matching
 from lakejobs.paths import LakePaths
 from lakejobs.runtime import JobContext, JobResult
 from lakejobs.secrets import read_secret
@@ -106,16 +106,11 @@ def persons_nodes(store: IdentityStore, node: str) -> DataFrame:
         .where((F.col("src") != node) & (F.col("dst") != node))
     )
     others = candidates.where(F.col("node") != node)
-    parts = connected_components(inside.select("src", "dst"), others, strategy="local"
-                                 if _small(candidates) else "distributed")
+    parts = connected_components(inside.select("src", "dst"), others)
     shared = parts.where(F.col("node").startswith(f"{USER_PREFIX}:")).select("component").distinct()
     alone = parts.join(shared, on="component", how="left_anti").select("node")
     result = alone.union(spark.createDataFrame([(node,)], "node string")).distinct()
     return result.localCheckpoint(eager=True)
-
-
-def _small(df: DataFrame, limit: int = 1_000_000) -> bool:
-    return df.limit(limit + 1).count() <= limit
 
 
 def purge_table(
@@ -130,21 +125,17 @@ def purge_table(
     path = paths.table(zone, table)
     if not is_delta_table(spark, path):
         return None
-    target = DeltaTable.forPath(spark, path)
     deleted = 0
     for column, prefix in columns.items():
         raw = (
-            target.toDF().select(F.col(column).alias("_raw")).where(F.col("_raw").isNotNull())
+            read_delta(spark, path).select(F.col(column).alias("_raw"))
+            .where(F.col("_raw").isNotNull())
             .distinct().transform(with_salt(salt))
             .withColumn("node", hashed(F.col("_raw"), prefix))
             .join(nodes, on="node", how="left_semi").select("_raw")
         ).localCheckpoint(eager=True)  # bounded: one person's identifiers
-        if raw.isEmpty():
-            continue
-        before = target.toDF().count()
-        target.alias("t").merge(raw.alias("s"), f"t.`{column}` = s._raw").whenMatchedDelete() \
-            .execute()
-        deleted += before - target.toDF().count()
+        if not raw.isEmpty():
+            deleted += delete_matching(spark, path, raw, f"t.`{column}` = s._raw")
     return deleted
 
 

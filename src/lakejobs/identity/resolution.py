@@ -99,11 +99,9 @@ def resolve_scope(
                .collect()}  # at most four rows
     if changes:
         store.append_history(history)
-    result = ScopeResult(
-        nodes=rows.count(), identities=rows.select("identity_id").distinct().count(),
-        history=changes,
-    )
-    return result
+    sizes = rows.agg(F.count("*").alias("nodes"),
+                     F.count_distinct("identity_id").alias("identities")).first()
+    return ScopeResult(nodes=sizes.nodes, identities=sizes.identities, history=changes)
 
 
 def close_scope(store: IdentityStore, touched: DataFrame, settings: IdentitySettings,

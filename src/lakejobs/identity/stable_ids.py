@@ -37,7 +37,6 @@ HISTORY_SCHEMA = T.StructType(
         T.StructField("nodes", T.LongType(), False),
     ]
 )
-CHANGES = ("created", "merged", "split", "deleted")
 
 
 def assign_identity_ids(

@@ -19,7 +19,14 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakejobs.delta_io import append, ensure_table, read_delta
+from lakejobs.delta_io import (
+    append,
+    ensure_table,
+    is_delta_table,
+    merge_metrics,
+    read_delta,
+    table_version,
+)
 from lakejobs.identity.graph import EDGE_SCHEMA, NODE_SCHEMA
 from lakejobs.identity.stable_ids import HISTORY_SCHEMA
 from lakejobs.paths import LakePaths
@@ -149,12 +156,20 @@ class IdentityStore:
         counts = {}
         for table, conditions in (("identity_nodes", ("t.node = s.node",)),
                                   ("identity_edges", ("t.src = s.node", "t.dst = s.node"))):
-            if not DeltaTable.isDeltaTable(self.spark, self.path(table)):
-                counts[table] = 0
-                continue
-            target = DeltaTable.forPath(self.spark, self.path(table))
-            before = target.toDF().count()
-            for condition in conditions:
-                target.alias("t").merge(nodes.alias("s"), condition).whenMatchedDelete().execute()
-            counts[table] = before - target.toDF().count()
+            counts[table] = sum(delete_matching(self.spark, self.path(table), nodes, condition)
+                                for condition in conditions)
         return counts
+
+
+def delete_matching(spark: SparkSession, path: str, source: DataFrame, condition: str) -> int:
+    """Delete the rows of the Delta table at ``path`` that match a row of ``source`` (alias
+    ``s``; the table is ``t``) by ``condition``; returns the rows deleted (0 without a table).
+
+    A MERGE rather than a DELETE with the values in its predicate: the commit log records the
+    join condition, never the matched values (identifiers, for DSAR deletions)."""
+    if not is_delta_table(spark, path):
+        return 0
+    target = DeltaTable.forPath(spark, path)
+    before = table_version(spark, path)
+    target.alias("t").merge(source.alias("s"), condition).whenMatchedDelete().execute()
+    return merge_metrics(target, before).get("numTargetRowsDeleted", 0)
