@@ -65,7 +65,7 @@ def test_unknown_job_is_one_line(tmp_path: Path) -> None:
     done = lakejobs("run", "nope", "--JOB_NAME", "x", "--env", "dev", cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr == ("lakejobs: error: unknown job 'nope': expected one of "
-                           "identity_dsar, identity_resolution, landing_to_staging, maintenance, msk_to_landing, replay_quarantine, "
+                           "identity_dsar, identity_resolution, landing_to_staging, maintenance, master_data_dedupe, msk_to_landing, replay_quarantine, "
                            "sample_pipeline, staging_to_curated\n")
 
 

@@ -57,5 +57,5 @@ def test_cli_refuses_an_unknown_job_in_one_line(capsys: pytest.CaptureFixture[st
     assert code == 2
     assert capsys.readouterr().err == (
         "lakejobs: error: conf/glue/jobs.yaml: jobs: no job 'nope': expected one of "
-        "identity_dsar, identity_resolution, landing_to_staging, maintenance, msk_to_landing, replay_quarantine, sample_pipeline, "
+        "identity_dsar, identity_resolution, landing_to_staging, maintenance, master_data_dedupe, msk_to_landing, replay_quarantine, sample_pipeline, "
         "staging_to_curated\n")

@@ -11,7 +11,7 @@ def all_jobs() -> dict[str, JobSpec]:
     from lakejobs import maintenance
     from lakejobs.batch import landing_to_staging, replay, sample_customers
     from lakejobs.curated import staging_to_curated
-    from lakejobs.identity import dsar, resolution
+    from lakejobs.identity import dedupe, dsar, resolution
     from lakejobs.streaming import msk_to_landing
 
     specs = [
@@ -61,6 +61,15 @@ def all_jobs() -> dict[str, JobSpec]:
             "re-split, deny-list, tombstone, rows deleted and vacuumed, audit",
             run=dsar.run,
             optional={"as_of": "resolve the re-split identities as of this ISO-8601 time"},
+        ),
+        JobSpec(
+            name="master_data_dedupe",
+            summary="master data: source identities, blocking, Fellegi-Sunter (EM) matching, "
+            "review queue and decisions, canonical users and profiles with attribute lineage",
+            run=dedupe.run,
+            # older versions of a source record are counted, neither kept nor quarantined; the
+            # job checks rows = identities + older versions + quarantined itself
+            conserves_rows=False,
         ),
         JobSpec(
             name="replay_quarantine",

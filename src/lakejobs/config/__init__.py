@@ -2,7 +2,11 @@
 
 from lakejobs.config.loader import ENV_PREFIX, load_settings, settings_from_mapping
 from lakejobs.config.models import (
+    BlockingRule,
     CuratedSettings,
+    DedupeSettings,
+    DedupeSource,
+    DedupeThresholds,
     DsarTable,
     IdentifierType,
     IdentitySettings,
@@ -24,7 +28,11 @@ from lakejobs.config.models import (
 
 __all__ = [
     "ENV_PREFIX",
+    "BlockingRule",
     "CuratedSettings",
+    "DedupeSettings",
+    "DedupeSource",
+    "DedupeThresholds",
     "DsarTable",
     "IdentifierType",
     "IdentitySettings",

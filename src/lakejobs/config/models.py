@@ -293,6 +293,116 @@ class IdentitySettings(_Model):
         return self
 
 
+STANDARD_ATTRIBUTES = ("first_name", "last_name", "full_name", "birth_date", "email", "phone",
+                       "address", "postcode", "city", "government_id")
+SURVIVORSHIP_RULES = ("most_recent", "most_trusted", "most_complete")
+BLOCKING_KEYS = ("email", "phone", "first_name", "last_name", "first_name_canonical",
+                 "first_name_soundex", "last_name_soundex", "first_initial", "birth_date",
+                 "birth_year", "postcode", "postcode_district", "address", "city",
+                 "government_id")
+
+
+class DedupeSource(_Model):
+    """A staging table of people records (sign-ups, CRM imports, support updates)."""
+
+    zone: Literal["landing", "staging", "curated"] = "staging"
+    table: Annotated[str, Field(pattern=_TABLE, description="table name in the zone")]
+    record_id: Annotated[str, Field(pattern=_COLUMN, description="the source record id column")]
+    source_system: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")] | None = Field(
+        None, description="the system every row comes from; or use system_column")
+    system_column: Annotated[str, Field(pattern=_COLUMN)] | None = Field(
+        None, description="column naming each row's source system")
+    updated_column: Annotated[str, Field(pattern=_COLUMN)] = Field(
+        "updated_at", description="when the source record last changed")
+    columns: dict[str, Annotated[str, Field(pattern=_COLUMN)]] = Field(
+        description="standard attribute → source column; attributes: " + ", ".join(
+            STANDARD_ATTRIBUTES))
+
+    @model_validator(mode="after")
+    def _system_and_attributes(self) -> DedupeSource:
+        if (self.source_system is None) == (self.system_column is None):
+            raise ValueError("set exactly one of source_system and system_column")
+        unknown = sorted(set(self.columns) - set(STANDARD_ATTRIBUTES))
+        if unknown:
+            raise ValueError(f"unknown attribute(s) {unknown}: expected some of "
+                             f"{list(STANDARD_ATTRIBUTES)}")
+        return self
+
+
+class BlockingRule(_Model):
+    """Records whose values of ``on`` are all present and equal become candidate pairs."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+    on: tuple[Literal[BLOCKING_KEYS], ...] = Field(min_length=1, description="blocking keys")
+
+
+def _default_blocking() -> tuple[BlockingRule, ...]:
+    return (
+        BlockingRule(name="email", on=("email",)),
+        BlockingRule(name="phone", on=("phone",)),
+        BlockingRule(name="government_id", on=("government_id",)),
+        BlockingRule(name="surname_birth_year", on=("last_name_soundex", "birth_year")),
+        BlockingRule(name="first_name_birth_date", on=("first_name_soundex", "birth_date")),
+        BlockingRule(name="postcode_initial", on=("postcode", "first_initial")),
+    )
+
+
+class DedupeThresholds(_Model):
+    """Match probability bands (architecture docs: >= 0.95 merge, 0.75-0.94 review)."""
+
+    auto_merge: float = Field(0.95, gt=0, le=1, description="at or above: merged automatically")
+    review: float = Field(0.75, gt=0, le=1, description="at or above (below auto_merge): queued "
+                          "in potential_duplicates for review")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DedupeThresholds:
+        if self.review > self.auto_merge:
+            raise ValueError(f"review ({self.review}) must not exceed auto_merge "
+                             f"({self.auto_merge})")
+        return self
+
+
+class DedupeSettings(_Model):
+    """Master-data deduplication (master_data_dedupe job)."""
+
+    zone: Literal["staging", "curated"] = Field(
+        "curated", description="zone of source_identities, potential_duplicates, merge_decisions "
+        "and the canonical tables")
+    sources: tuple[DedupeSource, ...] = ()
+    blocking: tuple[BlockingRule, ...] = Field(default_factory=_default_blocking)
+    max_block_size: int = Field(
+        500, ge=2, description="a blocking key shared by more records is skipped and reported "
+        "(a placeholder value such as a shared office phone would pair everyone)")
+    thresholds: DedupeThresholds = DedupeThresholds()
+    high_risk: tuple[Literal["government_id", "birth_date"], ...] = Field(
+        ("government_id",), description="attributes whose conflicting values send a pair to "
+        "review however high its score")
+    em_iterations: int = Field(40, ge=1, le=1000, description="EM iterations (m probabilities)")
+    u_sample_records: int = Field(
+        2000, ge=10, description="records sampled to estimate u probabilities from random pairs")
+    phone_country_code: Annotated[str, Field(pattern=r"^[1-9][0-9]{0,2}$")] = Field(
+        "44", description="country code stripped from phone numbers before comparing")
+    source_trust: tuple[str, ...] = Field(
+        (), description="source systems, most trusted first (most_trusted survivorship)")
+    survivorship_default: Literal[SURVIVORSHIP_RULES] = "most_recent"
+    survivorship: dict[str, Literal[SURVIVORSHIP_RULES]] = Field(
+        default_factory=dict, description="attribute → rule, overriding the default")
+
+    @model_validator(mode="after")
+    def _known_attributes(self) -> DedupeSettings:
+        unknown = sorted(set(self.survivorship) - set(STANDARD_ATTRIBUTES))
+        if unknown:
+            raise ValueError(f"survivorship: unknown attribute(s) {unknown}: expected some of "
+                             f"{list(STANDARD_ATTRIBUTES)}")
+        names = [r.name for r in self.blocking]
+        if len(set(names)) != len(names):
+            raise ValueError(f"blocking rule names must be unique, got {names}")
+        return self
+
+    def rule_for(self, attribute: str) -> str:
+        return self.survivorship.get(attribute, self.survivorship_default)
+
+
 DELTA_MIN_RETENTION_HOURS = 168  # Delta's default safety check: 7 days
 
 
@@ -342,3 +452,4 @@ class Settings(_Model):
     maintenance: MaintenanceSettings = MaintenanceSettings()
     streaming: StreamingSettings = StreamingSettings()
     identity: IdentitySettings = IdentitySettings()
+    dedupe: DedupeSettings = DedupeSettings()

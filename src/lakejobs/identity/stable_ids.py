@@ -40,7 +40,7 @@ HISTORY_SCHEMA = T.StructType(
 
 
 def assign_identity_ids(
-    components: DataFrame, previous: DataFrame, *, run_id: str, now: datetime
+    components: DataFrame, previous: DataFrame, *, run_id: str, now: datetime, prefix: str = "id_"
 ) -> tuple[DataFrame, DataFrame]:
     """Give every component an identity id, carrying the previous ids over.
 
@@ -50,6 +50,7 @@ def assign_identity_ids(
             this run (empty on the first run).
         run_id: names the run in new ids and history rows.
         now: the run's time (new ids' ``identity_created_at``, history ``changed_at``).
+        prefix: starts every new id (``id_`` for identities; master data uses ``cu_``).
 
     Returns:
         (``node``, ``component``, ``identity_id``, ``identity_created_at`` per node;
@@ -70,7 +71,7 @@ def assign_identity_ids(
                 F.col("identity_created_at").alias("kept_at"))
     )
     new_id = F.concat(
-        F.lit("id_"), F.substring(F.sha2(F.concat_ws("|", "component", F.lit(run_id)), 256), 1, 32)
+        F.lit(prefix), F.substring(F.sha2(F.concat_ws("|", "component", F.lit(run_id)), 256), 1, 32)
     )
     ids = (
         components.select("component").distinct()

@@ -1,0 +1,273 @@
+"""The master-data dedupe job: source people records → matched pairs → canonical users.
+
+Steps (each documented in its module):
+
+1. ``source_identities`` from every ``dedupe.sources`` table (:mod:`.source_identities`); rows
+   without a record id are quarantined with a reason; older versions of a record give way to
+   the latest.
+2. Candidate pairs by blocking rules (:mod:`.blocking`).
+3. Comparison levels, Fellegi–Sunter weights by EM, decisions (:mod:`.matching`).
+4. Reviewer decisions applied, review queue rebuilt (:mod:`.review_queue`).
+5. Auto-merged and approved pairs → connected components (:mod:`.components`, shared with
+   identity resolution) → stable ``canonical_id`` s (:mod:`.stable_ids`, prefix ``cu_``).
+6. ``canonical_users``, ``canonical_profiles`` (versioned, Change Data Feed) and
+   ``attribute_lineage`` by survivorship (:mod:`.survivorship`).
+
+Every run recomputes from all source records (master data is small next to events: millions of
+rows, not billions); writes commit only what changed, so a rerun on unchanged data commits
+nothing and profile versions move only when a surviving value does.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from lakejobs.config import DedupeSettings, DedupeSource
+from lakejobs.delta_io import insert_new, is_delta_table
+from lakejobs.errors import ConfigError, ConservationError
+from lakejobs.identity.blocking import blocking_report, candidate_pairs
+from lakejobs.identity.components import connected_components, materialize
+from lakejobs.identity.dedupe_store import DedupeStore
+from lakejobs.identity.matching import (
+    AUTO_MERGE,
+    REVIEW,
+    MatchModel,
+    classify,
+    comparison_detail,
+    comparisons,
+    pair_records,
+    train,
+    with_conflicts,
+    with_gammas,
+    with_probability,
+)
+from lakejobs.identity.review_queue import (
+    OPEN,
+    apply_decisions,
+    approved_pairs,
+    dismissed_pairs,
+    latest_decisions,
+    next_queue,
+    pair_id,
+    unknown_pairs,
+)
+from lakejobs.identity.source_identities import (
+    nickname_frame,
+    read_source,
+    split_unusable,
+    with_match_keys,
+)
+from lakejobs.identity.stable_ids import assign_identity_ids
+from lakejobs.identity.survivorship import attribute_candidates, choose, profiles
+from lakejobs.runtime import JobContext, JobResult
+
+log = logging.getLogger(__name__)
+
+QUARANTINE_TABLE = "source_identities"
+
+
+def load_identities(context: JobContext) -> tuple[DataFrame, DataFrame, dict[str, dict[str, int]]]:
+    """(source identities, latest version per record; quarantined rows; figures per source)."""
+    spark, settings = context.spark, context.settings.dedupe
+    names = nickname_frame(spark)
+    kept, bad, figures = [], [], {}
+    for source in settings.sources:
+        name = f"{source.zone}.{source.table}"
+        path = context.paths.table(source.zone, source.table)
+        if not is_delta_table(spark, path):
+            log.warning("dedupe source %s has no table yet at %s: nothing to read", name, path)
+            continue
+        rows = spark.read.format("delta").load(path)
+        _check_columns(rows, source)
+        identities = read_source(rows, source, settings.phone_country_code)
+        good, rejected = split_unusable(identities)
+        kept.append(good)
+        bad.append(rejected.select(F.lit(name).alias("source_table"), "reason", "raw"))
+        figures[name] = {"rows": rows.count()}
+    if not kept:
+        raise ConfigError("dedupe.sources: none of the configured tables exists yet: expected "
+                          "at least one source table with people records")
+    union = kept[0]
+    for more in kept[1:]:
+        union = union.unionByName(more)
+    newest = Window.partitionBy("source_system", "source_record_id").orderBy(
+        F.desc_nulls_last("updated_at"), "raw")
+    ranked = materialize(union.withColumn("_v", F.row_number().over(newest)))
+    identities = materialize(ranked.where("_v = 1").drop("_v").transform(with_match_keys(names)))
+    quarantined = bad[0]
+    for more in bad[1:]:
+        quarantined = quarantined.unionByName(more)
+    quarantined = materialize(quarantined)
+    totals = {r.source_table: r.n for r in quarantined.groupBy("source_table").agg(
+        F.count("*").alias("n")).collect()}
+    older = ranked.where("_v > 1").count()
+    for name, f in figures.items():
+        f["quarantined"] = totals.get(name, 0)
+    figures["_all"] = {"identities": identities.count(), "older_versions": older}
+    return identities, quarantined, figures
+
+
+def _check_columns(rows: DataFrame, source: DedupeSource) -> None:
+    wanted = [source.record_id, source.updated_column, *source.columns.values()]
+    if source.system_column is not None:
+        wanted.append(source.system_column)
+    missing = [c for c in wanted if c.split(".")[0] not in rows.columns]
+    if missing:
+        raise ConfigError(
+            f"dedupe.sources ({source.zone}.{source.table}): column(s) {', '.join(missing)} not "
+            f"in the table: expected one of {', '.join(sorted(rows.columns))}")
+
+
+def score_pairs(identities: DataFrame, settings: DedupeSettings) -> tuple[DataFrame, MatchModel,
+                                                                         dict]:
+    """Candidate pairs with gammas, probability, conflicts, ``score``, ``decision``, ``reason``
+    and the review columns; the model; the blocking figures."""
+    pairs = materialize(candidate_pairs(identities, settings.blocking, settings.max_block_size))
+    report = blocking_report(pairs, identities, settings.blocking, settings.max_block_size)
+    comps = comparisons()
+    compared = materialize(pair_records(pairs, identities).transform(with_gammas(comps)))
+    model = train(compared, identities, comps, settings.blocking,
+                  sample_records=settings.u_sample_records,
+                  iterations=settings.em_iterations)
+    scored = (
+        compared.transform(with_probability(model, comps))
+        .transform(with_conflicts(comps, settings.high_risk))
+        .transform(classify(settings.thresholds))
+        .select(
+            pair_id(F.col("left_key"), F.col("right_key")).alias("pair_id"),
+            "left_key", "right_key",
+            F.col("l_record_hash").alias("left_hash"), F.col("r_record_hash").alias("right_hash"),
+            F.round("score", 6).alias("score"), F.round("match_weight", 4).alias("match_weight"),
+            "decision", "reason", "blocked_by",
+            comparison_detail(comps, model).alias("comparison"),
+            F.col("l_raw").alias("left_record"), F.col("r_raw").alias("right_record"),
+        )
+    )
+    figures = {"candidate_pairs": report.candidate_pairs, "pairs_by_rule": report.pairs_by_rule,
+               "skipped_blocks": report.skipped_blocks}
+    return materialize(scored), model, figures
+
+
+def merge_edges(scored: DataFrame, queue: DataFrame, identities: DataFrame) -> DataFrame:
+    """``src``, ``dst``: auto-merged pairs (less those a reviewer dismissed, records unchanged)
+    and approved pairs whose records both still exist."""
+    auto = scored.where(F.col("decision") == AUTO_MERGE).join(
+        dismissed_pairs(queue), on=["pair_id", "left_hash", "right_hash"], how="left_anti")
+    keys = identities.select("identity_key")
+    approved = (approved_pairs(queue)
+                .join(keys.withColumnRenamed("identity_key", "left_key"), "left_key", "left_semi")
+                .join(keys.withColumnRenamed("identity_key", "right_key"), "right_key",
+                      "left_semi"))
+    return (auto.select("left_key", "right_key").unionByName(approved)
+            .select(F.col("left_key").alias("src"), F.col("right_key").alias("dst")).distinct())
+
+
+def run(context: JobContext) -> JobResult:
+    """The ``master_data_dedupe`` job."""
+    spark, settings = context.spark, context.settings.dedupe
+    if not settings.sources:
+        raise ConfigError(f"conf/{context.settings.env}.yaml: dedupe.sources is empty: expected "
+                          "at least one table of people records")
+    now = datetime.now(UTC)
+    store = DedupeStore(spark, context.paths, settings.zone)
+    identities, quarantined, figures = load_identities(context)
+    insert_new(quarantined.select("source_table", "reason", "raw",
+                                  F.lit(now).cast("timestamp").alias("quarantined_at"),
+                                  F.lit(context.run_id).alias("run_id")),
+               context.paths.table("quarantine", QUARANTINE_TABLE), ["source_table", "raw"])
+    store.replace("source_identities", identities, ("identity_key",))
+
+    scored, model, blocking = score_pairs(identities, settings)
+
+    good, invalid = latest_decisions(store.decisions())
+    queue_before = store.queue()
+    decided = materialize(apply_decisions(queue_before, good))
+    unknown = unknown_pairs(queue_before, good).count()
+    review = scored.where(F.col("decision") == REVIEW)
+    queue = materialize(next_queue(decided, review, now))
+    store.replace("potential_duplicates", queue, ("pair_id",))
+
+    edges = merge_edges(scored, queue, identities)
+    nodes = identities.select(F.col("identity_key").alias("node"))
+    components = connected_components(edges, nodes)
+    previous = store.members().select(
+        F.col("identity_key").alias("node"), F.col("canonical_id").alias("identity_id"),
+        F.col("canonical_created_at").alias("identity_created_at"))
+    assigned, history = assign_identity_ids(components, previous, run_id=context.run_id,
+                                            now=now, prefix="cu_")
+    members = materialize(assigned.select(
+        F.col("node").alias("identity_key"), F.col("identity_id").alias("canonical_id"),
+        F.col("identity_created_at").alias("canonical_created_at")))
+    store.replace("canonical_members", members, ("identity_key",))
+    store.append_history(history)
+
+    with_records = materialize(members.join(identities, on="identity_key", how="inner"))
+    users = with_records.groupBy("canonical_id", "canonical_created_at").agg(
+        F.count("*").alias("records"),
+        F.array_sort(F.collect_set("source_system")).alias("source_systems"),
+        F.array_sort(F.collect_list("identity_key")).alias("identity_keys"),
+    )
+    store.replace("canonical_users", users, ("canonical_id",))
+    lineage = materialize(choose(attribute_candidates(with_records, settings), context.run_id))
+    store.replace("attribute_lineage", lineage, ("canonical_id", "attribute"), ignore=("run_id",))
+    profile_changes = store.write_profiles(profiles(lineage), now, context.run_id)
+
+    summary = _summary(figures, blocking, scored, queue, good, invalid, unknown, users,
+                       profile_changes, model, now)
+    rows = sum(f.get("rows", 0) for k, f in figures.items() if k != "_all")
+    accounted = (figures["_all"]["identities"] + figures["_all"]["older_versions"]
+                 + quarantined.count())
+    if rows != accounted:
+        raise ConservationError(f"master_data_dedupe: {rows} source rows but {accounted} "
+                                f"identities + older versions + quarantined: {figures}")
+    log.info("master data dedupe: %s", {k: v for k, v in summary.items() if k != "model"})
+    return JobResult(rows_read=rows, rows_written=figures["_all"]["identities"],
+                     rows_quarantined=summary["quarantined"], summary=summary)
+
+
+def _summary(figures, blocking, scored, queue, decisions, invalid, unknown, users,
+             profile_changes, model: MatchModel, now: datetime) -> dict:
+    by_decision = {r.decision: r.n for r in scored.groupBy("decision").agg(
+        F.count("*").alias("n")).collect()}
+    by_reason = {r.reason: r.n for r in scored.groupBy("reason").agg(
+        F.count("*").alias("n")).collect()}
+    statuses = {r.status: r.n for r in queue.groupBy("status").agg(
+        F.count("*").alias("n")).collect()}
+    oldest = queue.where(F.col("status") == OPEN).agg(F.min("queued_at")).first()[0]
+    applied = {r.status: r.n for r in decisions.groupBy("status").agg(
+        F.count("*").alias("n")).collect()}
+    sizes = users.agg(F.count("*").alias("users"),
+                      F.sum(F.when(F.col("records") > 1, F.col("records"))).alias("merged"),
+                      ).first()
+    now_naive = now.replace(tzinfo=None)
+    return {
+        "sources": {k: v for k, v in figures.items() if k != "_all"},
+        "identities": figures["_all"]["identities"],
+        "older_versions": figures["_all"]["older_versions"],
+        "quarantined": sum(v.get("quarantined", 0) for k, v in figures.items() if k != "_all"),
+        **blocking,
+        "pairs_compared": sum(by_decision.values()),
+        "auto_merged": by_decision.get(AUTO_MERGE, 0),
+        "queued_for_review": by_decision.get(REVIEW, 0),
+        "no_link": by_decision.get("no_link", 0),
+        "reasons": by_reason,
+        "queue": statuses,
+        "queue_open": statuses.get(OPEN, 0),
+        "dismissed": statuses.get("dismissed", 0),
+        "approved": statuses.get("approved", 0),
+        "queue_age_hours": round((now_naive - oldest).total_seconds() / 3600, 2)
+        if oldest is not None else 0.0,
+        "decisions_latest": applied,
+        "decisions_invalid": invalid.count(),
+        "decisions_unknown_pair": unknown,
+        "canonical_users": sizes.users,
+        "records_merged": int(sizes.merged or 0),
+        "profile_changes": {k: v for k, v in profile_changes.items()
+                            if k in ("numTargetRowsInserted", "numTargetRowsUpdated",
+                                     "numTargetRowsDeleted")},
+        "model": model.as_dict(comparisons()),
+    }

@@ -1,0 +1,126 @@
+"""Reading and writing the master-data tables (Delta, in ``dedupe.zone``).
+
+Every write goes through a MERGE that commits only what differs, so a rerun on unchanged
+sources commits nothing, and ``canonical_profiles`` has Change Data Feed enabled: each new
+version of a profile is one ``update_postimage`` row for downstream consumers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from lakejobs.delta_io import is_delta_table, merge_changed, merge_metrics, read_delta, table_version
+from lakejobs.identity.review_queue import DECISION_SCHEMA, QUEUE_SCHEMA
+from lakejobs.identity.stable_ids import HISTORY_SCHEMA
+from lakejobs.identity.survivorship import PROFILE_ATTRIBUTES
+from lakejobs.paths import LakePaths
+
+PROFILE_SCHEMA = T.StructType(
+    [T.StructField("canonical_id", T.StringType(), False)]
+    + [T.StructField(a, T.DateType() if a == "birth_date" else T.StringType(), True)
+       for a in PROFILE_ATTRIBUTES]
+    + [
+        T.StructField("profile_hash", T.StringType(), False),
+        T.StructField("version", T.LongType(), False),
+        T.StructField("created_at", T.TimestampType(), False),
+        T.StructField("updated_at", T.TimestampType(), False),
+        T.StructField("run_id", T.StringType(), False),
+    ]
+)
+MEMBER_SCHEMA = T.StructType([
+    T.StructField("identity_key", T.StringType(), False),
+    T.StructField("canonical_id", T.StringType(), False),
+    T.StructField("canonical_created_at", T.TimestampType(), False),
+])
+DESCRIPTIONS = {
+    "source_identities": "one row per source people record: source system and record id, "
+    "normalised name, birth date, email, phone, address, government id, blocking keys, "
+    "`record_hash` and the raw payload; key `identity_key`",
+    "potential_duplicates": "review queue: pairs scored 0.75-0.95 or with a high-risk "
+    "conflict, both records, per-attribute comparison, score, status open/approved/dismissed/"
+    "withdrawn; key `pair_id`",
+    "merge_decisions": "reviewers' decisions (approve/dismiss, reviewer, decided_at), appended by "
+    "the review tool, never changed by the job (audit)",
+    "canonical_members": "source identity → `canonical_id`; key `identity_key`",
+    "canonical_users": "one row per person: `canonical_id`, created_at, member records and "
+    "source systems; key `canonical_id`",
+    "canonical_profiles": "surviving attribute values per person, `version` +1 on every change, "
+    "Change Data Feed enabled; key `canonical_id`",
+    "attribute_lineage": "per canonical attribute: source record, system, updated_at and the "
+    "survivorship rule that chose it; key (`canonical_id`, `attribute`)",
+    "canonical_id_history": "created / merged / split / deleted canonical ids per run",
+}
+
+
+@dataclass(frozen=True)
+class DedupeStore:
+    """The master-data tables of one lake."""
+
+    spark: SparkSession
+    paths: LakePaths
+    zone: str
+
+    def path(self, table: str) -> str:
+        return self.paths.table(self.zone, table)
+
+    def read(self, table: str, schema: T.StructType | None = None) -> DataFrame:
+        return read_delta(self.spark, self.path(table), schema)
+
+    def queue(self) -> DataFrame:
+        return self.read("potential_duplicates", QUEUE_SCHEMA)
+
+    def decisions(self) -> DataFrame:
+        return self.read("merge_decisions", DECISION_SCHEMA)
+
+    def members(self) -> DataFrame:
+        return self.read("canonical_members", MEMBER_SCHEMA)
+
+    def replace(self, table: str, rows: DataFrame, keys: tuple[str, ...],
+                ignore: tuple[str, ...] = ()) -> dict[str, int]:
+        """Make ``table`` hold exactly ``rows`` (by ``keys``), committing only what differs."""
+        return merge_changed(rows, self.path(table), keys, ignore=ignore,
+                             delete_missing=F.lit(True))
+
+    def append_history(self, history: DataFrame) -> None:
+        if not history.isEmpty():
+            history.select(*HISTORY_SCHEMA.fieldNames()).write.format("delta").mode(
+                "append").save(self.path("canonical_id_history"))
+
+    def write_profiles(self, profiles: DataFrame, now: datetime, run_id: str) -> dict[str, int]:
+        """Upsert ``profiles`` (canonical_id, attributes, profile_hash): a changed hash makes a
+        new version, a new id version 1, an id no longer present is deleted."""
+        path = self.path("canonical_profiles")
+        (DeltaTable.createIfNotExists(self.spark).location(path).addColumns(PROFILE_SCHEMA)
+         .property("delta.enableChangeDataFeed", "true").execute())
+        target = DeltaTable.forPath(self.spark, path)
+        current = target.toDF().select("canonical_id", "profile_hash")
+        incoming = profiles.select("canonical_id", "profile_hash")
+        if (incoming.join(current, ["canonical_id", "profile_hash"], "left_anti").isEmpty()
+                and current.join(incoming, ["canonical_id", "profile_hash"], "left_anti")
+                .isEmpty()):
+            return {}
+        before = table_version(self.spark, path)
+        ts = F.lit(now).cast("timestamp")
+        source = profiles.withColumn("_now", ts).withColumn("_run", F.lit(run_id))
+        values = {a: f"s.{a}" for a in (*PROFILE_ATTRIBUTES, "profile_hash")}
+        (
+            target.alias("t").merge(source.alias("s"), "t.canonical_id = s.canonical_id")
+            .whenMatchedUpdate(condition="t.profile_hash <> s.profile_hash", set={
+                **values, "version": "t.version + 1", "updated_at": "s._now",
+                "run_id": "s._run"})
+            .whenNotMatchedInsert(values={
+                "canonical_id": "s.canonical_id", **values, "version": "1",
+                "created_at": "s._now", "updated_at": "s._now", "run_id": "s._run"})
+            .whenNotMatchedBySourceDelete()
+            .execute()
+        )
+        return merge_metrics(target, before)
+
+    def exists(self, table: str) -> bool:
+        return is_delta_table(self.spark, self.path(table))
