@@ -52,10 +52,18 @@ def rule_pairs(identities: DataFrame, rule: BlockingRule, max_block_size: int) -
     )
 
 
-def skipped_blocks(identities: DataFrame, rule: BlockingRule, max_block_size: int) -> int:
-    """How many key values of ``rule`` are shared by more than ``max_block_size`` records."""
-    return (identities.select(block_key(rule).alias("_block")).where(F.col("_block").isNotNull())
-            .groupBy("_block").count().where(F.col("count") > max_block_size).count())
+def skipped_blocks(identities: DataFrame, rules: Sequence[BlockingRule],
+                   max_block_size: int) -> dict[str, int]:
+    """Per rule, how many key values are shared by more than ``max_block_size`` records (one
+    aggregation for every rule)."""
+    keys = None
+    for rule in rules:
+        keyed = identities.select(F.lit(rule.name).alias("rule"), block_key(rule).alias("_block"))
+        keys = keyed if keys is None else keys.unionByName(keyed)
+    oversize = (keys.where(F.col("_block").isNotNull()).groupBy("rule", "_block").count()
+                .where(F.col("count") > max_block_size).groupBy("rule").count().collect())
+    found = {r.rule: r["count"] for r in oversize}
+    return {r.name: found.get(r.name, 0) for r in rules}
 
 
 def candidate_pairs(
@@ -79,6 +87,6 @@ def blocking_report(
     by_rule = {r.rule: r["count"] for r in exploded.collect()}
     return BlockingReport(
         pairs_by_rule={r.name: by_rule.get(r.name, 0) for r in rules},
-        skipped_blocks={r.name: skipped_blocks(identities, r, max_block_size) for r in rules},
+        skipped_blocks=skipped_blocks(identities, rules, max_block_size),
         candidate_pairs=pairs.count(),
     )

@@ -194,14 +194,16 @@ def run(context: JobContext) -> JobResult:
     edges = merge_edges(scored, queue, identities)
     nodes = identities.select(F.col("identity_key").alias("node"))
     components = connected_components(edges, nodes)
-    previous = store.members().select(
+    # materialized before the members table is rewritten: the history compares with it
+    previous = materialize(store.members().select(
         F.col("identity_key").alias("node"), F.col("canonical_id").alias("identity_id"),
-        F.col("canonical_created_at").alias("identity_created_at"))
+        F.col("canonical_created_at").alias("identity_created_at")))
     assigned, history = assign_identity_ids(components, previous, run_id=context.run_id,
                                             now=now, prefix="cu_")
     members = materialize(assigned.select(
         F.col("node").alias("identity_key"), F.col("identity_id").alias("canonical_id"),
         F.col("identity_created_at").alias("canonical_created_at")))
+    history = materialize(history)
     store.replace("canonical_members", members, ("identity_key",))
     store.append_history(history)
 

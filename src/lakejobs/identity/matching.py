@@ -255,14 +255,23 @@ def random_pairs(identities: DataFrame, sample_records: int) -> DataFrame:
     return pair_records(pairs, sample)
 
 
-def exact_agreement(identities: DataFrame, attribute: str) -> float | None:
-    """P(two distinct records with ``attribute`` present share its value), from frequencies."""
-    row = (identities.where(F.col(attribute).isNotNull()).groupBy(attribute).count()
-           .agg(F.sum(F.col("count") * (F.col("count") - 1)).alias("same"),
-                F.sum("count").alias("n")).first())
-    if row is None or row.n is None or row.n < 2:
-        return None
-    return max(float(row.same) / (float(row.n) * (row.n - 1)), PROBABILITY_FLOOR)
+def exact_agreement(identities: DataFrame, attributes: Sequence[str]) -> dict[str, float | None]:
+    """Per attribute, P(two distinct records with it present share its value), from value
+    frequencies (one aggregation for every attribute)."""
+    values = F.explode(F.array(*[
+        F.struct(F.lit(a).alias("attribute"), F.col(a).cast("string").alias("value"))
+        for a in attributes]))
+    rows = (identities.select(values.alias("v")).select("v.*").where(F.col("value").isNotNull())
+            .groupBy("attribute", "value").count().groupBy("attribute")
+            .agg(F.sum(F.col("count") * (F.col("count") - 1)).alias("same"),
+                 F.sum("count").alias("n")).collect())
+    found = {r.attribute: r for r in rows}
+    result: dict[str, float | None] = {}
+    for a in attributes:
+        row = found.get(a)
+        result[a] = (None if row is None or row.n < 2
+                     else max(float(row.same) / (float(row.n) * (row.n - 1)), PROBABILITY_FLOOR))
+    return result
 
 
 def estimate_u(
@@ -375,8 +384,9 @@ def train(
     with its own comparisons masked, averaged over the rules that did not mask it; then λ over
     every candidate pair (m fixed) and the prior among all pairs."""
     sample = random_pairs(identities, sample_records).transform(with_gammas(comps))
-    exact = {c.name: exact_agreement(identities, FREQUENCY_ATTRIBUTE[c.name])
-             for c in comps if c.name in FREQUENCY_ATTRIBUTE}
+    named = [c.name for c in comps if c.name in FREQUENCY_ATTRIBUTE]
+    frequencies = exact_agreement(identities, [FREQUENCY_ATTRIBUTE[n] for n in named])
+    exact = {n: frequencies[FREQUENCY_ATTRIBUTE[n]] for n in named}
     u = estimate_u(patterns(sample, comps), comps, exact)
     by_rule = {r.name: r for r in rules}
     estimates: dict[str, list[tuple[tuple[float, ...], int]]] = {c.name: [] for c in comps}
