@@ -162,3 +162,27 @@ def test_missing_s3_config_is_a_config_error() -> None:
     boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="conf-bucket")
     with pytest.raises(ConfigError, match=r"^s3://conf-bucket/nope.yaml: cannot be read from S3"):
         load_settings("qa", "s3://conf-bucket/nope.yaml", environ={})
+
+
+@pytest.mark.parametrize(("yaml", "message"), [
+    ("dedupe:\n  thresholds: {auto_merge: 0.8, review: 0.9}\n",
+     r"dev.yaml: dedupe.thresholds: review \(0.9\) must not exceed auto_merge \(0.8\)"),
+    ("dedupe:\n  survivorship: {shoe_size: most_recent}\n",
+     r"dev.yaml: dedupe: survivorship: unknown attribute\(s\) \['shoe_size'\]"),
+    ("dedupe:\n  sources: [{table: people, record_id: id, columns: {email: email}}]\n",
+     r"dev.yaml: dedupe.sources.0: set exactly one of source_system and system_column"),
+    ("dedupe:\n  blocking: [{name: b, keys: [shoe_size]}]\n",
+     r"dev.yaml: dedupe.blocking.0.keys.0: expected 'email', 'phone', .* got 'shoe_size'"),
+])
+def test_dedupe_config_errors_name_the_key_and_what_is_expected(
+    tmp_path: Path, yaml: str, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings("dev", write(tmp_path, yaml), environ={})
+
+
+def test_the_shipped_configs_load_with_dedupe_sources() -> None:
+    for env in ("dev", "qa", "prod"):
+        settings = load_settings(env, str(Path(__file__).parent.parent / "conf" / f"{env}.yaml"),
+                                 environ={})
+        assert [s.table for s in settings.dedupe.sources] == ["people", "customers"]

@@ -94,8 +94,8 @@ def test_blocking_unions_rules_without_a_cross_join_and_skips_oversize_blocks(
         person("6", "di", "ox", email="shared@x.com"),
     ]
     ids = identities(spark, rows)
-    rules = [BlockingRule(name="email", on=("email",)), BlockingRule(name="phone", on=("phone",)),
-             BlockingRule(name="name", on=("first_name", "last_name"))]
+    rules = [BlockingRule(name="email", keys=("email",)), BlockingRule(name="phone", keys=("phone",)),
+             BlockingRule(name="name", keys=("first_name", "last_name"))]
     pairs = candidate_pairs(ids, rules, max_block_size=2)
     expected = spark.createDataFrame(
         [("crm:1", "crm:2", ["email", "phone"]), ("crm:3", "crm:4", ["name"])],

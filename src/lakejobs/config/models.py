@@ -330,20 +330,20 @@ class DedupeSource(_Model):
 
 
 class BlockingRule(_Model):
-    """Records whose values of ``on`` are all present and equal become candidate pairs."""
+    """Records whose values of ``keys`` are all present and equal become candidate pairs."""
 
     name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
-    on: tuple[Literal[BLOCKING_KEYS], ...] = Field(min_length=1, description="blocking keys")
+    keys: tuple[Literal[BLOCKING_KEYS], ...] = Field(min_length=1, description="blocking keys")
 
 
 def _default_blocking() -> tuple[BlockingRule, ...]:
     return (
-        BlockingRule(name="email", on=("email",)),
-        BlockingRule(name="phone", on=("phone",)),
-        BlockingRule(name="government_id", on=("government_id",)),
-        BlockingRule(name="surname_birth_year", on=("last_name_soundex", "birth_year")),
-        BlockingRule(name="first_name_birth_date", on=("first_name_soundex", "birth_date")),
-        BlockingRule(name="postcode_initial", on=("postcode", "first_initial")),
+        BlockingRule(name="email", keys=("email",)),
+        BlockingRule(name="phone", keys=("phone",)),
+        BlockingRule(name="government_id", keys=("government_id",)),
+        BlockingRule(name="surname_birth_year", keys=("last_name_soundex", "birth_year")),
+        BlockingRule(name="first_name_birth_date", keys=("first_name_soundex", "birth_date")),
+        BlockingRule(name="postcode_initial", keys=("postcode", "first_initial")),
     )
 
 

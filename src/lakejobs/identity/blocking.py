@@ -28,7 +28,7 @@ class BlockingReport:
 
 def block_key(rule: BlockingRule) -> F.Column:
     """The rule's key of a record: its values joined, null unless every one is present."""
-    parts = [F.col(c).cast("string") for c in rule.on]
+    parts = [F.col(c).cast("string") for c in rule.keys]
     present = parts[0].isNotNull()
     for part in parts[1:]:
         present = present & part.isNotNull()

@@ -70,8 +70,11 @@ log = logging.getLogger(__name__)
 QUARANTINE_TABLE = "source_identities"
 
 
-def load_identities(context: JobContext) -> tuple[DataFrame, DataFrame, dict[str, dict[str, int]]]:
-    """(source identities, latest version per record; quarantined rows; figures per source)."""
+def load_identities(
+    context: JobContext,
+) -> tuple[DataFrame | None, DataFrame | None, dict[str, dict[str, int]]]:
+    """(source identities, latest version per record; quarantined rows; figures per source);
+    ``None`` twice when no source table exists yet."""
     spark, settings = context.spark, context.settings.dedupe
     names = nickname_frame(spark)
     kept, bad, figures = [], [], {}
@@ -89,8 +92,7 @@ def load_identities(context: JobContext) -> tuple[DataFrame, DataFrame, dict[str
         bad.append(rejected.select(F.lit(name).alias("source_table"), "reason", "raw"))
         figures[name] = {"rows": rows.count()}
     if not kept:
-        raise ConfigError("dedupe.sources: none of the configured tables exists yet: expected "
-                          "at least one source table with people records")
+        return None, None, figures
     union = kept[0]
     for more in kept[1:]:
         union = union.unionByName(more)
@@ -175,6 +177,9 @@ def run(context: JobContext) -> JobResult:
     now = datetime.now(UTC)
     store = DedupeStore(spark, context.paths, settings.zone)
     identities, quarantined, figures = load_identities(context)
+    if identities is None:
+        log.warning("master data dedupe: no source table exists yet: nothing to do")
+        return JobResult(summary={"sources": {}, "identities": 0})
     insert_new(quarantined.select("source_table", "reason", "raw",
                                   F.lit(now).cast("timestamp").alias("quarantined_at"),
                                   F.lit(context.run_id).alias("run_id")),

@@ -48,7 +48,6 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from lakejobs.config import BlockingRule, DedupeThresholds
-from lakejobs.errors import LakejobsError
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +55,6 @@ MISSING = 0
 AUTO_MERGE, REVIEW, NO_LINK = "auto_merge", "review", "no_link"
 PAIR_KEYS = ("left_key", "right_key")
 PROBABILITY_FLOOR = 1e-6  # no m or u is taken as zero: one unseen level must not be infinite
-
-
-class MatchingError(LakejobsError):
-    """The pairs cannot be scored (e.g. no candidate pair to estimate from)."""
 
 
 @dataclass(frozen=True)
@@ -243,9 +238,7 @@ def patterns(scored: DataFrame, comps: Sequence[Comparison]) -> list[tuple[tuple
 
 def random_pairs(identities: DataFrame, sample_records: int) -> DataFrame:
     """Pairs of a deterministic hash sample of about ``sample_records`` records (for u)."""
-    total = identities.count()
-    if total < 2:
-        raise MatchingError("fewer than two source identities: nothing to compare")
+    total = max(identities.count(), 1)
     share = min(1.0, sample_records / total)
     bucket = F.abs(F.xxhash64("identity_key", F.lit("u-sample"))) % 1_000_000
     sample = identities.where(bucket < int(share * 1_000_000)).localCheckpoint()
@@ -315,14 +308,15 @@ def estimate_m(
     update_m: bool = True,
     tolerance: float = 1e-7,
 ) -> MatchModel:
-    """EM for λ and m (unless ``update_m`` is false: λ only) with u fixed, over patterns."""
-    if not candidate_patterns:
-        raise MatchingError("no candidate pairs: nothing to estimate m from")
+    """EM for λ and m (unless ``update_m`` is false: λ only) with u fixed, over patterns.
+
+    Without any pattern (no candidate pair) the starting m and λ are returned: nothing will be
+    scored with them."""
     names = [c.name for c in comps]
     m = dict(m) if m is not None else {c.name: _initial_m(len(c.level_names)) for c in comps}
     lam, done = 0.1, 0
     log_u = [[math.log(p) if p > 0 else 0.0 for p in u[n]] for n in names]
-    for done in range(1, iterations + 1):
+    for done in range(1, iterations + 1 if candidate_patterns else 1):
         log_m = [[math.log(p) if p > 0 else 0.0 for p in m[n]] for n in names]
         sums = [[0.0] * len(m[n]) for n in names]
         matched = total = 0.0
@@ -354,7 +348,7 @@ def _normalised(sums: list[float]) -> tuple[float, ...]:
 
 def masked_comparisons(comps: Sequence[Comparison], rule: BlockingRule) -> set[str]:
     """The comparisons whose agreement ``rule`` implies."""
-    return {BLOCKING_COMPARISON[key] for key in rule.on}
+    return {BLOCKING_COMPARISON[key] for key in rule.keys}
 
 
 def rule_patterns(candidates: DataFrame, comps: Sequence[Comparison],
@@ -409,7 +403,8 @@ def train(
     model = estimate_m(everything, comps, u, iterations, m=m, update_m=False)
     candidate_count = sum(n for _, n in everything)
     records = identities.count()
-    prior = min(max(model.lam * candidate_count / (records * (records - 1) / 2), 1e-12), 0.5)
+    all_pairs = max(records * (records - 1) / 2, 1)
+    prior = min(max(model.lam * candidate_count / all_pairs, 1e-12), 0.5)
     model = replace(model, prior=prior)
     log.info("match model: λ=%.4f among %d candidate pairs, prior %.3g", model.lam,
              candidate_count, prior)
