@@ -14,6 +14,7 @@ from pyspark.sql import functions as F
 
 from lakejobs.delta_io import table_version
 from lakejobs.errors import ConfigError
+from lakejobs.identity.dedupe_store import SCHEMAS
 from lakejobs.people_data import generate_people
 from lakejobs.registry import get_job
 from lakejobs.runtime import JobResult, run_job
@@ -174,6 +175,12 @@ def test_dedupe_end_to_end_with_a_review_round_trip(spark: SparkSession, tmp_pat
     updates = feed.where((F.col("canonical_id") == cid)
                          & (F.col("_change_type") == "update_postimage"))
     assert [(r.phone, r.version) for r in updates.collect()] == [("7700123456", 2)]
+
+    # every table has the columns and types the data model documents
+    for name, schema in SCHEMAS.items():
+        got = lake.table(name).schema
+        assert ([(f.name, f.dataType.simpleString()) for f in got]
+                == [(f.name, f.dataType.simpleString()) for f in schema]), name
 
     # a rerun on unchanged data commits nothing
     before = lake.versions()

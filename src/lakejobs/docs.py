@@ -136,7 +136,7 @@ def data_model_markdown(settings: Settings) -> str:
                   "| column | comment |", "|---|---|"]
         lines += [f"| `{c}` | {text} |" for c, text in columns.items()]
         lines.append("")
-    return "\n".join(lines + _identity_markdown(settings))
+    return "\n".join(lines + _identity_markdown(settings) + _dedupe_markdown(settings))
 
 
 def _identity_markdown(settings: Settings) -> list[str]:
@@ -159,6 +159,22 @@ def _identity_markdown(settings: Settings) -> list[str]:
                   "| column | type | nullable |", "|---|---|---|"]
         lines += [f"| `{f.name}` | {f.dataType.simpleString()} | "
                   f"{'yes' if f.nullable else 'no'} |" for f in schema.fields]
+        lines.append("")
+    return lines
+
+
+def _dedupe_markdown(settings: Settings) -> list[str]:
+    from lakejobs.identity.dedupe_store import DESCRIPTIONS, SCHEMAS
+
+    zone = settings.dedupe.zone
+    lines = ["## Master data (`lakejobs.identity.dedupe`)", "",
+             f"In the `{zone}` zone (`dedupe.zone`), written by `master_data_dedupe`; rows "
+             "without a record id go to `quarantine/source_identities` with a reason.", ""]
+    for name, schema in SCHEMAS.items():
+        text = DESCRIPTIONS[name]
+        lines += [f"### `{zone}/{name}`", "", f"{text[0].upper()}{text[1:]}.", "",
+                  "| column | type |", "|---|---|"]
+        lines += [f"| `{f.name}` | {f.dataType.simpleString()} |" for f in schema.fields]
         lines.append("")
     return lines
 

@@ -38,6 +38,33 @@ MEMBER_SCHEMA = T.StructType([
     T.StructField("canonical_id", T.StringType(), False),
     T.StructField("canonical_created_at", T.TimestampType(), False),
 ])
+SOURCE_IDENTITY_SCHEMA = T.StructType(
+    [T.StructField(c, T.StringType()) for c in ("identity_key", "source_system",
+                                                "source_record_id")]
+    + [T.StructField("updated_at", T.TimestampType())]
+    + [T.StructField(c, T.DateType() if c == "birth_date" else T.StringType())
+       for c in ("first_name", "last_name", "birth_date", "email", "phone", "address",
+                 "postcode", "city", "government_id", "first_name_canonical",
+                 "first_name_soundex", "last_name_soundex", "first_initial")]
+    + [T.StructField("birth_year", T.IntegerType())]
+    + [T.StructField(c, T.StringType()) for c in ("postcode_district", "first_name_display",
+                                                  "last_name_display", "address_display",
+                                                  "record_hash", "raw")]
+)
+USER_SCHEMA = T.StructType([
+    T.StructField("canonical_id", T.StringType()),
+    T.StructField("canonical_created_at", T.TimestampType()),
+    T.StructField("records", T.LongType()),
+    T.StructField("source_systems", T.ArrayType(T.StringType())),
+    T.StructField("identity_keys", T.ArrayType(T.StringType())),
+])
+LINEAGE_SCHEMA = T.StructType(
+    [T.StructField(c, T.StringType()) for c in ("canonical_id", "attribute", "value", "rule",
+                                                "source_identity_key", "source_system",
+                                                "source_record_id")]
+    + [T.StructField("source_updated_at", T.TimestampType()),
+       T.StructField("run_id", T.StringType())]
+)
 DESCRIPTIONS = {
     "source_identities": "one row per source people record: source system and record id, "
     "normalised name, birth date, email, phone, address, government id, blocking keys, "
@@ -55,6 +82,16 @@ DESCRIPTIONS = {
     "attribute_lineage": "per canonical attribute: source record, system, updated_at and the "
     "survivorship rule that chose it; key (`canonical_id`, `attribute`)",
     "canonical_id_history": "created / merged / split / deleted canonical ids per run",
+}
+SCHEMAS = {
+    "source_identities": SOURCE_IDENTITY_SCHEMA,
+    "potential_duplicates": QUEUE_SCHEMA,
+    "merge_decisions": DECISION_SCHEMA,
+    "canonical_members": MEMBER_SCHEMA,
+    "canonical_users": USER_SCHEMA,
+    "canonical_profiles": PROFILE_SCHEMA,
+    "attribute_lineage": LINEAGE_SCHEMA,
+    "canonical_id_history": HISTORY_SCHEMA,
 }
 
 
