@@ -34,7 +34,7 @@ from collections import defaultdict
 from itertools import combinations
 from pathlib import Path
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 ROOT = Path(__file__).resolve().parent

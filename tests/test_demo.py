@@ -6,17 +6,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from lakejobs.config import load_settings
 from lakejobs.delta_io import table_version
 from lakejobs.demo import CURATED, run_demo
+from lakejobs.demo_data import rounds
 
 
 def test_demo_summary_matches_the_lake_and_a_second_run_changes_nothing(
-    spark: SparkSession, tmp_path: Path, lake_root: Path
+    spark: SparkSession, tmp_path: Path, lake_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("LAKEJOBS_IDENTITY_SALT", "demo-test-salt")
     dev = load_settings("dev", environ={}).model_dump(mode="json")
     dev["lake"]["root"] = str(lake_root)
     dev["validation"]["data_docs"] = None  # GX has its own tests; the demo test stays fast
@@ -32,10 +35,22 @@ def test_demo_summary_matches_the_lake_and_a_second_run_changes_nothing(
     for table, landed in first.landed.items():
         assert landed == first.staged[table] + first.quarantined[table], table
         assert first.staged[table] == count("staging", table)
+    people = len(rounds(12)[1]["people"])
     assert first.landed == {"customers": 18, "products": 22, "orders": 41, "order_items": 53,
-                            "events": 90}
+                            "events": 90, "people": people + 2}
     assert first.quarantined == {"customers": 3, "products": 0, "orders": 3, "order_items": 0,
-                                 "events": 0}
+                                 "events": 0, "people": 2}
+    # identities and master data, as the tables hold them
+    resolution = spark.read.format("delta").load(str(lake_root / "staging" /
+                                                     "identity_resolution"))
+    assert first.identities == {"nodes": resolution.count(),
+                                "identities": resolution.select("identity_id").distinct().count()}
+    assert first.identities["identities"] == 13  # one per customer seen in events (u, a, s)
+    users = spark.read.format("delta").load(str(lake_root / "curated" / "canonical_users"))
+    assert first.master_data["records"] == people + count("staging", "customers")
+    assert first.master_data["canonical_users"] == users.count() < first.master_data["records"]
+    assert first.master_data["merged_records"] == users.where("records > 1").agg(
+        F.sum("records")).first()[0]
     assert dict(first.top_reasons["orders"]) == {"not_in_set": 1, "null": 1,
                                                  "pattern_mismatch": 1}
     assert {t: count("curated", t) for t in CURATED} == first.curated
@@ -52,8 +67,12 @@ def test_demo_summary_matches_the_lake_and_a_second_run_changes_nothing(
     assert phones.where("phones > 1").count() == 0
     assert phones.where("new_phone = 1 AND versions = 2").count() == 1
 
-    versions = {t: table_version(spark, str(lake_root / "curated" / t)) for t in CURATED}
+    master = ("canonical_users", "canonical_profiles", "potential_duplicates")
+    versions = {t: table_version(spark, str(lake_root / "curated" / t)) for t in CURATED + master}
     second = run_demo("dev", config=str(config), customers=12, spark=spark)
-    assert (second.landed, second.staged, second.quarantined, second.curated, second.versions) == (
-        first.landed, first.staged, first.quarantined, first.curated, first.versions)
-    assert {t: table_version(spark, str(lake_root / "curated" / t)) for t in CURATED} == versions
+    assert (second.landed, second.staged, second.quarantined, second.curated, second.versions,
+            second.identities, second.master_data) == (
+        first.landed, first.staged, first.quarantined, first.curated, first.versions,
+        first.identities, first.master_data)
+    assert {t: table_version(spark, str(lake_root / "curated" / t))
+            for t in CURATED + master} == versions

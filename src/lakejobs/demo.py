@@ -1,8 +1,10 @@
 """The end-to-end demo: the generated retail data set through every stage lakejobs has.
 
 Two rounds, each landing its files and running ``landing_to_staging`` then ``staging_to_curated``
-through the same runtime a Glue job uses. The summary is read back from the tables written, so
-it is what an analyst would find. Running the demo again lands nothing new and changes nothing.
+through the same runtime a Glue job uses; after the last round ``identity_resolution`` (when an
+identity salt is configured: it is a secret, the demo never makes one up) and
+``master_data_dedupe``. The summary is read back from the tables written, so it is what an
+analyst would find. Running the demo again lands nothing new and changes nothing.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from lakejobs.registry import get_job
 from lakejobs.runtime import run_job
 
 JOBS = ("landing_to_staging", "staging_to_curated")
+FINAL_JOBS = ("identity_resolution", "master_data_dedupe")
 DIMENSIONS = ("dim_customer", "dim_product")
 CURATED = ("dim_date", *DIMENSIONS, "fact_orders", "fact_order_items", "fct_user_engagement",
            "agg_daily_engagement")
@@ -42,6 +45,9 @@ class DemoSummary:
     seconds: dict[str, float] = field(default_factory=dict)
     data_docs: str | None = None
     lake: str = ""
+    identities: dict[str, int] = field(default_factory=dict)
+    identity_skipped: str | None = None
+    master_data: dict[str, int] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
         """The summary as text, one fact per line."""
@@ -55,6 +61,16 @@ class DemoSummary:
             out.append(f"  {dim}: {figures['versions']} versions of {figures['keys']} keys, "
                        f"{figures['inferred']} still inferred")
         out.append(f"referential integrity: {'ok' if self.integrity_ok else 'ORPHANS'}")
+        if self.identity_skipped:
+            out.append(f"identity resolution: skipped ({self.identity_skipped})")
+        elif self.identities:
+            out.append(f"identities: {self.identities['identities']} formed from "
+                       f"{self.identities['nodes']} identifier nodes")
+        if self.master_data:
+            m = self.master_data
+            out.append(f"master data: {m['records']} people records → {m['canonical_users']} "
+                       f"canonical users; {m['merged_records']} records merged, "
+                       f"{m['queued']} pairs queued for review")
         out.append("time: " + ", ".join(f"{j} {s:.1f}s" for j, s in self.seconds.items()))
         if self.data_docs:
             out.append(f"Data Docs: {self.data_docs}/index.html")
@@ -99,7 +115,35 @@ def run_demo(
             seconds[job] += time.monotonic() - started
             report(f"round {round_no}: {job}: {result.rows_read} read, {result.rows_written} "
                    f"written, {result.rows_quarantined} quarantined")
-    return summarize(spark, settings, paths, seconds)
+    skipped = None
+    for job in FINAL_JOBS:
+        if job == "identity_resolution":
+            skipped = _identity_skip_reason(settings)
+            if skipped:
+                report(f"{job}: skipped ({skipped})")
+                continue
+        started = time.monotonic()
+        argv = ["lakejobs demo", "--JOB_NAME", job, "--env", env,
+                *(["--config", config] if config else [])]
+        result = run_job(get_job(job), argv, spark=spark).result
+        seconds[job] = time.monotonic() - started
+        report(f"{job}: {result.rows_read} read, {result.rows_written} written, "
+               f"{result.rows_quarantined} quarantined")
+    summary = summarize(spark, settings, paths, seconds)
+    summary.identity_skipped = skipped
+    return summary
+
+
+def _identity_skip_reason(settings: Settings) -> str | None:
+    """Why identity resolution cannot run: its salt is a secret the demo must not invent."""
+    from lakejobs.errors import SecretError
+    from lakejobs.secrets import read_secret
+
+    try:
+        read_secret(settings.secrets.identity_salt, region=settings.secrets.region)
+    except SecretError:
+        return f"set {settings.secrets.identity_salt.name} to a secret salt to include it"
+    return None
 
 
 def _quiet(spark: SparkSession) -> None:
@@ -140,6 +184,22 @@ def summarize(spark: SparkSession, settings: Settings, paths: LakePaths,
                                F.count(F.when(F.col("is_inferred") & F.col("is_current"), 1))
                                .alias("inferred")).first()
             summary.versions[dim] = figures.asDict()
+    identity = paths.table(settings.identity.zone, "identity_resolution")
+    if is_delta_table(spark, identity):
+        row = _read(spark, identity).agg(F.count(F.lit(1)).alias("nodes"),
+                                         F.count_distinct("identity_id").alias("identities")
+                                         ).first()
+        summary.identities = row.asDict()
+    users = paths.table(settings.dedupe.zone, "canonical_users")
+    if is_delta_table(spark, users):
+        row = _read(spark, users).agg(
+            F.sum("records").alias("records"), F.count(F.lit(1)).alias("canonical_users"),
+            F.sum(F.when(F.col("records") > 1, F.col("records"))).alias("merged")).first()
+        queued = _read(spark, paths.table(settings.dedupe.zone, "potential_duplicates")).where(
+            F.col("status") == "open").count()
+        summary.master_data = {"records": int(row.records or 0),
+                               "canonical_users": row.canonical_users,
+                               "merged_records": int(row.merged or 0), "queued": queued}
     run_log = paths.table("system", settings.tables.run_log)
     last = (_read(spark, run_log).where(F.col("job_name") == "staging_to_curated")
             .orderBy(F.desc("completed_at")).select("summary").first())

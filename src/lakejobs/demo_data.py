@@ -4,7 +4,8 @@ Round 1 is the initial load. Round 2 brings what makes a lakehouse hard: custome
 with phone changes (SCD1), a change that arrives after orders it predates, a customer and a
 product that facts referenced before their records arrived (inferred members), order lines whose
 header arrives later, duplicated analytics events, events without identifiers, and deliberately
-bad records of every kind the contracts and rules catch.
+bad records of every kind the contracts and rules catch. People records (sign-ups, CRM, support;
+``lakejobs.people_data``) bring duplicates for the master-data dedupe.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from lakejobs.paths import LakePaths
+from lakejobs.people_data import generate_people
 
-TABLES = ("customers", "products", "orders", "order_items", "events")
+TABLES = ("customers", "products", "orders", "order_items", "events", "people")
 COUNTRIES = ("GB", "IE", "FR", "DE", "NL", "US")
 CATEGORIES = ("toys", "garden", "kitchen", "books", "sport")
 DAY = {1: datetime(2026, 11, 1), 2: datetime(2026, 11, 2)}
@@ -67,6 +69,9 @@ def rounds(customers: int, seed: int = 7) -> dict[int, dict[str, list[Any]]]:
                           "updated_at": _ts(at)})
     first["orders"], first["order_items"] = orders, items
     first["events"] = _events(rng, n, day1, 5 * n)
+    # master data: people records from sign-ups, CRM and support, with duplicates
+    first["people"] = generate_people(max(8, n // 2), seed=seed, start=day1 - timedelta(days=365)
+                                      ).records
 
     moved = rng.sample(range(1, n + 1), max(1, n // 10))
     second["customers"] = [  # moved (a new SCD2 version) with a new phone (SCD1, every version)
@@ -99,6 +104,10 @@ def rounds(customers: int, seed: int = 7) -> dict[int, dict[str, list[Any]]]:
         _order(order_id + 5, None, day2),                               # no customer: rejected
     ]
     second["events"] = _events(rng, n, day2, 2 * n)
+    second["people"] = [
+        {**first["people"][0], "record_id": None},                        # no record id
+        {**first["people"][1], "record_id": "crm-late", "birth_date": "31/02/1990"},  # bad date
+    ]
     return {1: first, 2: second}
 
 

@@ -15,7 +15,13 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakejobs.delta_io import is_delta_table, merge_changed, merge_metrics, read_delta, table_version
+from lakejobs.delta_io import (
+    is_delta_table,
+    merge_changed,
+    merge_metrics,
+    read_delta,
+    table_version,
+)
 from lakejobs.identity.review_queue import DECISION_SCHEMA, QUEUE_SCHEMA
 from lakejobs.identity.stable_ids import HISTORY_SCHEMA
 from lakejobs.identity.survivorship import PROFILE_ATTRIBUTES
