@@ -45,9 +45,12 @@ def test_demo_summary_matches_the_lake_and_a_second_run_changes_nothing(
                                                      "identity_resolution"))
     assert first.identities == {"nodes": resolution.count(),
                                 "identities": resolution.select("identity_id").distinct().count()}
-    assert first.identities["identities"] == 13  # one per customer seen in events (u, a, s)
+    assert first.identities["identities"] == 12  # customers 1-12 are in events: u, a, s linked
     users = spark.read.format("delta").load(str(lake_root / "curated" / "canonical_users"))
-    assert first.master_data["records"] == people + count("staging", "customers")
+    customers = spark.read.format("delta").load(str(lake_root / "staging" / "customers"))
+    # one source identity per person record and per customer (its latest version)
+    assert first.master_data["records"] == people + customers.select("customer_id").distinct(
+    ).count()
     assert first.master_data["canonical_users"] == users.count() < first.master_data["records"]
     assert first.master_data["merged_records"] == users.where("records > 1").agg(
         F.sum("records")).first()[0]

@@ -68,7 +68,8 @@ class DemoSummary:
                        f"{self.identities['nodes']} identifier nodes")
         if self.master_data:
             m = self.master_data
-            out.append(f"master data: {m['records']} people records → {m['canonical_users']} "
+            out.append(f"master data: {m['records']} source records (people, customers) → "
+                       f"{m['canonical_users']} "
                        f"canonical users; {m['merged_records']} records merged, "
                        f"{m['queued']} pairs queued for review")
         out.append("time: " + ", ".join(f"{j} {s:.1f}s" for j, s in self.seconds.items()))
