@@ -27,7 +27,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from lakejobs.config import DedupeSettings, DedupeSource
-from lakejobs.delta_io import insert_new, is_delta_table
+from lakejobs.delta_io import insert_new
 from lakejobs.errors import ConfigError, ConservationError
 from lakejobs.identity.blocking import blocking_report, candidate_pairs
 from lakejobs.identity.components import connected_components, materialize
@@ -61,6 +61,7 @@ from lakejobs.identity.source_identities import (
     split_unusable,
     with_match_keys,
 )
+from lakejobs.identity.source_tables import read_sources
 from lakejobs.identity.stable_ids import assign_identity_ids
 from lakejobs.identity.survivorship import attribute_candidates, choose, profiles
 from lakejobs.runtime import JobContext, JobResult
@@ -78,14 +79,8 @@ def load_identities(
     spark, settings = context.spark, context.settings.dedupe
     names = nickname_frame(spark)
     kept, bad, figures = [], [], {}
-    for source in settings.sources:
-        name = f"{source.zone}.{source.table}"
-        path = context.paths.table(source.zone, source.table)
-        if not is_delta_table(spark, path):
-            log.warning("dedupe source %s has no table yet at %s: nothing to read", name, path)
-            continue
-        rows = spark.read.format("delta").load(path)
-        _check_columns(rows, source)
+    for source, name, rows in read_sources(context, settings.sources, "dedupe.sources",
+                                           _wanted_columns):
         identities = read_source(rows, source, settings.phone_country_code)
         good, rejected = split_unusable(identities)
         kept.append(good)
@@ -98,7 +93,7 @@ def load_identities(
         union = union.unionByName(more)
     newest = Window.partitionBy("source_system", "source_record_id").orderBy(
         F.desc_nulls_last("updated_at"), "raw")
-    ranked = materialize(union.withColumn("_v", F.row_number().over(newest)))
+    ranked = union.withColumn("_v", F.row_number().over(newest))
     identities = materialize(ranked.where("_v = 1").drop("_v").transform(with_match_keys(names)))
     quarantined = bad[0]
     for more in bad[1:]:
@@ -106,22 +101,18 @@ def load_identities(
     quarantined = materialize(quarantined)
     totals = {r.source_table: r.n for r in quarantined.groupBy("source_table").agg(
         F.count("*").alias("n")).collect()}
-    older = ranked.where("_v > 1").count()
     for name, f in figures.items():
         f["quarantined"] = totals.get(name, 0)
-    figures["_all"] = {"identities": identities.count(), "older_versions": older}
+    figures["_all"] = {"identities": identities.count(),
+                       "older_versions": ranked.where("_v > 1").count()}
     return identities, quarantined, figures
 
 
-def _check_columns(rows: DataFrame, source: DedupeSource) -> None:
+def _wanted_columns(source: DedupeSource) -> list[str]:
     wanted = [source.record_id, source.updated_column, *source.columns.values()]
     if source.system_column is not None:
         wanted.append(source.system_column)
-    missing = [c for c in wanted if c.split(".")[0] not in rows.columns]
-    if missing:
-        raise ConfigError(
-            f"dedupe.sources ({source.zone}.{source.table}): column(s) {', '.join(missing)} not "
-            f"in the table: expected one of {', '.join(sorted(rows.columns))}")
+    return wanted
 
 
 def score_pairs(identities: DataFrame, settings: DedupeSettings) -> tuple[DataFrame, MatchModel,
@@ -190,7 +181,7 @@ def run(context: JobContext) -> JobResult:
 
     good, invalid = latest_decisions(store.decisions())
     queue_before = store.queue()
-    decided = materialize(apply_decisions(queue_before, good))
+    decided = apply_decisions(queue_before, good)
     unknown = unknown_pairs(queue_before, good).count()
     review = scored.where(F.col("decision") == REVIEW)
     queue = materialize(next_queue(decided, review, now))

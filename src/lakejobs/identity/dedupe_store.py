@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -24,8 +24,8 @@ from lakejobs.delta_io import (
 )
 from lakejobs.identity.review_queue import DECISION_SCHEMA, QUEUE_SCHEMA
 from lakejobs.identity.stable_ids import HISTORY_SCHEMA
+from lakejobs.identity.store import ZoneTables
 from lakejobs.identity.survivorship import PROFILE_ATTRIBUTES
-from lakejobs.paths import LakePaths
 
 PROFILE_SCHEMA = T.StructType(
     [T.StructField("canonical_id", T.StringType(), False)]
@@ -102,15 +102,8 @@ SCHEMAS = {
 
 
 @dataclass(frozen=True)
-class DedupeStore:
+class DedupeStore(ZoneTables):
     """The master-data tables of one lake."""
-
-    spark: SparkSession
-    paths: LakePaths
-    zone: str
-
-    def path(self, table: str) -> str:
-        return self.paths.table(self.zone, table)
 
     def read(self, table: str, schema: T.StructType | None = None) -> DataFrame:
         return read_delta(self.spark, self.path(table), schema)

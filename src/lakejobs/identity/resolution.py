@@ -16,8 +16,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakejobs.config import IdentitySettings, IdentitySource
-from lakejobs.delta_io import is_delta_table
-from lakejobs.errors import ConfigError, ConservationError, JobArgumentError
+from lakejobs.errors import ConservationError, JobArgumentError
 from lakejobs.identity.components import connected_components, materialize
 from lakejobs.identity.confidence import node_confidence
 from lakejobs.identity.graph import (
@@ -29,6 +28,7 @@ from lakejobs.identity.graph import (
     with_nodes,
     with_salt,
 )
+from lakejobs.identity.source_tables import read_sources
 from lakejobs.identity.stable_ids import assign_identity_ids
 from lakejobs.identity.store import IdentityStore
 from lakejobs.incremental import rows_after_watermark
@@ -150,14 +150,8 @@ def ingest_sources(
     salt_df = salt_frame(spark, salt)
     deny = store.read("identity_deny_list").select("node")
     observed, figures = [], {}
-    for source in settings.sources:
-        name = f"{source.zone}.{source.table}"
-        path = context.paths.table(source.zone, source.table)
-        if not is_delta_table(spark, path):
-            log.warning("identity source %s has no table yet at %s: nothing to read", name, path)
-            continue
-        rows = spark.read.format("delta").load(path)
-        _check_columns(rows, source)
+    for source, name, rows in read_sources(context, settings.sources, "identity.sources",
+                                           _wanted_columns):
         if source.watermark_column is not None:
             rows = rows_after_watermark(rows, context.bookmarks, name, source.watermark_column)
         with_ids = materialize(
@@ -182,15 +176,11 @@ def ingest_sources(
     return touched, figures
 
 
-def _check_columns(rows: DataFrame, source: IdentitySource) -> None:
+def _wanted_columns(source: IdentitySource) -> list[str]:
     wanted = [*source.identifiers, source.time_column]
     if source.watermark_column is not None:
         wanted.append(source.watermark_column)
-    missing = [c for c in wanted if c.split(".")[0] not in rows.columns]
-    if missing:
-        raise ConfigError(
-            f"identity.sources ({source.zone}.{source.table}): column(s) {', '.join(missing)} "
-            f"not in the table: expected one of {', '.join(sorted(rows.columns))}")
+    return wanted
 
 
 def run(context: JobContext) -> JobResult:

@@ -84,8 +84,8 @@ TABLES = {
 
 
 @dataclass(frozen=True)
-class IdentityStore:
-    """The identity tables of one lake."""
+class ZoneTables:
+    """Tables of one lake zone, by name."""
 
     spark: SparkSession
     paths: LakePaths
@@ -93,6 +93,11 @@ class IdentityStore:
 
     def path(self, table: str) -> str:
         return self.paths.table(self.zone, table)
+
+
+@dataclass(frozen=True)
+class IdentityStore(ZoneTables):
+    """The identity tables of one lake."""
 
     def read(self, table: str) -> DataFrame:
         """The table; empty with its schema before the first write."""
