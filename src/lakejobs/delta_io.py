@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -31,12 +31,16 @@ def append(df: DataFrame, path: str, *, merge_schema: bool = False) -> None:
 
 
 def ensure_table(
-    spark: SparkSession, path: str, schema: T.StructType, partition_by: Sequence[str] = ()
+    spark: SparkSession, path: str, schema: T.StructType, partition_by: Sequence[str] = (),
+    properties: Mapping[str, str] | None = None,
 ) -> DeltaTable:
-    """The Delta table at ``path``, created empty with ``schema`` if it does not exist."""
+    """The Delta table at ``path``, created empty with ``schema`` (and table ``properties``)
+    if it does not exist."""
     builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(schema)
     if partition_by:
         builder = builder.partitionedBy(*partition_by)
+    for key, value in (properties or {}).items():
+        builder = builder.property(key, value)
     builder.execute()
     return DeltaTable.forPath(spark, path)
 

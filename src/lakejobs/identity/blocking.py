@@ -36,8 +36,8 @@ def block_key(rule: BlockingRule) -> F.Column:
 
 
 def rule_pairs(identities: DataFrame, rule: BlockingRule, max_block_size: int) -> DataFrame:
-    """``left_key``, ``right_key`` (left < right), ``rule``, ``_oversize`` (null for pairs;
-    one row per skipped block)."""
+    """``left_key``, ``right_key`` (left < right), ``rule``: the pairs of the rule's blocks of
+    at most ``max_block_size`` records."""
     keyed = identities.select("identity_key", block_key(rule).alias("_block")).where(
         F.col("_block").isNotNull())
     sizes = keyed.groupBy("_block").agg(F.count("*").alias("_n"))

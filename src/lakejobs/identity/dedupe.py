@@ -21,6 +21,7 @@ nothing and profile versions move only when a surviving value does.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pyspark.sql import DataFrame, Window
@@ -71,11 +72,29 @@ log = logging.getLogger(__name__)
 QUARANTINE_TABLE = "source_identities"
 
 
-def load_identities(
-    context: JobContext,
-) -> tuple[DataFrame | None, DataFrame | None, dict[str, dict[str, int]]]:
-    """(source identities, latest version per record; quarantined rows; figures per source);
-    ``None`` twice when no source table exists yet."""
+@dataclass(frozen=True)
+class LoadedIdentities:
+    """The source identities (latest version per record), the quarantined rows, and counts:
+    per source table its rows and quarantined rows, in all the identities and older versions."""
+
+    identities: DataFrame
+    quarantined: DataFrame
+    sources: dict[str, dict[str, int]]
+    count: int
+    older_versions: int
+
+    @property
+    def rows(self) -> int:
+        return sum(f["rows"] for f in self.sources.values())
+
+    @property
+    def quarantined_count(self) -> int:
+        return sum(f["quarantined"] for f in self.sources.values())
+
+
+def load_identities(context: JobContext) -> LoadedIdentities | None:
+    """Every source table's records as source identities; ``None`` when no source table
+    exists yet."""
     spark, settings = context.spark, context.settings.dedupe
     names = nickname_frame(spark)
     kept, bad, figures = [], [], {}
@@ -87,7 +106,7 @@ def load_identities(
         bad.append(rejected.select(F.lit(name).alias("source_table"), "reason", "raw"))
         figures[name] = {"rows": rows.count()}
     if not kept:
-        return None, None, figures
+        return None
     union = kept[0]
     for more in kept[1:]:
         union = union.unionByName(more)
@@ -103,9 +122,8 @@ def load_identities(
         F.count("*").alias("n")).collect()}
     for name, f in figures.items():
         f["quarantined"] = totals.get(name, 0)
-    figures["_all"] = {"identities": identities.count(),
-                       "older_versions": ranked.where("_v > 1").count()}
-    return identities, quarantined, figures
+    return LoadedIdentities(identities, quarantined, figures, count=identities.count(),
+                            older_versions=ranked.where("_v > 1").count())
 
 
 def _wanted_columns(source: DedupeSource) -> list[str]:
@@ -115,15 +133,15 @@ def _wanted_columns(source: DedupeSource) -> list[str]:
     return wanted
 
 
-def score_pairs(identities: DataFrame, settings: DedupeSettings) -> tuple[DataFrame, MatchModel,
-                                                                         dict]:
+def score_pairs(identities: DataFrame, records: int, settings: DedupeSettings
+                ) -> tuple[DataFrame, MatchModel, dict]:
     """Candidate pairs with gammas, probability, conflicts, ``score``, ``decision``, ``reason``
     and the review columns; the model; the blocking figures."""
     pairs = materialize(candidate_pairs(identities, settings.blocking, settings.max_block_size))
     report = blocking_report(pairs, identities, settings.blocking, settings.max_block_size)
     comps = comparisons()
     compared = materialize(pair_records(pairs, identities).transform(with_gammas(comps)))
-    model = train(compared, identities, comps, settings.blocking,
+    model = train(compared, identities, records, comps, settings.blocking,
                   sample_records=settings.u_sample_records,
                   iterations=settings.em_iterations)
     scored = (
@@ -167,20 +185,21 @@ def run(context: JobContext) -> JobResult:
                           "at least one table of people records")
     now = datetime.now(UTC)
     store = DedupeStore(spark, context.paths, settings.zone)
-    identities, quarantined, figures = load_identities(context)
-    if identities is None:
+    loaded = load_identities(context)
+    if loaded is None:
         log.warning("master data dedupe: no source table exists yet: nothing to do")
         return JobResult(summary={"sources": {}, "identities": 0})
-    insert_new(quarantined.select("source_table", "reason", "raw",
+    identities = loaded.identities
+    insert_new(loaded.quarantined.select("source_table", "reason", "raw",
                                   F.lit(now).cast("timestamp").alias("quarantined_at"),
                                   F.lit(context.run_id).alias("run_id")),
                context.paths.table("quarantine", QUARANTINE_TABLE), ["source_table", "raw"])
     store.replace("source_identities", identities, ("identity_key",))
 
-    scored, model, blocking = score_pairs(identities, settings)
+    scored, model, blocking = score_pairs(identities, loaded.count, settings)
 
-    good, invalid = latest_decisions(store.decisions())
-    queue_before = store.queue()
+    good, invalid = latest_decisions(store.read("merge_decisions"))
+    queue_before = store.read("potential_duplicates")
     decided = apply_decisions(queue_before, good)
     unknown = unknown_pairs(queue_before, good).count()
     review = scored.where(F.col("decision") == REVIEW)
@@ -191,7 +210,7 @@ def run(context: JobContext) -> JobResult:
     nodes = identities.select(F.col("identity_key").alias("node"))
     components = connected_components(edges, nodes)
     # materialized before the members table is rewritten: the history compares with it
-    previous = materialize(store.members().select(
+    previous = materialize(store.read("canonical_members").select(
         F.col("identity_key").alias("node"), F.col("canonical_id").alias("identity_id"),
         F.col("canonical_created_at").alias("identity_created_at")))
     assigned, history = assign_identity_ids(components, previous, run_id=context.run_id,
@@ -214,25 +233,24 @@ def run(context: JobContext) -> JobResult:
     store.replace("attribute_lineage", lineage, ("canonical_id", "attribute"), ignore=("run_id",))
     profile_changes = store.write_profiles(profiles(lineage), now, context.run_id)
 
-    summary = _summary(figures, blocking, scored, queue, good, invalid, unknown, users,
+    summary = _summary(loaded, blocking, scored, queue, good, invalid, unknown, users,
                        profile_changes, model, now)
-    rows = sum(f.get("rows", 0) for k, f in figures.items() if k != "_all")
-    accounted = (figures["_all"]["identities"] + figures["_all"]["older_versions"]
-                 + quarantined.count())
-    if rows != accounted:
-        raise ConservationError(f"master_data_dedupe: {rows} source rows but {accounted} "
-                                f"identities + older versions + quarantined: {figures}")
+    accounted = loaded.count + loaded.older_versions + loaded.quarantined_count
+    if loaded.rows != accounted:
+        raise ConservationError(f"master_data_dedupe: {loaded.rows} source rows but {accounted} "
+                                f"identities + older versions + quarantined: {loaded.sources}")
     log.info("master data dedupe: %s", {k: v for k, v in summary.items() if k != "model"})
-    return JobResult(rows_read=rows, rows_written=figures["_all"]["identities"],
-                     rows_quarantined=summary["quarantined"], summary=summary)
+    return JobResult(rows_read=loaded.rows, rows_written=loaded.count,
+                     rows_quarantined=loaded.quarantined_count, summary=summary)
 
 
-def _summary(figures, blocking, scored, queue, decisions, invalid, unknown, users,
-             profile_changes, model: MatchModel, now: datetime) -> dict:
-    by_decision = {r.decision: r.n for r in scored.groupBy("decision").agg(
-        F.count("*").alias("n")).collect()}
-    by_reason = {r.reason: r.n for r in scored.groupBy("reason").agg(
-        F.count("*").alias("n")).collect()}
+def _summary(loaded: LoadedIdentities, blocking, scored, queue, decisions, invalid, unknown,
+             users, profile_changes, model: MatchModel, now: datetime) -> dict:
+    by_decision: dict[str, int] = {}
+    by_reason: dict[str, int] = {}
+    for r in scored.groupBy("decision", "reason").agg(F.count("*").alias("n")).collect():
+        by_decision[r.decision] = by_decision.get(r.decision, 0) + r.n
+        by_reason[r.reason] = by_reason.get(r.reason, 0) + r.n
     statuses = {r.status: r.n for r in queue.groupBy("status").agg(
         F.count("*").alias("n")).collect()}
     oldest = queue.where(F.col("status") == OPEN).agg(F.min("queued_at")).first()[0]
@@ -243,10 +261,10 @@ def _summary(figures, blocking, scored, queue, decisions, invalid, unknown, user
                       ).first()
     now_naive = now.replace(tzinfo=None)
     return {
-        "sources": {k: v for k, v in figures.items() if k != "_all"},
-        "identities": figures["_all"]["identities"],
-        "older_versions": figures["_all"]["older_versions"],
-        "quarantined": sum(v.get("quarantined", 0) for k, v in figures.items() if k != "_all"),
+        "sources": loaded.sources,
+        "identities": loaded.count,
+        "older_versions": loaded.older_versions,
+        "quarantined": loaded.quarantined_count,
         **blocking,
         "pairs_compared": sum(by_decision.values()),
         "auto_merged": by_decision.get(AUTO_MERGE, 0),

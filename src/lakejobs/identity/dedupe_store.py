@@ -7,21 +7,16 @@ version of a profile is one ``update_postimage`` row for downstream consumers.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import ClassVar
 
-from delta.tables import DeltaTable
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakejobs.delta_io import (
-    is_delta_table,
-    merge_changed,
-    merge_metrics,
-    read_delta,
-    table_version,
-)
+from lakejobs.delta_io import append, ensure_table, merge_changed, merge_metrics, table_version
 from lakejobs.identity.review_queue import DECISION_SCHEMA, QUEUE_SCHEMA
 from lakejobs.identity.stable_ids import HISTORY_SCHEMA
 from lakejobs.identity.store import ZoneTables
@@ -105,17 +100,7 @@ SCHEMAS = {
 class DedupeStore(ZoneTables):
     """The master-data tables of one lake."""
 
-    def read(self, table: str, schema: T.StructType | None = None) -> DataFrame:
-        return read_delta(self.spark, self.path(table), schema)
-
-    def queue(self) -> DataFrame:
-        return self.read("potential_duplicates", QUEUE_SCHEMA)
-
-    def decisions(self) -> DataFrame:
-        return self.read("merge_decisions", DECISION_SCHEMA)
-
-    def members(self) -> DataFrame:
-        return self.read("canonical_members", MEMBER_SCHEMA)
+    SCHEMAS: ClassVar[Mapping[str, T.StructType]] = SCHEMAS
 
     def replace(self, table: str, rows: DataFrame, keys: tuple[str, ...],
                 ignore: tuple[str, ...] = ()) -> dict[str, int]:
@@ -125,16 +110,14 @@ class DedupeStore(ZoneTables):
 
     def append_history(self, history: DataFrame) -> None:
         if not history.isEmpty():
-            history.select(*HISTORY_SCHEMA.fieldNames()).write.format("delta").mode(
-                "append").save(self.path("canonical_id_history"))
+            append(history.select(*HISTORY_SCHEMA.fieldNames()), self.path("canonical_id_history"))
 
     def write_profiles(self, profiles: DataFrame, now: datetime, run_id: str) -> dict[str, int]:
         """Upsert ``profiles`` (canonical_id, attributes, profile_hash): a changed hash makes a
         new version, a new id version 1, an id no longer present is deleted."""
         path = self.path("canonical_profiles")
-        (DeltaTable.createIfNotExists(self.spark).location(path).addColumns(PROFILE_SCHEMA)
-         .property("delta.enableChangeDataFeed", "true").execute())
-        target = DeltaTable.forPath(self.spark, path)
+        target = ensure_table(self.spark, path, PROFILE_SCHEMA,
+                              properties={"delta.enableChangeDataFeed": "true"})
         current = target.toDF().select("canonical_id", "profile_hash")
         incoming = profiles.select("canonical_id", "profile_hash")
         if (incoming.join(current, ["canonical_id", "profile_hash"], "left_anti").isEmpty()
@@ -157,6 +140,3 @@ class DedupeStore(ZoneTables):
             .execute()
         )
         return merge_metrics(target, before)
-
-    def exists(self, table: str) -> bool:
-        return is_delta_table(self.spark, self.path(table))

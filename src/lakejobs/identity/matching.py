@@ -176,12 +176,6 @@ BLOCKING_COMPARISON = {
     "city": "address",
 }
 
-# the attribute whose value frequencies give each comparison's exact-level u
-FREQUENCY_ATTRIBUTE = {"first_name": "first_name", "last_name": "last_name",
-                       "birth_date": "birth_date", "email": "email", "phone": "phone",
-                       "address": "address", "government_id": "government_id"}
-
-
 def pair_records(pairs: DataFrame, identities: DataFrame) -> DataFrame:
     """The pairs with every column of both records, prefixed ``l_`` and ``r_``."""
     left = identities.select(*[F.col(c).alias(f"l_{c}") for c in identities.columns])
@@ -236,10 +230,10 @@ def patterns(scored: DataFrame, comps: Sequence[Comparison]) -> list[tuple[tuple
     return sorted((tuple(int(r[g]) for g in gammas), int(r.n)) for r in rows)
 
 
-def random_pairs(identities: DataFrame, sample_records: int) -> DataFrame:
-    """Pairs of a deterministic hash sample of about ``sample_records`` records (for u)."""
-    total = max(identities.count(), 1)
-    share = min(1.0, sample_records / total)
+def random_pairs(identities: DataFrame, records: int, sample_records: int) -> DataFrame:
+    """Pairs of a deterministic hash sample of about ``sample_records`` of the ``records``
+    identities (for u)."""
+    share = min(1.0, sample_records / max(records, 1))
     bucket = F.abs(F.xxhash64("identity_key", F.lit("u-sample"))) % 1_000_000
     sample = identities.where(bucket < int(share * 1_000_000)).localCheckpoint()
     pairs = (sample.select(F.col("identity_key").alias("left_key"))
@@ -346,7 +340,7 @@ def _normalised(sums: list[float]) -> tuple[float, ...]:
                                         PROBABILITY_FLOOR) for i in range(k))
 
 
-def masked_comparisons(comps: Sequence[Comparison], rule: BlockingRule) -> set[str]:
+def masked_comparisons(rule: BlockingRule) -> set[str]:
     """The comparisons whose agreement ``rule`` implies."""
     return {BLOCKING_COMPARISON[key] for key in rule.keys}
 
@@ -359,7 +353,7 @@ def rule_patterns(candidates: DataFrame, comps: Sequence[Comparison],
     per_rule = candidates.select(F.explode("blocked_by").alias("rule"), *gammas)
     masked = []
     for comp in comps:
-        rules_on = sorted(r.name for r in rules if comp.name in masked_comparisons(comps, r))
+        rules_on = sorted(r.name for r in rules if comp.name in masked_comparisons(r))
         hit = F.col("rule").isin(*rules_on) if rules_on else F.lit(False)
         masked.append(F.when(hit, F.lit(MISSING)).otherwise(F.col(comp.gamma)).alias(comp.gamma))
     rows = per_rule.select("rule", *masked).groupBy("rule", *gammas).agg(
@@ -371,38 +365,37 @@ def rule_patterns(candidates: DataFrame, comps: Sequence[Comparison],
 
 
 def train(
-    candidates: DataFrame, identities: DataFrame, comps: Sequence[Comparison],
+    candidates: DataFrame, identities: DataFrame, records: int, comps: Sequence[Comparison],
     rules: Sequence[BlockingRule], *, sample_records: int, iterations: int,
 ) -> MatchModel:
     """u from random pairs and frequencies; m by one EM per blocking rule over that rule's pairs
     with its own comparisons masked, averaged over the rules that did not mask it; then λ over
-    every candidate pair (m fixed) and the prior among all pairs."""
-    sample = random_pairs(identities, sample_records).transform(with_gammas(comps))
-    named = [c.name for c in comps if c.name in FREQUENCY_ATTRIBUTE]
-    frequencies = exact_agreement(identities, [FREQUENCY_ATTRIBUTE[n] for n in named])
-    exact = {n: frequencies[FREQUENCY_ATTRIBUTE[n]] for n in named}
+    every candidate pair (m fixed) and the prior among all pairs (``records`` identities).
+
+    Each comparison's exact-level u comes from the value frequencies of the attribute of the
+    same name."""
+    sample = random_pairs(identities, records, sample_records).transform(with_gammas(comps))
+    exact = exact_agreement(identities, [c.name for c in comps])
     u = estimate_u(patterns(sample, comps), comps, exact)
     by_rule = {r.name: r for r in rules}
-    estimates: dict[str, list[tuple[tuple[float, ...], int]]] = {c.name: [] for c in comps}
+    estimates: dict[str, list[tuple[float, ...]]] = {c.name: [] for c in comps}
     for rule, found in rule_patterns(candidates, comps, rules).items():
         session = estimate_m(found, comps, u, iterations)
-        masked = masked_comparisons(comps, by_rule[rule])
-        pairs = sum(n for _, n in found)
+        masked = masked_comparisons(by_rule[rule])
         for comp in comps:
             if comp.name not in masked:
-                estimates[comp.name].append((session.m[comp.name], pairs))
+                estimates[comp.name].append(session.m[comp.name])
     m = {}
     for comp in comps:
         runs = estimates[comp.name]
         if not runs:  # every rule blocks on it: keep the prior m
             m[comp.name] = _initial_m(len(comp.level_names))
             continue
-        m[comp.name] = tuple(statistics.fmean(r[i] for r, _ in runs)
+        m[comp.name] = tuple(statistics.fmean(r[i] for r in runs)
                              for i in range(len(comp.level_names)))
     everything = patterns(candidates, comps)
     model = estimate_m(everything, comps, u, iterations, m=m, update_m=False)
     candidate_count = sum(n for _, n in everything)
-    records = identities.count()
     all_pairs = max(records * (records - 1) / 2, 1)
     prior = min(max(model.lam * candidate_count / all_pairs, 1e-12), 0.5)
     model = replace(model, prior=prior)

@@ -12,7 +12,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
@@ -85,7 +87,9 @@ TABLES = {
 
 @dataclass(frozen=True)
 class ZoneTables:
-    """Tables of one lake zone, by name."""
+    """Tables of one lake zone, by name, each with its schema (``SCHEMAS``)."""
+
+    SCHEMAS: ClassVar[Mapping[str, T.StructType]] = {}
 
     spark: SparkSession
     paths: LakePaths
@@ -94,14 +98,16 @@ class ZoneTables:
     def path(self, table: str) -> str:
         return self.paths.table(self.zone, table)
 
+    def read(self, table: str) -> DataFrame:
+        """The table; empty with its schema before the first write."""
+        return read_delta(self.spark, self.path(table), self.SCHEMAS[table])
+
 
 @dataclass(frozen=True)
 class IdentityStore(ZoneTables):
     """The identity tables of one lake."""
 
-    def read(self, table: str) -> DataFrame:
-        """The table; empty with its schema before the first write."""
-        return read_delta(self.spark, self.path(table), TABLES[table])
+    SCHEMAS: ClassVar[Mapping[str, T.StructType]] = TABLES
 
     def accumulate_nodes(self, observed: DataFrame) -> None:
         """Add one batch's node observations: first/last seen widen, observations add up."""
