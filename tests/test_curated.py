@@ -64,6 +64,9 @@ class Lake:
         validated = datetime(2026, 2, 1, 0, 0, self.batches)
         df = self.spark.createDataFrame(rows, TABLES[table]).withColumn(
             "_validated_at", F.lit(validated))
+        if table in ("customers", "products"):  # as staged from file drops: no CDC metadata
+            df = df.withColumn("_op", F.lit(None).cast("string")).withColumn(
+                "_event_time", F.col("updated_at"))
         df.write.format("delta").mode("append").option("mergeSchema", "true").save(
             str(self.root / "staging" / table))
 

@@ -4,6 +4,7 @@ landed record is staged or quarantined, and running it again changes nothing."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,9 @@ from lakejobs.config import load_settings
 from lakejobs.delta_io import table_version
 from lakejobs.demo import CURATED, run_demo
 from lakejobs.demo_data import rounds
+from lakejobs.demo_kafka import STREAMED, deleted_customer, kafka_records
+from lakejobs.resources import resolve_location
+from lakejobs.streaming.manifest import load_manifest
 
 
 def test_demo_summary_matches_the_lake_and_a_second_run_changes_nothing(
@@ -32,13 +36,28 @@ def test_demo_summary_matches_the_lake_and_a_second_run_changes_nothing(
     def count(zone: str, table: str) -> int:
         return spark.read.format("delta").load(str(lake_root / zone / table)).count()
 
+    # streaming: every published record landed, quarantined with a reason or dropped as a
+    # duplicate; the landing tables hold exactly what it says it landed
+    published = sum(len(r) for r in kafka_records(rounds(12), load_manifest(
+        resolve_location("conf/streaming/manifest.yaml"))).values())
+    streamed = first.streamed
+    assert streamed["records_in"] == published == (
+        streamed["landed"] + streamed["quarantined"] + streamed["duplicates"])
+    assert streamed["landed"] == sum(first.landed[t] for t in STREAMED)
+    assert streamed["duplicates"] == 6  # three events delivered twice in each round
+    rejected = spark.read.format("delta").load(str(lake_root / "quarantine" / "kafka_quarantine"))
+    assert dict(first.stream_reasons) == {
+        r.reason: r["count"] for r in rejected.groupBy("reason").count().collect()} == {
+        "bad_signature": 1, "contract_violation": 1, "missing_key": 1, "undecodable": 1,
+        "unknown_version": 1}
+    assert first.source.startswith("record files")  # no broker on the configured port
     for table, landed in first.landed.items():
         assert landed == first.staged[table] + first.quarantined[table], table
         assert first.staged[table] == count("staging", table)
     people = len(rounds(12)[1]["people"])
-    assert first.landed == {"customers": 18, "products": 22, "orders": 41, "order_items": 53,
-                            "events": 90, "people": people + 2}
-    assert first.quarantined == {"customers": 3, "products": 0, "orders": 3, "order_items": 0,
+    assert first.landed == {"customers": 17, "products": 22, "orders": 41, "order_items": 53,
+                            "events": 84, "people": people + 2}
+    assert first.quarantined == {"customers": 1, "products": 0, "orders": 3, "order_items": 0,
                                  "events": 0, "people": 2}
     # identities and master data, as the tables hold them
     resolution = spark.read.format("delta").load(str(lake_root / "staging" /
@@ -60,6 +79,11 @@ def test_demo_summary_matches_the_lake_and_a_second_run_changes_nothing(
     # customer 13 and product 21 were referenced before they arrived: filled, none left inferred
     assert first.versions["dim_customer"]["keys"] == 13
     assert first.versions["dim_customer"]["inferred"] == 0
+    # the Debezium delete closed the deleted customer's only version at the delete's commit time
+    gone = spark.read.format("delta").load(str(lake_root / "curated" / "dim_customer")).where(
+        F.col("customer_id") == deleted_customer(rounds(12)))
+    assert [tuple(r) for r in gone.select("is_current", "is_deleted", "effective_to").collect()
+            ] == [(False, True, datetime(2026, 11, 2, 18))]
     assert first.versions["dim_product"] == {"versions": 22, "keys": 21, "inferred": 0}
     assert first.integrity_ok is True
     # SCD1: the moved customer's new phone is on every one of its versions
@@ -73,9 +97,9 @@ def test_demo_summary_matches_the_lake_and_a_second_run_changes_nothing(
     master = ("canonical_users", "canonical_profiles", "potential_duplicates")
     versions = {t: table_version(spark, str(lake_root / "curated" / t)) for t in CURATED + master}
     second = run_demo("dev", config=str(config), customers=12, spark=spark)
-    assert (second.landed, second.staged, second.quarantined, second.curated, second.versions,
-            second.identities, second.master_data) == (
-        first.landed, first.staged, first.quarantined, first.curated, first.versions,
-        first.identities, first.master_data)
+    assert (second.streamed, second.landed, second.staged, second.quarantined, second.curated,
+            second.versions, second.identities, second.master_data) == (
+        first.streamed, first.landed, first.staged, first.quarantined, first.curated,
+        first.versions, first.identities, first.master_data)
     assert {t: table_version(spark, str(lake_root / "curated" / t))
             for t in CURATED + master} == versions

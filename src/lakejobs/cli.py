@@ -85,6 +85,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--env", default="dev")
     demo.add_argument("--config", help="config file instead of the bundled conf/<env>.yaml")
     demo.add_argument("--customers", type=int, default=200, help="size of the data set")
+    demo.add_argument("--kafka", metavar="HOST:PORT",
+                      help="stream through this Kafka broker (default: the config's bootstrap "
+                      "servers if a broker answers there, else record files)")
     demo.set_defaults(handler=_demo)
     return parser
 
@@ -154,7 +157,7 @@ def _demo(ns: argparse.Namespace) -> int:
 
     _configure_logging(logging.WARNING)  # the demo reports its own progress
     started = time.monotonic()
-    summary = run_demo(ns.env, config=ns.config, customers=ns.customers,
+    summary = run_demo(ns.env, config=ns.config, customers=ns.customers, kafka=ns.kafka,
                        report=lambda line: print(line, flush=True))
     print("\n".join(summary.lines()))
     print(f"demo finished in {time.monotonic() - started:.0f}s")

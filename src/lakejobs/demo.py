@@ -1,7 +1,11 @@
 """The end-to-end demo: the generated retail data set through every stage lakejobs has.
 
-Two rounds, each landing its files and running ``landing_to_staging`` then ``staging_to_curated``
-through the same runtime a Glue job uses; after the last round ``identity_resolution`` (when an
+Two rounds. Each publishes the round's Kafka records (:mod:`lakejobs.demo_kafka`: Debezium change
+events and signed analytics envelopes) — to a Kafka broker when one answers at the configured
+bootstrap servers, otherwise as record files that feed the same streaming code — drops the
+round's people files in landing, then runs ``msk_to_landing``, ``landing_to_staging`` and
+``staging_to_curated`` through the same runtime a Glue job uses; after the last round
+``identity_resolution`` (when an
 identity salt is configured: it is a secret, the demo never makes one up) and
 ``master_data_dedupe``. The summary is read back from the tables written, so it is what an
 analyst would find. Running the demo again lands nothing new and changes nothing.
@@ -12,6 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -19,12 +24,17 @@ from pyspark.sql import functions as F
 from lakejobs.config import Settings, load_settings
 from lakejobs.delta_io import is_delta_table
 from lakejobs.demo_data import TABLES, land_round, rounds
+from lakejobs.demo_kafka import STREAMED, broker_answers, kafka_records, publish
+from lakejobs.errors import ConfigError
 from lakejobs.incremental import list_files
 from lakejobs.paths import LakePaths
 from lakejobs.registry import get_job
+from lakejobs.resources import resolve_location
 from lakejobs.runtime import run_job
+from lakejobs.streaming.manifest import load_manifest
+from lakejobs.streaming.record_files import write_record_file
 
-JOBS = ("landing_to_staging", "staging_to_curated")
+JOBS = ("msk_to_landing", "landing_to_staging", "staging_to_curated")
 FINAL_JOBS = ("identity_resolution", "master_data_dedupe")
 DIMENSIONS = ("dim_customer", "dim_product")
 CURATED = ("dim_date", *DIMENSIONS, "fact_orders", "fact_order_items", "fct_user_engagement",
@@ -35,6 +45,9 @@ CURATED = ("dim_date", *DIMENSIONS, "fact_orders", "fact_order_items", "fct_user
 class DemoSummary:
     """What the demo's lake holds after the run, and how long each stage took."""
 
+    source: str = ""
+    streamed: dict[str, int] = field(default_factory=dict)
+    stream_reasons: list[tuple[str, int]] = field(default_factory=list)
     landed: dict[str, int] = field(default_factory=dict)
     staged: dict[str, int] = field(default_factory=dict)
     quarantined: dict[str, int] = field(default_factory=dict)
@@ -51,7 +64,16 @@ class DemoSummary:
 
     def lines(self) -> list[str]:
         """The summary as text, one fact per line."""
-        out = [f"lake: {self.lake}", "rows per layer (landing → staging + quarantine):"]
+        out = [f"lake: {self.lake}"]
+        if self.streamed:
+            st = self.streamed
+            out.append(f"streaming from {self.source}: {st['records_in']} records → "
+                       f"{st['landed']} landed ({st['late']} flagged late) + "
+                       f"{st['quarantined']} quarantined ("
+                       + ", ".join(f"{r} ×{n}" for r, n in self.stream_reasons)
+                       + f") + {st['duplicates']} duplicates dropped, in {st['batches']} "
+                       "micro-batches")
+        out.append("rows per layer (landing → staging + quarantine):")
         for t in TABLES:
             out.append(f"  {t:<12} {self.landed.get(t, 0):>6} → {self.staged.get(t, 0):>6} + "
                        f"{self.quarantined.get(t, 0):>3}   "
@@ -85,13 +107,16 @@ def run_demo(
     customers: int = 200,
     spark: SparkSession | None = None,
     report: Callable[[str], None] = lambda _: None,
+    kafka: str | None = None,
 ) -> DemoSummary:
-    """Land the demo data in two rounds, run the jobs after each, and summarise the lake.
+    """Publish and land the demo data in two rounds, run the jobs after each, and summarise.
 
     Args:
         customers: size of the data set (orders ≈ 3×, events ≈ 7× this).
         spark: a session to use (tests); one is built from the settings otherwise.
         report: receives a progress line per step (the CLI prints them).
+        kafka: bootstrap servers of a broker to stream through (it must answer); default: the
+            config's when a broker answers there, else record files.
     """
     settings = load_settings(env, config)
     if spark is None:
@@ -101,17 +126,24 @@ def run_demo(
         _quiet(spark)
     paths = LakePaths(settings.lake)
     data = rounds(customers)
+    records = kafka_records(data, load_manifest(resolve_location(settings.streaming.manifest)))
+    feed = _Feed.choose(spark, settings, paths, kafka)
+    report(f"streaming source: {feed.description}")
     seconds = {job: 0.0 for job in JOBS}
     for round_no in (1, 2):
-        landed = land_round(paths, round_no, data[round_no])
-        report(f"round {round_no}: landed {sum(landed.values())} records" if landed
-               else f"round {round_no}: landing files already there")
-        if not landed and round_no == 1:
+        sent = feed.send(round_no, records[round_no])
+        landed = land_round(paths, round_no, {t: data[round_no][t] for t in TABLES
+                                              if t not in STREAMED})
+        report(f"round {round_no}: {sent} Kafka records published, {sum(landed.values())} "
+               "people records dropped in landing" if sent or landed
+               else f"round {round_no}: records already published and landed")
+        if not sent and not landed and round_no == 1:
             continue  # nothing new from round 1: the jobs after round 2 pick up whatever is left
         for job in JOBS:
             started = time.monotonic()
             argv = ["lakejobs demo", "--JOB_NAME", job, "--env", env,
-                    *(["--config", config] if config else [])]
+                    *(["--config", config] if config else []),
+                    *(feed.arguments if job == "msk_to_landing" else [])]
             result = run_job(get_job(job), argv, spark=spark).result
             seconds[job] += time.monotonic() - started
             report(f"round {round_no}: {job}: {result.rows_read} read, {result.rows_written} "
@@ -132,7 +164,60 @@ def run_demo(
                f"{result.rows_quarantined} quarantined")
     summary = summarize(spark, settings, paths, seconds)
     summary.identity_skipped = skipped
+    summary.source = feed.name
     return summary
+
+
+@dataclass(frozen=True)
+class _Feed:
+    """Where the demo's Kafka records go: a broker, or record files the job reads instead."""
+
+    spark: SparkSession
+    folder: Path
+    bootstrap_servers: str | None
+
+    @classmethod
+    def choose(cls, spark: SparkSession, settings: Settings, paths: LakePaths,
+               kafka: str | None) -> _Feed:
+        folder = Path(paths.base.removeprefix("file://")) / "_demo_kafka"
+        if kafka is not None and not broker_answers(kafka):
+            raise ConfigError(f"--kafka {kafka}: no Kafka broker answers there: expected "
+                              "HOST:PORT of a running broker (or leave --kafka out)")
+        servers = kafka or settings.streaming.bootstrap_servers
+        use_kafka = (kafka is not None or (settings.streaming.security.protocol == "plaintext"
+                                           and broker_answers(servers)))
+        return cls(spark, folder, servers if use_kafka else None)
+
+    @property
+    def name(self) -> str:
+        if self.bootstrap_servers:
+            return f"the Kafka broker at {self.bootstrap_servers}"
+        return f"record files in {self.folder / 'records'}"
+
+    @property
+    def description(self) -> str:
+        return self.name if self.bootstrap_servers else (
+            f"{self.name} (no Kafka broker answers at the configured bootstrap servers)")
+
+    @property
+    def arguments(self) -> list[str]:
+        if self.bootstrap_servers:
+            return ["--bootstrap_servers", self.bootstrap_servers]
+        return ["--records_path", str(self.folder / "records")]
+
+    def send(self, round_no: int, records: list) -> int:
+        """Publish one round's records unless that was done before; returns how many were."""
+        if self.bootstrap_servers is None:
+            written = write_record_file(self.spark, records, self.folder / "records",
+                                        f"round-{round_no}")
+            return len(records) if written else 0
+        marker = self.folder / f"published-round-{round_no}"
+        if marker.exists():
+            return 0
+        publish(self.spark, self.bootstrap_servers, records)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(self.bootstrap_servers, encoding="utf-8")
+        return len(records)
 
 
 def _identity_skip_reason(settings: Settings) -> str | None:
@@ -162,10 +247,24 @@ def summarize(spark: SparkSession, settings: Settings, paths: LakePaths,
     """Read the demo's figures back from the lake."""
     summary = DemoSummary(seconds={k: round(v, 1) for k, v in seconds.items()},
                           data_docs=settings.validation.data_docs, lake=paths.base)
+    batches = paths.table("system", settings.streaming.metrics_table)
+    if is_delta_table(spark, batches):
+        row = _read(spark, batches).where(F.col("query") == settings.streaming.query_name).agg(
+            *[F.coalesce(F.sum(c), F.lit(0)).alias(c)
+              for c in ("records_in", "landed", "quarantined", "duplicates", "late")],
+            F.count(F.lit(1)).alias("batches")).first()
+        summary.streamed = {k: int(v) for k, v in row.asDict().items()}
+        rejected = paths.table("quarantine", settings.streaming.quarantine_table)
+        if is_delta_table(spark, rejected):
+            reasons = (_read(spark, rejected).groupBy("reason").count()
+                       .orderBy(F.desc("count"), "reason").collect())
+            summary.stream_reasons = [(r.reason, r["count"]) for r in reasons]
     for table in TABLES:
-        files = [f for f in list_files(spark, paths.table("landing", table))
-                 if f.endswith(".jsonl")]
-        summary.landed[table] = spark.read.text(files).count() if files else 0
+        files = list_files(spark, paths.table("landing", table))
+        lines = [f for f in files if f.endswith(".jsonl")]
+        parquet = [f for f in files if f.endswith(".parquet")]
+        summary.landed[table] = ((spark.read.text(lines).count() if lines else 0)
+                                 + (spark.read.parquet(*parquet).count() if parquet else 0))
         summary.staged[table] = _count(spark, paths.table("staging", table))
         quarantine = paths.table("quarantine", table)
         summary.quarantined[table] = _count(spark, quarantine)

@@ -20,6 +20,10 @@ def all_jobs() -> dict[str, JobSpec]:
             summary="Kafka (MSK) → landing: Debezium, envelopes, Avro, JSON decoded, routed by "
             "the manifest, deduplicated, quarantined with a reason, landed exactly once",
             run=msk_to_landing.run,
+            optional={"records_path": "read Kafka records from the Parquet files under this "
+                      "path instead of the brokers (local runs without Kafka, the demo)",
+                      "bootstrap_servers": "Kafka bootstrap servers instead of the config's "
+                      "streaming.bootstrap_servers"},
             # duplicates are counted, neither landed nor quarantined: each batch checks
             # in = landed + quarantined + duplicates itself
             conserves_rows=False,

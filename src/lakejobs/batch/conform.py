@@ -59,27 +59,38 @@ def conform(contract: Contract) -> Callable[[DataFrame], DataFrame]:
             "contract_schema_drift": F.coalesce(F.size("_extra_columns") > 0, F.lit(False)),
         }
         present = set(landed.columns)
-        for column in contract.columns:
+        by_name = {c.name: c for c in contract.columns}
+
+        def landed_value(column: ColumnContract) -> tuple[Column, Column, T.DataType | None]:
+            """The conformed value, whether it is missing, and the landed type."""
             raw = F.col(f"`{column.name}`") if column.name in present else F.lit(None)
-            value = _conformed(column, raw, landed.schema[column.name].dataType
-                               if column.name in present else T.NullType())
-            typed.append(value.alias(column.name))
+            landed_type = landed.schema[column.name].dataType if column.name in present else None
+            value = _conformed(column, raw, landed_type or T.NullType())
+            # blank text counts as missing; a typed value (Parquet) is only missing when null
+            as_text = landed_type is None or isinstance(landed_type, T.StringType)
+            return value, _blank(raw) if as_text else raw.isNull(), landed_type
+
+        for column in contract.columns:
+            value, missing, landed_type = landed_value(column)
             key = column.name.lower()
             # a value that is present but does not convert is a failure with a reason, never a
             # silent null; a malformed record is reported once, not once per column
             well_formed = ~F.col("_malformed")
-            landed_type = landed.schema[column.name].dataType if column.name in present else None
+            # a value that already has the contract's type cannot fail to convert
             as_typed = landed_type is not None and landed_type.simpleString() == column.type
-            # blank text counts as missing; a typed value (Parquet) is only missing when null,
-            # and one that already has the contract's type cannot fail to convert
-            as_text = landed_type is None or isinstance(landed_type, T.StringType)
-            missing = _blank(raw) if as_text else raw.isNull()
+            if column.fallback:
+                other, other_missing, _ = landed_value(by_name[column.fallback])
+                typed.append(F.coalesce(value, other).alias(column.name))
+                missing_either = missing & other_missing
+            else:
+                typed.append(value.alias(column.name))
+                missing_either = missing
             if column.type != "string":
                 flags[f"contract_{key}_type"] = (
                     F.lit(False) if as_typed else well_formed & ~missing & value.isNull()
                 )
             if not column.nullable:
-                flags[f"contract_{key}_required"] = well_formed & missing
+                flags[f"contract_{key}_required"] = well_formed & missing_either
             if column.normalize == "e164":
                 flags[f"contract_{key}_e164"] = (
                     well_formed & value.isNotNull() & ~value.rlike(E164)

@@ -47,6 +47,9 @@ class ColumnContract(_Model):
         None, description="for e164: country code of numbers written without one"
     )
     comment: str | None = None
+    fallback: str | None = Field(
+        None, description="a column of the same type whose value is taken when this one is "
+        "missing (e.g. a CDC commit time that file drops do not carry: fall back to updated_at)")
 
     @field_validator("type")
     @classmethod
@@ -89,6 +92,14 @@ class Contract(_Model):
         for key in self.keys:
             if key not in names:
                 raise ValueError(f"key '{key}' is not a column: expected one of {names}")
+        types = {c.name: c.type for c in self.columns}
+        for column in self.columns:
+            if column.fallback is None:
+                continue
+            if types.get(column.fallback) != column.type or column.fallback == column.name:
+                raise ValueError(
+                    f"column '{column.name}': fallback '{column.fallback}': expected another "
+                    f"column of type {column.type}")
         return self
 
     @property

@@ -53,16 +53,41 @@ def complete_files(
 
 
 def read_landed(spark: SparkSession, files: list[str], contract: Contract) -> DataFrame:
-    """The landed records of ``files`` in the shape :func:`conform` expects."""
-    if contract.format == "json":
-        return landed_json(spark.read.text(files).withColumn("_source_file", _source_file()),
-                           contract)
-    if contract.format == "csv":
-        # every CSV field is read as text; the contract decides the types
-        raw = spark.read.option("header", "true").option("inferSchema", "false").csv(files)
-    else:
-        raw = spark.read.parquet(*files)
-    return landed_columns(raw.withColumn("_source_file", _source_file()), contract)
+    """The landed records of ``files`` in the shape :func:`conform` expects.
+
+    Files are read in the contract's format, except ``.parquet`` files, which are always read as
+    Parquet: the streaming job lands Parquet next to whatever batch drops arrive in (JSON lines,
+    CSV), and one table can hold both.
+    """
+    parquet = [f for f in files if f.endswith(".parquet")]
+    others = [f for f in files if not f.endswith(".parquet")]
+    frames = []
+    if parquet:
+        frames.append(landed_columns(
+            spark.read.parquet(*parquet).withColumn("_source_file", _source_file()), contract))
+    if others and contract.format == "json":
+        frames.append(landed_json(
+            spark.read.text(others).withColumn("_source_file", _source_file()), contract))
+    elif others:
+        reader = spark.read
+        if contract.format == "csv":
+            # every CSV field is read as text; the contract decides the types
+            reader = reader.option("header", "true").option("inferSchema", "false").format("csv")
+        else:
+            reader = reader.format("parquet")
+        frames.append(landed_columns(
+            reader.load(others).withColumn("_source_file", _source_file()), contract))
+    if len(frames) == 1:
+        return frames[0]
+    # mixed formats: one column type per column (text for the data, JSON for the raw record)
+    aligned = [f.select(*[F.col(f"`{n}`").cast("string").alias(n) for n in contract.names
+                          if n in f.columns],
+                        "_extra_columns",
+                        F.col("_raw_record") if isinstance(f.schema["_raw_record"].dataType,
+                                                           T.StringType)
+                        else F.to_json("_raw_record").alias("_raw_record"),
+                        "_malformed", "_source_file") for f in frames]
+    return aligned[0].unionByName(aligned[1], allowMissingColumns=True)
 
 
 def landed_json(lines: DataFrame, contract: Contract) -> DataFrame:
@@ -80,9 +105,11 @@ def landed_json(lines: DataFrame, contract: Contract) -> DataFrame:
 
 def landed_columns(raw: DataFrame, contract: Contract) -> DataFrame:
     """Typed landed data (Parquet, CSV) as landed columns; columns the contract does not know go
-    to ``_extra_columns`` as text."""
+    to ``_extra_columns`` as text, except the landing job's own metadata (names starting with
+    ``_``: Kafka topic, partition, offset, ingestion time …), which is not drift; every column is
+    kept in ``_raw_record``."""
     data_columns = [c for c in raw.columns if c != "_source_file"]
-    extra = [c for c in data_columns if c not in contract.names]
+    extra = [c for c in data_columns if c not in contract.names and not c.startswith("_")]
     extra_map = (
         F.map_filter(
             F.create_map(*[x for c in extra for x in (F.lit(c), F.col(f"`{c}`").cast("string"))]),

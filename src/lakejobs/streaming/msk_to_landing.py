@@ -42,6 +42,7 @@ from lakejobs.streaming.kafka_source import read_kafka_stream, redacted, source_
 from lakejobs.streaming.landing_writer import append_once, read_landing, write_parquet_batch
 from lakejobs.streaming.manifest import Manifest, Route, load_manifest, require_routes
 from lakejobs.streaming.metrics import METRICS_SCHEMA, BatchMetrics
+from lakejobs.streaming.record_files import read_record_files
 from lakejobs.streaming.routing import (
     Group,
     RoutedBatch,
@@ -338,20 +339,31 @@ def checkpoint_location(paths: LakePaths, query_name: str) -> str:
 
 def run(context: JobContext) -> JobResult:
     """Run the streaming query: until stopped (processing-time trigger) or until the records
-    available at start are landed (``available_now``)."""
+    available at start are landed (``available_now``). With ``--records_path`` the records come
+    from Parquet files of Kafka records (:mod:`lakejobs.streaming.record_files`) instead of the
+    brokers: same decoding, routing, dedupe and writes."""
     streaming = context.settings.streaming
+    if context.args.get("bootstrap_servers"):
+        streaming = streaming.model_copy(
+            update={"bootstrap_servers": context.args["bootstrap_servers"]})
     manifest_location = resolve_location(streaming.manifest)
     manifest = load_manifest(manifest_location)
     topics = streaming.topics or manifest.topics
     if not streaming.topic_pattern:
         require_routes(manifest, topics, manifest_location)
-    options = source_options(streaming, topics, region=context.settings.secrets.region)
-    log.info("reading Kafka with %s", redacted(options))
+    records_path = context.args.get("records_path")
     checkpoint = checkpoint_location(context.paths, streaming.query_name)
     sink = LandingSink(context.spark, context.settings, context.paths, manifest, context.run_id,
                        checkpoint=checkpoint)
+    if records_path:
+        log.info("reading Kafka records from the files under %s", records_path)
+        source = read_record_files(context.spark, records_path)
+    else:
+        options = source_options(streaming, topics, region=context.settings.secrets.region)
+        log.info("reading Kafka with %s", redacted(options))
+        source = read_kafka_stream(context.spark, options)
     writer = (
-        read_kafka_stream(context.spark, options).writeStream
+        source.writeStream
         .queryName(streaming.query_name)
         .option("checkpointLocation", checkpoint)
         .foreachBatch(sink)
