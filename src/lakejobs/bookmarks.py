@@ -9,6 +9,8 @@ a failed run commits nothing and its inputs are processed again next time.
 
 from __future__ import annotations
 
+import threading
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -44,6 +46,8 @@ class JobBookmarks:
     watermarks: dict[str, str]
     processed: DataFrame
     staged: list[tuple[str, str, str]] = field(default_factory=list)
+    _done: dict[str, set[str]] | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def watermark(self, source: str) -> str | None:
         """The last committed watermark of ``source``, or None before the first run."""
@@ -54,13 +58,20 @@ class JobBookmarks:
         self.staged.append((validate_name(source, "source"), WATERMARK, str(value)))
 
     def unprocessed(self, source: str, inputs: Sequence[str]) -> list[str]:
-        """The inputs of ``source`` not processed by an earlier committed run, sorted."""
+        """The inputs of ``source`` not processed by an earlier committed run, sorted.
+
+        The job's processed inputs are read once per run, on first use (a job lists its inputs
+        in memory anyway, so their bookmarks fit there too).
+        """
         if not inputs:
             return []
-        candidates = self.spark.createDataFrame([(i,) for i in inputs], "value string")
-        done = self.processed.where(F.col("source") == source).select("value")
-        fresh = candidates.join(done, on="value", how="left_anti").distinct()
-        return sorted(row.value for row in fresh.collect())
+        with self._lock:  # tables of one job may ask from several threads
+            if self._done is None:
+                self._done = defaultdict(set)
+                for row in self.processed.collect():
+                    self._done[row.source].add(row.value)
+        done = self._done.get(source, set())
+        return sorted({i for i in inputs if i not in done})
 
     def mark_processed(self, source: str, inputs: Iterable[str]) -> None:
         """Stage ``inputs`` of ``source`` as processed; they count once the run commits."""

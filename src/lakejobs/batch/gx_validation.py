@@ -17,6 +17,7 @@ no ``spark_config``, so GX never changes or restarts that session.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ GX_QUERY_VIEW = "tmp_view"
 # SUMMARY gives unexpected_count and at most 20 example values per expectation; COMPLETE would
 # collect every unexpected value to the driver.
 RESULT_FORMAT = {"result_format": "SUMMARY"}
+_GX_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,13 @@ def run_gx_suite(
         DataQualityError: great_expectations is not installed, the suite is malformed, or GX
             could not evaluate an expectation (unknown column, bad query, ...).
     """
+    with _GX_LOCK:  # a file-backed GX project is not safe for concurrent use
+        return _run_gx_suite(df, suite, project_dir=project_dir, run_name=run_name,
+                             build_docs=build_docs)
+
+
+def _run_gx_suite(df: DataFrame, suite: Mapping[str, Any], *, project_dir: str | Path,
+                  run_name: str, build_docs: bool) -> GxReport:
     name, expectations = _checked_suite(suite)
     if "://" in str(project_dir):
         raise DataQualityError(

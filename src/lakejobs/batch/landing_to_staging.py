@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from pyspark.sql import DataFrame
@@ -37,13 +38,21 @@ from lakejobs.batch.validate import (
     measure_and_hold_bad_rows,
 )
 from lakejobs.batch.validation_io import (
+    DQ_RESULTS_SCHEMA,
     check_evolution,
     dq_result_rows,
     replace_for_files,
     staging_rows,
 )
+from lakejobs.concurrency import run_side_by_side
 from lakejobs.config import ValidationTable
-from lakejobs.delta_io import append, read_delta, rows_written_since, table_version
+from lakejobs.delta_io import (
+    append,
+    ensure_table,
+    read_delta,
+    rows_written_since,
+    table_version,
+)
 from lakejobs.errors import ConservationError, DataQualityError, JobArgumentError
 from lakejobs.resources import resolve_location
 from lakejobs.runtime import JobContext, JobResult
@@ -83,7 +92,21 @@ def run(context: JobContext) -> JobResult:
     wanted = context.args.get("table")
     if wanted:
         tables = (configured_table(context, wanted),)
-    runs = [validate_table(context, table) for table in tables]
+    # the shared results table exists before tables are validated side by side
+    ensure_table(context.spark,
+                 context.paths.table("system", context.settings.validation.results_table),
+                 DQ_RESULTS_SCHEMA)
+    done: dict[str, TableRun] = {}
+    waiting = list(tables)
+    while waiting:
+        # a table whose references are validated in this run waits for them
+        names = {t.name for t in waiting}
+        ready = [t for t in waiting if not names & set(t.references)] or waiting
+        runs = run_side_by_side([partial(validate_table, context, t) for t in ready],
+                                context.settings.spark.table_threads)
+        done.update((run.table, run) for run in runs)
+        waiting = [t for t in waiting if t.name not in done]
+    runs = [done[t.name] for t in tables]
     return JobResult(
         rows_read=sum(r.measurement.rows for r in runs if r.measurement),
         rows_written=sum(r.staged for r in runs),

@@ -65,6 +65,9 @@ class SparkSettings(_Model):
         "~/.cache/lakejobs/ivy", description="Ivy cache for connector jars from Maven Central"
     )
     conf: dict[str, str] = Field(default_factory=dict, description="extra Spark settings")
+    table_threads: int = Field(
+        2, ge=1, le=32, description="independent tables a job loads side by side (driver "
+        "threads sharing the executors; also on Glue); 1: one after another")
 
     @field_validator("conf")
     @classmethod

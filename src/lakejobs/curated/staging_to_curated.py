@@ -6,7 +6,8 @@ Order of work, and why:
 2. dimensions, from the new staging changes (SCD module), so facts look up fresh versions;
 3. facts: new source rows, rows whose parent changed and rows whose dimension keys changed are
    recomputed; missing dimension keys become inferred members first; merged on the grain;
-4. the engagement aggregate, for the days that received events;
+4. the engagement aggregate, for the days that received events (it needs no dimension, so it
+   runs next to steps 2–3; dimensions load side by side, then facts: ``spark.table_threads``);
 5. a referential-integrity check of every fact against its dimensions and the calendar, whose
    figures go to the run log;
 6. registration of every table in the catalog, with the model's comments.
@@ -20,11 +21,14 @@ is counted for one identity or as unattributed.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from lakejobs.concurrency import run_side_by_side
 from lakejobs.curated.calendar import calendar_days
 from lakejobs.curated.catalog import register_table
 from lakejobs.curated.comments import table_comments, with_comments
@@ -43,14 +47,28 @@ def run(context: JobContext) -> JobResult:
     model = load_model(resolve_location(context.settings.curated.model))
     comments = table_comments(model)
     ensure_calendar(context, model)
-    loaded: list[Loaded] = [load_dimension(context, d, comments[d.name][1])
-                            for d in model.dimensions]
-    changed = {lo.table: lo.changed_keys for lo in loaded if lo.changed_keys is not None}
-    loaded += [load_fact(context, model, f, changed, comments[f.name][1]) for f in model.facts]
-    for changes in changed.values():
-        changes.unpersist()
-    if model.engagement is not None:
-        loaded.append(load_engagement(context, model.engagement, comments))
+    threads = context.settings.spark.table_threads
+
+    def star_schema() -> list[Loaded]:
+        """Dimensions side by side, then facts side by side (they read the dimensions)."""
+        loaded = run_side_by_side([partial(load_dimension, context, d, comments[d.name][1])
+                                   for d in model.dimensions], threads)
+        changed = {lo.table: lo.changed_keys for lo in loaded if lo.changed_keys is not None}
+        try:
+            # two facts may add the same inferred member: the SCD merge retries on conflict
+            loaded += run_side_by_side([
+                partial(load_fact, context, model, f, changed, comments[f.name][1])
+                for f in model.facts], threads)
+        finally:
+            for changes in changed.values():
+                changes.unpersist()
+        return loaded
+
+    tasks: list[Callable[[], list[Loaded]]] = [star_schema]
+    if model.engagement is not None:  # reads only events: next to the star schema
+        engagement = model.engagement
+        tasks.append(lambda: [load_engagement(context, engagement, comments)])
+    loaded = [lo for part in run_side_by_side(tasks, threads) for lo in part]
     integrity = check_integrity(context, model)
     if context.settings.curated.register_tables:
         register_model(context, model)

@@ -28,6 +28,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from lakejobs.config import DedupeSettings, DedupeSource
+from lakejobs.concurrency import run_side_by_side
 from lakejobs.delta_io import insert_new
 from lakejobs.errors import ConfigError, ConservationError
 from lakejobs.identity.blocking import blocking_report, candidate_pairs
@@ -190,11 +191,14 @@ def run(context: JobContext) -> JobResult:
         log.warning("master data dedupe: no source table exists yet: nothing to do")
         return JobResult(summary={"sources": {}, "identities": 0})
     identities = loaded.identities
-    insert_new(loaded.quarantined.select("source_table", "reason", "raw",
-                                  F.lit(now).cast("timestamp").alias("quarantined_at"),
-                                  F.lit(context.run_id).alias("run_id")),
-               context.paths.table("quarantine", QUARANTINE_TABLE), ["source_table", "raw"])
-    store.replace("source_identities", identities, ("identity_key",))
+    threads = context.settings.spark.table_threads
+    run_side_by_side([
+        lambda: insert_new(loaded.quarantined.select(
+            "source_table", "reason", "raw", F.lit(now).cast("timestamp").alias("quarantined_at"),
+            F.lit(context.run_id).alias("run_id")),
+            context.paths.table("quarantine", QUARANTINE_TABLE), ["source_table", "raw"]),
+        lambda: store.replace("source_identities", identities, ("identity_key",)),
+    ], threads)
 
     scored, model, blocking = score_pairs(identities, loaded.count, settings)
 
@@ -219,8 +223,8 @@ def run(context: JobContext) -> JobResult:
         F.col("node").alias("identity_key"), F.col("identity_id").alias("canonical_id"),
         F.col("identity_created_at").alias("canonical_created_at")))
     history = materialize(history)
-    store.replace("canonical_members", members, ("identity_key",))
-    store.append_history(history)
+    run_side_by_side([lambda: store.replace("canonical_members", members, ("identity_key",)),
+                      lambda: store.append_history(history)], threads)
 
     with_records = materialize(members.join(identities, on="identity_key", how="inner"))
     users = with_records.groupBy("canonical_id", "canonical_created_at").agg(
@@ -228,10 +232,16 @@ def run(context: JobContext) -> JobResult:
         F.array_sort(F.collect_set("source_system")).alias("source_systems"),
         F.array_sort(F.collect_list("identity_key")).alias("identity_keys"),
     )
-    store.replace("canonical_users", users, ("canonical_id",))
     lineage = materialize(choose(attribute_candidates(with_records, settings), context.run_id))
-    store.replace("attribute_lineage", lineage, ("canonical_id", "attribute"), ignore=("run_id",))
-    profile_changes = store.write_profiles(profiles(lineage), now, context.run_id)
+
+    def lineage_and_profiles() -> int:
+        store.replace("attribute_lineage", lineage, ("canonical_id", "attribute"),
+                      ignore=("run_id",))
+        return store.write_profiles(profiles(lineage), now, context.run_id)
+
+    _, profile_changes = run_side_by_side(
+        [lambda: store.replace("canonical_users", users, ("canonical_id",)),
+         lineage_and_profiles], threads)
 
     summary = _summary(loaded, blocking, scored, queue, good, invalid, unknown, users,
                        profile_changes, model, now)

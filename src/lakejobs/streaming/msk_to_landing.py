@@ -21,12 +21,14 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import DataStreamWriter
 
 from lakejobs._compat import current_stack
+from lakejobs.concurrency import run_side_by_side
 from lakejobs.config import Settings
 from lakejobs.paths import LakePaths, validate_name
 from lakejobs.resources import resolve_location
@@ -193,6 +195,14 @@ class LandingSink:
             outcomes = outcomes.unionByName(group.frame.select(
                 "_route", "_error", "_duplicate", "_is_late", lag.alias("_lag")
             ).select(*outcome_columns))
+        outcomes = outcomes.persist()  # one scan of the groups for both aggregations
+        try:
+            return self._figures(outcomes, records_in, batch_id, ingested_at)
+        finally:
+            outcomes.unpersist()
+
+    def _figures(self, outcomes: DataFrame, records_in: int, batch_id: int,
+                 ingested_at: datetime) -> BatchMetrics:
         rows = outcomes.groupBy("_route", "_error").agg(
             F.count(F.lit(1)).alias("n"),
             F.sum(F.col("_duplicate").cast("int")).alias("duplicates"),
@@ -230,7 +240,7 @@ class LandingSink:
             for target in sorted({r.target for r in group.routes}):
                 if metrics.landed_by_table.get(target):
                     by_target[target].append(landing_rows(group, target))
-        for target, frames in sorted(by_target.items()):
+        def land(target: str, frames: list[DataFrame]) -> None:
             rows = frames[0]
             for frame in frames[1:]:
                 rows = rows.unionByName(frame, allowMissingColumns=True)
@@ -239,13 +249,20 @@ class LandingSink:
                 append_once(rows, path, app_id=f"{query}:{target}", batch_id=batch_id)
             else:
                 write_parquet_batch(rows, path, batch_id=batch_id)
-        if not metrics.quarantined:
-            return
-        quarantined = quarantine_rows(unrouted)
-        for group in groups:
-            quarantined = quarantined.unionByName(quarantine_rows(group.frame))
-        append_once(quarantined, self.paths.table("quarantine", self.streaming.quarantine_table),
-                    app_id=f"{query}:quarantine", batch_id=batch_id)
+
+        def reject() -> None:
+            quarantined = quarantine_rows(unrouted)
+            for group in groups:
+                quarantined = quarantined.unionByName(quarantine_rows(group.frame))
+            append_once(quarantined,
+                        self.paths.table("quarantine", self.streaming.quarantine_table),
+                        app_id=f"{query}:quarantine", batch_id=batch_id)
+
+        # every target is its own table (idempotent per batch): written side by side
+        writes = [partial(land, target, frames) for target, frames in sorted(by_target.items())]
+        if metrics.quarantined:
+            writes.append(reject)
+        run_side_by_side(writes, self.settings.spark.table_threads)
 
     def _record(self, metrics: BatchMetrics) -> None:
         self.totals.add(metrics)
