@@ -8,16 +8,10 @@ from datetime import datetime
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import types as T
 
-KAFKA_SCHEMA = T.StructType([
-    T.StructField("key", T.BinaryType()),
-    T.StructField("value", T.BinaryType()),
-    T.StructField("topic", T.StringType(), False),
-    T.StructField("partition", T.IntegerType(), False),
-    T.StructField("offset", T.LongType(), False),
-    T.StructField("timestamp", T.TimestampType(), False),
-])
+from lakejobs.streaming.record_files import RECORD_SCHEMA
+
+KAFKA_SCHEMA = RECORD_SCHEMA  # what the Kafka source (and a record file) holds
 T0 = datetime(2026, 11, 25, 10, 0, 0)
 
 

@@ -27,8 +27,8 @@ from datetime import UTC, datetime
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from lakejobs.config import DedupeSettings, DedupeSource
 from lakejobs.concurrency import run_side_by_side
+from lakejobs.config import DedupeSettings, DedupeSource
 from lakejobs.delta_io import insert_new
 from lakejobs.errors import ConfigError, ConservationError
 from lakejobs.identity.blocking import blocking_report, candidate_pairs
