@@ -236,18 +236,14 @@ def _identity_skip_reason(settings: Settings) -> str | None:
 
 
 def _quiet(spark: SparkSession) -> None:
-    """Keep the demo's own session to its progress lines: Spark's WARN chatter off, the
+    """Keep the demo's own session to its progress lines: Spark's WARN chatter off, and the
     query-listener errors GX's Spark engine provokes (a probe query it expects to fail, reported
-    again by Spark 4's observation listener) and retried merge conflicts silenced. Only for a
-    session the demo built."""
+    again by Spark 4's observation listener) silenced. Only for a session the demo built."""
     spark.sparkContext.setLogLevel("ERROR")
     jvm = spark.sparkContext._jvm
     off = jvm.org.apache.logging.log4j.Level.OFF
     configurator = jvm.org.apache.logging.log4j.core.config.Configurator
     configurator.setLevel("org.apache.spark.sql.util.ExecutionListenerBus", off)
-    # two facts loaded side by side may add the same inferred member: Delta reports the losing
-    # MERGE's conflict at ERROR before lakejobs retries it (and raises if the retries run out)
-    configurator.setLevel("org.apache.spark.sql.delta.commands.MergeIntoCommand", off)
 
 
 def summarize(spark: SparkSession, settings: Settings, paths: LakePaths,

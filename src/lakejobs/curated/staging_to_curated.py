@@ -7,7 +7,7 @@ Order of work, and why:
 3. facts: new source rows, rows whose parent changed and rows whose dimension keys changed are
    recomputed; missing dimension keys become inferred members first; merged on the grain;
 4. the engagement aggregate, for the days that received events (it needs no dimension, so it
-   runs next to steps 2–3; dimensions load side by side, then facts: ``spark.table_threads``);
+   runs next to steps 2–3; dimensions load side by side: ``spark.table_threads``);
 5. a referential-integrity check of every fact against its dimensions and the calendar, whose
    figures go to the run log;
 6. registration of every table in the catalog, with the model's comments.
@@ -50,15 +50,16 @@ def run(context: JobContext) -> JobResult:
     threads = context.settings.spark.table_threads
 
     def star_schema() -> list[Loaded]:
-        """Dimensions side by side, then facts side by side (they read the dimensions)."""
+        """Dimensions side by side, then the facts (they read the dimensions)."""
         loaded = run_side_by_side([partial(load_dimension, context, d, comments[d.name][1])
                                    for d in model.dimensions], threads)
         changed = {lo.table: lo.changed_keys for lo in loaded if lo.changed_keys is not None}
         try:
-            # two facts may add the same inferred member: the SCD merge retries on conflict
-            loaded += run_side_by_side([
-                partial(load_fact, context, model, f, changed, comments[f.name][1])
-                for f in model.facts], threads)
+            # one after another: two facts may need the same inferred member, and the first
+            # adds it (side by side they would race for it and their counts would depend on
+            # which won)
+            loaded += [load_fact(context, model, f, changed, comments[f.name][1])
+                       for f in model.facts]
         finally:
             for changes in changed.values():
                 changes.unpersist()
