@@ -25,8 +25,11 @@ CATEGORIES = ("toys", "garden", "kitchen", "books", "sport")
 DAY = {1: datetime(2026, 11, 1), 2: datetime(2026, 11, 2)}
 
 
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # how the demo's records write a UTC time
+
+
 def _ts(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.strftime(TIMESTAMP_FORMAT)
 
 
 def _customer(i: int, at: datetime, rng: random.Random, country: str | None = None) -> dict:

@@ -17,7 +17,6 @@ record files (:mod:`lakejobs.streaming.record_files`) that feed the same job.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import socket
 from collections.abc import Iterator, Mapping
@@ -27,6 +26,8 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
+from lakejobs.demo_data import TIMESTAMP_FORMAT
+from lakejobs.streaming.envelope import payload_signature
 from lakejobs.streaming.fields import FieldSpec
 from lakejobs.streaming.manifest import Manifest
 from lakejobs.streaming.record_files import RECORD_SCHEMA, Record
@@ -59,7 +60,7 @@ def kafka_records(data: Mapping[int, Mapping[str, list[Any]]], manifest: Manifes
                 gone = images[(table, deleted)]
                 at = datetime(2026, 11, 2, 18)
                 records.append(_record(offsets, topic, *_delete(
-                    gone, route.key[0], route.columns, table, at, next(lsn)), at))
+                    gone, route.key[0], table, at, next(lsn)), at))
         for event in _envelopes(tables.get("events", []), round_no):
             records.append(_record(offsets, EVENTS_TOPIC, None, event[0], event[1]))
         out[round_no] = records
@@ -99,9 +100,9 @@ def _change(row: Any, key_name: str, columns: tuple[FieldSpec, ...],
     return _key(key_name, after[key_name]), json.dumps(value).encode("utf-8"), at
 
 
-def _delete(before: dict, key_name: str, columns: tuple[FieldSpec, ...], table: str,
-            at: datetime, lsn: int) -> tuple[bytes, bytes]:
-    del columns  # the before image is already encoded
+def _delete(before: dict, key_name: str, table: str, at: datetime,
+            lsn: int) -> tuple[bytes, bytes]:
+    """A delete of the row whose (already encoded) last image is ``before``."""
     value = {"before": before, "after": None, "source": _source(table, at, lsn, False),
              "op": "d", "ts_ms": _millis(at) + 250}
     return _key(key_name, before[key_name]), json.dumps(value).encode("utf-8")
@@ -144,7 +145,7 @@ def _parse_ts(value: Any) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
-        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ")
+        return datetime.strptime(value, TIMESTAMP_FORMAT)
     except ValueError:
         return None
 
@@ -179,10 +180,8 @@ def _envelopes(events: list[Any], round_no: int) -> Iterator[tuple[bytes, dateti
 
 def _envelope(event: str, version: int, request_id: str | None, at: datetime,
               who: Mapping[str, Any], payload: dict, signed: dict | None = None) -> bytes:
-    canonical = json.dumps(signed or payload, sort_keys=True, separators=(",", ":"),
-                           ensure_ascii=False)
-    meta = {"event": event, "v": version, "occurred_at": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "signature": hashlib.sha256(canonical.encode("utf-8")).hexdigest()}
+    meta = {"event": event, "v": version, "occurred_at": at.strftime(TIMESTAMP_FORMAT),
+            "signature": payload_signature(signed or payload)}
     if request_id is not None:
         meta["request_id"] = request_id
     context = {"user_id": who.get("user_id"), "anon_id": who.get("anon_id"),

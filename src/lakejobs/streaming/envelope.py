@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -76,6 +77,11 @@ def canonical_payload_digest(value: str | None) -> str | None:
         return None
     if payload is None:
         return None
+    return payload_signature(payload)
+
+
+def payload_signature(payload: Any) -> str:
+    """What the SDK signs: hex SHA-256 of the payload's canonical JSON."""
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
