@@ -16,7 +16,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakejobs.delta_io import append, ensure_table, merge_changed, merge_metrics, table_version
+from lakejobs.delta_io import append, ensure_table, execute_merge, merge_changed
 from lakejobs.identity.review_queue import DECISION_SCHEMA, QUEUE_SCHEMA
 from lakejobs.identity.stable_ids import HISTORY_SCHEMA
 from lakejobs.identity.store import ZoneTables
@@ -124,11 +124,10 @@ class DedupeStore(ZoneTables):
                 and current.join(incoming, ["canonical_id", "profile_hash"], "left_anti")
                 .isEmpty()):
             return {}
-        before = table_version(self.spark, path)
         ts = F.lit(now).cast("timestamp")
         source = profiles.withColumn("_now", ts).withColumn("_run", F.lit(run_id))
         values = {a: f"s.{a}" for a in (*PROFILE_ATTRIBUTES, "profile_hash")}
-        (
+        merge = (
             target.alias("t").merge(source.alias("s"), "t.canonical_id = s.canonical_id")
             .whenMatchedUpdate(condition="t.profile_hash <> s.profile_hash", set={
                 **values, "version": "t.version + 1", "updated_at": "s._now",
@@ -137,6 +136,5 @@ class DedupeStore(ZoneTables):
                 "canonical_id": "s.canonical_id", **values, "version": "1",
                 "created_at": "s._now", "updated_at": "s._now", "run_id": "s._run"})
             .whenNotMatchedBySourceDelete()
-            .execute()
         )
-        return merge_metrics(target, before)
+        return execute_merge(merge, target)

@@ -24,10 +24,9 @@ from pyspark.sql import types as T
 from lakejobs.delta_io import (
     append,
     ensure_table,
+    execute_merge,
     is_delta_table,
-    merge_metrics,
     read_delta,
-    table_version,
 )
 from lakejobs.identity.graph import EDGE_SCHEMA, NODE_SCHEMA
 from lakejobs.identity.stable_ids import HISTORY_SCHEMA
@@ -181,6 +180,5 @@ def delete_matching(spark: SparkSession, path: str, source: DataFrame, condition
     if not is_delta_table(spark, path):
         return 0
     target = DeltaTable.forPath(spark, path)
-    before = table_version(spark, path)
-    target.alias("t").merge(source.alias("s"), condition).whenMatchedDelete().execute()
-    return merge_metrics(target, before).get("numTargetRowsDeleted", 0)
+    merge = target.alias("t").merge(source.alias("s"), condition).whenMatchedDelete()
+    return execute_merge(merge, target).get("numTargetRowsDeleted", 0)

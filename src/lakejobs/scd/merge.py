@@ -33,7 +33,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakejobs._compat import is_delta_conflict
-from lakejobs.delta_io import merge_metrics, table_version
+from lakejobs.delta_io import execute_merge
 from lakejobs.errors import ConfigError, LakejobsError
 from lakejobs.scd.history import (
     EFF,
@@ -278,19 +278,17 @@ def _merge(
     # every change of the batch is already recorded the source is empty, and Delta commits
     # nothing for a MERGE that changes nothing: a replay writes nothing.
     source = version_changes(build_versions(events, spec), existing, spec)
-    before = table_version(spark, path)
     sk = spec.surrogate_key
     columns = dimension_columns(spec)
     assignments = {c: F.col(f"s.{c}") for c in columns}
-    (
+    merge = (
         table.alias("t")
         .merge(source.alias("s"), (F.col(f"t.{sk}") == F.col(f"s.{sk}")) & in_range("t"))
         .whenMatchedDelete(condition=F.col("s._action") == "delete")
         .whenMatchedUpdate(condition=F.col("s._action") == "upsert", set=assignments)
         .whenNotMatchedInsert(condition=F.col("s._action") == "upsert", values=assignments)
-        .execute()
     )
-    return merge_metrics(table, before)
+    return execute_merge(merge, table)
 
 
 def _key_range_predicate(
