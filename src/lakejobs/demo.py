@@ -13,6 +13,8 @@ analyst would find. Running the demo again lands nothing new and changes nothing
 
 from __future__ import annotations
 
+import importlib
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -122,6 +124,10 @@ def run_demo(
     if spark is None:
         from lakejobs.session import build_local_session
 
+        # Great Expectations takes seconds to import and the validation job needs it: import it
+        # while the JVM starts (the main thread only waits for it then)
+        threading.Thread(target=importlib.import_module, args=("great_expectations",),
+                         name="lakejobs-preload", daemon=True).start()
         spark = build_local_session(settings.spark)
         _quiet(spark)
         # the demo's tables are tiny: compiling whole-stage code for every query costs more
