@@ -123,18 +123,17 @@ def execute_merge(merge: DeltaMergeBuilder, table: DeltaTable) -> dict[str, int]
     ``numTargetRowsUpdated``, ``numTargetRowsDeleted``; nothing written: zeros or empty).
 
     Delta 4 returns them from the MERGE itself; Delta 3 (Glue 5.1) returns nothing, so they come
-    from the commit's operation metrics (see :func:`merge_metrics`).
+    from the commit's operation metrics.
     """
     before = latest_version(table)
     result = merge.execute()
     if isinstance(result, DataFrame):
         row = result.first()
-        return {name: int(row[column] or 0) for column, name in _MERGE_COUNTS.items()
-                if row is not None and column in row.asDict()}
-    return merge_metrics(table, before)
+        return {name: int(row[column] or 0) for column, name in _MERGE_COUNTS.items()} if row else {}
+    return _commit_metrics(table, before)
 
 
-def merge_metrics(table: DeltaTable, before: int) -> dict[str, int]:
+def _commit_metrics(table: DeltaTable, before: int) -> dict[str, int]:
     """Delta's operation metrics of the MERGE committed after version ``before``; empty when the
     MERGE committed nothing. With a concurrent writer the newest MERGE could be theirs, so the
     counts are informational."""
