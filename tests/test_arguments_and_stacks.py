@@ -74,3 +74,8 @@ def test_suite_runs_on_the_stack_it_was_asked_for(spark) -> None:
     stack = STACKS[os.environ["LAKEJOBS_STACK"]]
     assert current_stack().name == stack.name
     assert spark.version.startswith(stack.spark_minor + ".")
+
+
+def test_only_delta_4_merges_return_their_counts() -> None:
+    assert (STACKS["glue6"].merge_returns_counts, STACKS["glue5"].merge_returns_counts) == (
+        True, False)

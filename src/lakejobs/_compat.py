@@ -43,6 +43,12 @@ class Stack:
         return int(self.spark_minor.split(".")[0]) >= 4
 
     @property
+    def merge_returns_counts(self) -> bool:
+        """Whether a Delta MERGE returns its row counts (Delta 4); Delta 3's returns nothing and
+        the counts are read from the commit's operation metrics."""
+        return int(self.delta.split(".")[0]) >= 4
+
+    @property
     def delta_artifact(self) -> str:
         # From Delta 4.1 on, artifacts carry the Spark minor version (delta-spark_4.1_2.13);
         # Delta 3.x artifacts carry only the Scala version (delta-spark_2.12).

@@ -8,6 +8,8 @@ from delta.tables import DeltaMergeBuilder, DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import types as T
 
+from lakejobs._compat import current_stack
+
 
 def is_delta_table(spark: SparkSession, path: str) -> bool:
     """Whether a Delta table exists at ``path``."""
@@ -123,13 +125,13 @@ def execute_merge(merge: DeltaMergeBuilder, table: DeltaTable) -> dict[str, int]
     ``numTargetRowsUpdated``, ``numTargetRowsDeleted``; nothing written: zeros or empty).
 
     Delta 4 returns them from the MERGE itself; Delta 3 (Glue 5.1) returns nothing, so they come
-    from the commit's operation metrics.
+    from the commit's operation metrics (the version before the MERGE is read only then).
     """
-    before = latest_version(table)
-    result = merge.execute()
-    if isinstance(result, DataFrame):
-        row = result.first()
+    if current_stack().merge_returns_counts:
+        row = merge.execute().first()
         return {name: int(row[column] or 0) for column, name in _MERGE_COUNTS.items()} if row else {}
+    before = latest_version(table)
+    merge.execute()
     return _commit_metrics(table, before)
 
 
