@@ -22,6 +22,14 @@ os.environ["TZ"] = "UTC"
 time.tzset()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files holding ``slow`` tests first. Parallel workers (pytest-xdist, ``--dist loadfile``)
+    take whole files in this order, so the longest files start early instead of running alone
+    at the end."""
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow)  # stable: file order otherwise kept
+
+
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
     """The suite's only SparkSession, built by lakejobs' own factory (so the factory is tested).

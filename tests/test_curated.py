@@ -109,6 +109,7 @@ ORDER_VERSIONS = ("order_id bigint, version_of bigint, country string, effective
                   "is_inferred boolean, order_date_key int")
 
 
+@pytest.mark.slow
 def test_facts_point_at_the_version_valid_at_their_time_and_inferred_members_fill_in_place(
     spark: SparkSession, tmp_path: Path
 ) -> None:

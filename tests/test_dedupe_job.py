@@ -72,6 +72,7 @@ def rows_of(records: list[dict]) -> list[tuple]:
     return [tuple(r[k] for k in keys) for r in records]
 
 
+@pytest.mark.slow
 def test_dedupe_end_to_end_with_a_review_round_trip(spark: SparkSession, tmp_path: Path) -> None:
     data = generate_people(140, seed=5)
     bad = ("", "crm", "No", "Id", None, None, None, None, None, None, None,

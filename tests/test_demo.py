@@ -20,6 +20,7 @@ from lakejobs.resources import resolve_location
 from lakejobs.streaming.manifest import load_manifest
 
 
+@pytest.mark.slow
 def test_demo_summary_matches_the_lake_and_a_second_run_changes_nothing(
     spark: SparkSession, tmp_path: Path, lake_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -25,6 +25,7 @@ def lake(spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     ])
 
 
+@pytest.mark.slow
 def test_a_dsar_deletion_forgets_the_person_everywhere_and_they_never_link_again(
     spark: SparkSession, lake: IdentityLake
 ) -> None:

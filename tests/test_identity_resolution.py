@@ -66,6 +66,7 @@ def test_resolution_keeps_linkable_nodes_with_confidence_and_leaves_devices_out(
     assert sorted(c for c, *_ in lake.history("r1")) == ["created", "created"]
 
 
+@pytest.mark.slow
 def test_identity_ids_survive_growth_merge_split_and_an_unchanged_rerun(
     lake: IdentityLake,
 ) -> None:

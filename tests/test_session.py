@@ -25,6 +25,17 @@ def test_session_resolves_the_stack_connectors_from_maven(spark: SparkSession) -
     assert packages == current_stack().packages()
 
 
+def test_the_driver_runs_the_parallel_collector_and_a_larger_codegen_cache(
+    spark: SparkSession,
+) -> None:
+    jvm = spark.sparkContext._jvm
+    collectors = {b.getName() for b in jvm.java.lang.management.ManagementFactory
+                  .getGarbageCollectorMXBeans()}
+    assert collectors == {"PS Scavenge", "PS MarkSweep"}  # not G1's "G1 Young Generation"
+    assert spark.conf.get("spark.sql.codegen.cache.maxEntries") == "2000"
+    assert jvm.java.lang.System.getProperty("user.timezone") == "UTC"
+
+
 def test_config_overrides_local_defaults() -> None:
     conf = local_session_conf(
         SparkSettings(shuffle_partitions=8, conf={"spark.sql.shuffle.partitions": "3"})

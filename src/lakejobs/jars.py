@@ -50,7 +50,7 @@ def fetch_jar(coordinate: str, cache_dir: Path) -> Path:
     if hashlib.sha1(body).hexdigest() != expected:  # noqa: S324 - Maven publishes SHA-1
         raise SessionError(f"{coordinate}: downloaded jar does not match its published SHA-1")
     cache_dir.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".part")
+    partial = target.with_suffix(f".{os.getpid()}.part")  # own name: fetches may race
     partial.write_bytes(body)
     partial.replace(target)  # atomic: a crashed download never leaves a truncated jar
     return target
