@@ -3,11 +3,29 @@ task ran, one thread means one after another."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 
-from lakejobs.concurrency import run_side_by_side
+from lakejobs.concurrency import exclusive_lock, run_side_by_side
+
+# Exit code 0 if the lock file can be taken without waiting, 1 if another process holds it.
+TRY_LOCK = """
+import fcntl, sys
+with open(sys.argv[1], "w") as f:
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        sys.exit(1)
+"""
+
+
+def _other_process_gets(path: Path) -> bool:
+    done = subprocess.run([sys.executable, "-c", TRY_LOCK, str(path)], timeout=60, check=False)
+    return done.returncode == 0
 
 
 def test_tasks_run_at_the_same_time_and_results_keep_their_order() -> None:
@@ -45,3 +63,10 @@ def test_one_thread_runs_the_tasks_in_order_in_the_calling_thread() -> None:
 
     assert run_side_by_side([task, task, task], threads=1) == [1, 2, 3]
     assert set(threads) == {threading.current_thread().name}
+
+
+def test_an_exclusive_lock_keeps_other_processes_out_until_released(tmp_path: Path) -> None:
+    path = tmp_path / "cache" / ".lock"  # its folder is created
+    with exclusive_lock(path):
+        assert not _other_process_gets(path)
+    assert _other_process_gets(path)

@@ -5,12 +5,18 @@ spends much of each table's time on the driver — planning, Delta log replay, c
 executors idle. Submitting the tables from a few threads overlaps that work; Spark schedules the
 jobs of all threads on the same executors. Each task must touch tables no other task writes
 (or handle Delta's concurrent-write conflicts itself, as the SCD merges do).
+
+Separate processes that fill one shared folder (a jar cache) take turns with
+:func:`exclusive_lock`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import fcntl
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -28,3 +34,13 @@ def run_side_by_side(tasks: Sequence[Callable[[], T]], threads: int) -> list[T]:
                             thread_name_prefix="lakejobs-table") as pool:
         futures = [pool.submit(task) for task in tasks]
     return [future.result() for future in futures]
+
+
+@contextmanager
+def exclusive_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the file ``path`` (created with its folder if missing) against
+    other processes; released when the block ends, or when the process dies."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import atexit
 import base64
-import fcntl
 import logging
 import os
 import re
@@ -40,6 +39,7 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from xml.sax.saxutils import escape
 
+from lakejobs.concurrency import exclusive_lock
 from lakejobs.errors import KafkaBrokerError
 from lakejobs.paths import validate_name
 
@@ -126,8 +126,7 @@ def resolve_jars(version: str = DEFAULT_VERSION, cache_dir: Path | None = None) 
     home.mkdir(parents=True, exist_ok=True)
     # Two test sessions may start together: one resolves, the other waits here and then finds
     # the marker, instead of both writing into the same folder.
-    with open(home / ".lock", "w", encoding="utf-8") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with exclusive_lock(home / ".lock"):
         if marker.is_file():
             return lib
         shutil.rmtree(lib, ignore_errors=True)  # what an interrupted download left behind

@@ -8,17 +8,15 @@ Glue's own session instead and this module is not used.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from pyspark.sql import SparkSession
 
 from lakejobs._compat import current_stack
+from lakejobs.concurrency import exclusive_lock
 from lakejobs.config import SparkSettings
 from lakejobs.errors import SessionError
 from lakejobs.jars import fetch_jar
@@ -92,7 +90,9 @@ def build_local_session(settings: SparkSettings) -> SparkSession:
     # whatever `python3` is first on the PATH; pyspark reads this from the environment only.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     log.info("starting local SparkSession for %s (Spark %s)", stack.name, stack.spark_minor)
-    with _starting_alone(Path(settings.jars_cache).expanduser()):
+    # Ivy resolves spark.jars.packages into the jar cache as the JVM starts and is not safe for
+    # two processes at once (parallel test workers, two local jobs started together).
+    with exclusive_lock(Path(settings.jars_cache).expanduser() / ".session-start.lock"):
         spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     if not has_delta(spark):
@@ -101,20 +101,6 @@ def build_local_session(settings: SparkSettings) -> SparkSession:
             "$(lakejobs submit-args)"
         )
     return spark
-
-
-@contextmanager
-def _starting_alone(cache: Path) -> Iterator[None]:
-    """Hold an exclusive lock on the jar cache while a JVM starts: Ivy resolves
-    ``spark.jars.packages`` into the cache at start-up and is not safe for two processes at once
-    (parallel test workers, two local jobs started together)."""
-    cache.mkdir(parents=True, exist_ok=True)
-    with open(cache / ".session-start.lock", "w", encoding="utf-8") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def has_delta(spark: SparkSession) -> bool:
