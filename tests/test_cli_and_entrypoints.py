@@ -74,7 +74,9 @@ def test_submit_args_name_the_stack_connectors(tmp_path: Path) -> None:
 
     done = lakejobs("submit-args", cwd=tmp_path)
     assert done.returncode == 0
-    assert shlex.split(done.stdout)[:2] == ["--packages", ",".join(current_stack().packages())]
+    words = shlex.split(done.stdout)
+    assert words[:2] == ["--packages", ",".join(current_stack().packages())]
+    assert "--driver-java-options=-XX:-DontCompileHugeMethods" in words
 
 
 @pytest.mark.slow

@@ -34,6 +34,10 @@ def test_the_driver_runs_the_parallel_collector_and_a_larger_codegen_cache(
     assert collectors == {"PS Scavenge", "PS MarkSweep"}  # not G1's "G1 Young Generation"
     assert spark.conf.get("spark.sql.codegen.cache.maxEntries") == "2000"
     assert jvm.java.lang.System.getProperty("user.timezone") == "UTC"
+    hotspot = jvm.java.lang.management.ManagementFactory.getPlatformMXBean(
+        jvm.java.lang.Class.forName("com.sun.management.HotSpotDiagnosticMXBean"))
+    # generated methods above 8,000 bytes are JIT-compiled too (not left interpreted)
+    assert hotspot.getVMOption("DontCompileHugeMethods").getValue() == "false"
 
 
 def test_config_overrides_local_defaults() -> None:
