@@ -19,6 +19,7 @@ from lakejobs.batch.validate import (
     all_checks,
     flag_rows,
     good_rows,
+    held_duplicated_keys,
     measure,
     measure_and_hold_bad_rows,
 )
@@ -107,6 +108,23 @@ def test_composite_unique_compares_all_key_columns(spark: SparkSession, orders: 
     # (eu, 10) twice: ids 1 and None; (us, 3) differs by customer; nulls group with nulls
     actual = failing(orders, {"id": "r", "check": "unique", "columns": ["region", "customer_id"]})
     assert_df_equality(actual, ids(spark, 1, None), ignore_row_order=True)
+
+
+def test_held_duplicated_keys_are_the_keys_flag_rows_uses(
+    spark: SparkSession, orders: DataFrame
+) -> None:
+    rule_set = rules_from_mapping({"table": "orders", "rules": [
+        {"id": "pair", "check": "unique", "columns": ["region", "customer_id"]}]}, source="test")
+    with held_duplicated_keys(orders, rule_set) as held:
+        assert_df_equality(held["pair"], spark.createDataFrame(
+            [("eu", 10)], "_dq_k0 string, _dq_k1 long"), ignore_nullable=True)
+        # the held frame is what flags the rows, not a second aggregation of the input
+        given = {"pair": spark.createDataFrame([("us", 12)], "_dq_k0 string, _dq_k1 long")}
+        flagged = orders.transform(flag_rows(rule_set, duplicated=given))
+        assert_df_equality(flagged.where(F.col(flag_column("pair"))).select("id"),
+                           ids(spark, 3), ignore_row_order=True)
+        assert held["pair"].is_cached
+    assert not held["pair"].is_cached
 
 
 def test_references_fail_keys_missing_from_the_reference_table(

@@ -114,7 +114,6 @@ def _config(ns: argparse.Namespace) -> int:
 
 def _submit_args(_: argparse.Namespace) -> int:
     from lakejobs.config import SparkSettings
-
     from lakejobs.session import JIT_OPTIONS, local_session_conf
 
     conf = local_session_conf(SparkSettings())

@@ -28,13 +28,14 @@ from pyspark.sql import DataFrame
 from lakejobs.batch.conform import conform, contract_checks
 from lakejobs.batch.contracts import Contract, load_contract
 from lakejobs.batch.landing import complete_files, read_landed
-from lakejobs.batch.rules import RuleSet
+from lakejobs.batch.rules import Check, RuleSet
 from lakejobs.batch.suites import load_rules, to_gx_suite
 from lakejobs.batch.validate import (
     Measurement,
     all_checks,
     flag_rows,
     good_rows,
+    held_duplicated_keys,
     measure_and_hold_bad_rows,
 )
 from lakejobs.batch.validation_io import (
@@ -151,11 +152,24 @@ def validate_table(context: JobContext, table: ValidationTable) -> TableRun:
         name: read_delta(spark, paths.table("staging", name)) for name in table.references
     }
     checks = all_checks(rule_set, contract_checks(contract))
-    flagged = (
-        read_landed(spark, files, contract)
-        .transform(conform(contract))
-        .transform(flag_rows(rule_set, references))
-    )
+    conformed = read_landed(spark, files, contract).transform(conform(contract))
+    # the flags are evaluated twice (measure, then write): uniqueness keys are aggregated once
+    with held_duplicated_keys(conformed, rule_set) as duplicated:
+        flagged = conformed.transform(flag_rows(rule_set, references, duplicated))
+        run = _measure_and_write(context, table, files, contract, rule_set, checks, flagged,
+                                 merge_schema=merge_schema)
+    context.bookmarks.mark_processed(table.name, files)
+    return run
+
+
+def _measure_and_write(
+    context: JobContext, table: ValidationTable, files: list[str], contract: Contract,
+    rule_set: RuleSet, checks: list[Check], flagged: DataFrame, *, merge_schema: bool,
+) -> TableRun:
+    """Measure the flagged batch, record the figures, then (no ``fail`` rule failed) write
+    staging and quarantine and check conservation."""
+    spark, paths = context.spark, context.paths
+    staging_path = paths.table("staging", table.name)
     measurement, bad = measure_and_hold_bad_rows(flagged, rule_set, checks, table=table.name,
                                                  run_id=context.run_id)
     try:
@@ -200,7 +214,6 @@ def validate_table(context: JobContext, table: ValidationTable) -> TableRun:
             f"{table.name}: {measurement.rows} rows validated but {staged} staged + "
             f"{quarantined} quarantined"
         )
-    context.bookmarks.mark_processed(table.name, files)
     return TableRun(table=table.name, files=len(files), measurement=measurement, staged=staged,
                     quarantined=quarantined, docs=docs)
 

@@ -17,7 +17,8 @@ Steps, each a ``DataFrame -> DataFrame`` transform or a single action:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -87,17 +88,25 @@ def all_checks(rule_set: RuleSet, implied: Sequence[Check] = ()) -> list[Check]:
     return [*implied, *(Check.of(rule) for rule in rule_set.rules)]
 
 
-def flag_rows(rule_set: RuleSet, references: Mapping[str, DataFrame] | None = None):
+def flag_rows(
+    rule_set: RuleSet,
+    references: Mapping[str, DataFrame] | None = None,
+    duplicated: Mapping[str, DataFrame] | None = None,
+):
     """A transform adding one ``_dq_flag__<rule>`` boolean column per row rule of ``rule_set``.
 
     Args:
         rule_set: the rules.
         references: the frames ``references`` rules check against, by table name.
+        duplicated: the duplicated keys of uniqueness rules, by rule id, as
+            :func:`duplicated_keys` gives them (e.g. held by :func:`held_duplicated_keys`);
+            a uniqueness rule missing here is computed from the transform's input.
 
     Raises:
         ConfigError: a ``references`` rule names a table missing from ``references``.
     """
     references = references or {}
+    duplicated = duplicated or {}
 
     def transform(df: DataFrame) -> DataFrame:
         flagged = df
@@ -106,7 +115,10 @@ def flag_rows(rule_set: RuleSet, references: Mapping[str, DataFrame] | None = No
             if rule.check == "unique":
                 # duplicated keys come from the input, not from the frame joined so far: each
                 # uniqueness rule then costs one key-only scan instead of the whole plan before it
-                flagged = _flag_duplicates(flagged, df, rule.columns, flag_column(rule.id))
+                keys = duplicated.get(rule.id)
+                if keys is None:
+                    keys = duplicated_keys(df, rule.columns)
+                flagged = _flag_duplicates(flagged, keys, rule.columns, flag_column(rule.id))
             elif rule.check == "references":
                 if rule.table not in references:
                     raise ConfigError(
@@ -277,24 +289,50 @@ def bad_rows(table: str, run_id: str, checks: Sequence[Check]):
     return transform
 
 
-def _flag_duplicates(df: DataFrame, source: DataFrame, key: Sequence[str], flag: str) -> DataFrame:
+def _key_present(key: Sequence[str]) -> Column:
     # Rows whose key values are all null are not checked (GX ignores them too); otherwise null
     # equals null within a compound key, as in a GROUP BY.
     present = F.lit(False)
     for column in key:
         present = present | F.col(f"`{column}`").isNotNull()
-    duplicated = (
-        source.where(present)
+    return present
+
+
+def duplicated_keys(df: DataFrame, key: Sequence[str]) -> DataFrame:
+    """The values of ``key`` that occur in more than one row of ``df``, as columns
+    ``_dq_k0``, ``_dq_k1`` …; keys whose values are all null are left out."""
+    return (
+        df.where(_key_present(key))
         .groupBy(*[F.col(f"`{c}`") for c in key])
         .agg(F.count(F.lit(1)).alias("_dq_n"))
         .where(F.col("_dq_n") > 1)
-        .select(*[F.col(f"`{c}`").alias(f"_dq_k{i}") for i, c in enumerate(key)],
-                F.lit(True).alias(flag))
+        .select(*[F.col(f"`{c}`").alias(f"_dq_k{i}") for i, c in enumerate(key)])
     )
+
+
+@contextmanager
+def held_duplicated_keys(df: DataFrame, rule_set: RuleSet) -> Iterator[dict[str, DataFrame]]:
+    """The duplicated keys of every uniqueness rule of ``rule_set`` in ``df``, cached while the
+    block runs (for :func:`flag_rows`' ``duplicated``).
+
+    A job that measures a batch and then writes it evaluates the flags twice; held, each
+    uniqueness rule aggregates the batch once instead of once per pass.
+    """
+    held = {rule.id: duplicated_keys(df, rule.columns).persist()
+            for rule in rule_set.row_rules if rule.check == "unique"}
+    try:
+        yield held
+    finally:
+        for frame in held.values():
+            frame.unpersist()
+
+
+def _flag_duplicates(df: DataFrame, keys: DataFrame, key: Sequence[str], flag: str) -> DataFrame:
+    present = _key_present(key)
     # Broadcast: duplicated keys are the exception, so the set is small, and joining it by
     # shuffle would move every row of the batch. (A batch made mostly of duplicates needs a
     # driver big enough for its keys.)
-    duplicated = F.broadcast(duplicated)
+    duplicated = F.broadcast(keys.withColumn(flag, F.lit(True)))
     matches = [F.col(f"`{c}`").eqNullSafe(F.col(f"_dq_k{i}")) for i, c in enumerate(key)]
     condition = matches[0]
     for match in matches[1:]:
