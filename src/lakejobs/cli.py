@@ -114,13 +114,13 @@ def _config(ns: argparse.Namespace) -> int:
 
 def _submit_args(_: argparse.Namespace) -> int:
     from lakejobs.config import SparkSettings
-    from lakejobs.session import JIT_OPTIONS, local_session_conf
+    from lakejobs.session import JIT_OPTION, local_session_conf
 
     conf = local_session_conf(SparkSettings())
     options = ["--packages", conf["spark.jars.packages"], "--conf", f"spark.jars.ivy={conf['spark.jars.ivy']}"]
-    # the driver JVM starts before any code of the job runs: its JIT options go on the command
-    # line (one word each, as the output is used unquoted: $(lakejobs submit-args))
-    options += [f"--driver-java-options={option}" for option in JIT_OPTIONS]
+    # the driver JVM starts before any code of the job runs: its JIT option goes on the command
+    # line (one word without spaces, as the output is used unquoted: $(lakejobs submit-args))
+    options.append(f"--driver-java-options={JIT_OPTION}")
     if conf["spark.jars.excludes"]:
         options += ["--exclude-packages", conf["spark.jars.excludes"], "--jars", conf["spark.jars"]]
     print(" ".join(options))
