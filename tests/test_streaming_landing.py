@@ -50,7 +50,7 @@ def events(spark: SparkSession, lake_root: Path, fmt: str = "delta"):
 def test_every_kind_of_bad_record_is_quarantined_with_its_reason_and_the_batch_is_measured(
     spark: SparkSession, lake_root: Path
 ) -> None:
-    batch = kafka_frame(spark, [
+    sent = [
         (EVENTS, 0, envelope("page_view", 1, "r-0", PAGE)),
         (EVENTS, 1, envelope("page_view", 2, "r-1", {**PAGE, "duration_ms": 1200})),
         (EVENTS, 2, envelope("add_to_cart", 1, "r-2", {"product_id": 7, "quantity": 2})),
@@ -63,15 +63,21 @@ def test_every_kind_of_bad_record_is_quarantined_with_its_reason_and_the_batch_i
         (EVENTS, 9, envelope("page_view", 1, "r-9", {"referrer": "/x"})),
         (EVENTS, 10, envelope("page_view", 1, "r-10", {"page_url": "/" + "x" * 3000})),
         ("no.such.topic", 0, b"{}"),
-    ])
+    ]
 
-    metrics = sink(spark, lake_root).process(batch, 0, INGESTED)
+    metrics = sink(spark, lake_root).process(kafka_frame(spark, sent), 0, INGESTED)
 
     assert quarantine(spark, lake_root) == [
         (0, "unknown_route"), (3, "undecodable"), (4, "unknown_event"), (5, "unknown_version"),
         (6, "bad_signature"), (7, "missing_key"), (8, "contract_violation"),
         (9, "contract_violation"), (10, "oversize"),
     ]
+    # every quarantined record keeps its raw bytes, decoded ones (joined back from the batch) and
+    # unrouted ones alike
+    stored = spark.read.format("delta").load(str(lake_root / "quarantine" / "kafka_quarantine"))
+    assert {(r.topic, r.offset): bytes(r.raw_value) for r in stored.collect()} == {
+        (topic, offset): value for topic, offset, value in sent
+        if (topic, offset) not in {(EVENTS, 0), (EVENTS, 1), (EVENTS, 2)}}
     landed = events(spark, lake_root).select(
         "event_id", "event_name", "event_version", "occurred_at", "user_id", "payload",
         "_offset", "_schema_version", "_privacy_tier", "_is_late", "year", "month", "day", "hour")

@@ -19,6 +19,7 @@ from lakejobs.delta_io import is_delta_table
 from lakejobs.errors import ConservationError
 from lakejobs.incremental import list_files
 from lakejobs.runtime import JobContext, JobResult
+from lakejobs.spark_conf import temporary_conf
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +46,9 @@ def vacuum_table(spark: SparkSession, path: str, retention_hours: int, *,
         How many data files were deleted.
     """
     before = len(list_files(spark, path))
-    previous = spark.conf.get(RETENTION_CHECK, "true")
-    if allow_short_retention:
-        # Only for this call: Delta refuses retention below 7 days unless the check is off.
-        spark.conf.set(RETENTION_CHECK, "false")
-    try:
+    # Only for this call: Delta refuses retention below 7 days unless the check is off.
+    with temporary_conf(spark, {RETENTION_CHECK: "false"} if allow_short_retention else {}):
         DeltaTable.forPath(spark, path).vacuum(float(retention_hours))
-    finally:
-        spark.conf.set(RETENTION_CHECK, previous)
     return before - len(list_files(spark, path))
 
 

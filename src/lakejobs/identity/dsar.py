@@ -39,9 +39,11 @@ from lakejobs.identity.components import connected_components, materialize
 from lakejobs.identity.graph import hashed, salt_frame, with_salt
 from lakejobs.identity.resolution import parse_as_of, resolve_scope
 from lakejobs.identity.store import TOMBSTONE_SCHEMA, IdentityStore, delete_matching
+from lakejobs.maintenance import RETENTION_CHECK
 from lakejobs.paths import LakePaths
 from lakejobs.runtime import JobContext, JobResult
 from lakejobs.secrets import read_secret
+from lakejobs.spark_conf import temporary_conf
 
 log = logging.getLogger(__name__)
 
@@ -182,9 +184,10 @@ def delete_person(
 
 def _vacuum(spark, path: str, settings: Settings) -> None:
     hours = settings.maintenance.retention_hours
-    if settings.maintenance.allow_short_retention:
-        spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
-    DeltaTable.forPath(spark, path).vacuum(hours)
+    # Only for this call: Delta refuses retention below 7 days unless the check is off.
+    check = {RETENTION_CHECK: "false"} if settings.maintenance.allow_short_retention else {}
+    with temporary_conf(spark, check):
+        DeltaTable.forPath(spark, path).vacuum(hours)
 
 
 def pending_requests(context: JobContext) -> list[DsarRequest]:

@@ -422,8 +422,8 @@ def _joined(messages: list[Column]) -> Column:
     """The non-null messages joined by ``; `` (null when there is none)."""
     if not messages:
         return F.lit(None).cast("string")
-    text = F.concat_ws("; ", *messages)
-    return F.when(text != "", text)
+    # the join (a new string per record) only where some message is set: most records have none
+    return F.when(F.coalesce(*messages).isNotNull(), F.concat_ws("; ", *messages))
 
 
 def _source(source: Column) -> Column:

@@ -3,7 +3,8 @@ routed by the manifest, deduplicated and written idempotently.
 
 Per micro-batch (:class:`LandingSink`):
 
-1. decode and route every record (:func:`lakejobs.streaming.routing.route_batch`);
+1. decode and route every record (:func:`lakejobs.streaming.routing.decode_batch`), cache the
+   decoded rows, then stamp them with the batch (:func:`~lakejobs.streaming.routing.stamp_batch`);
 2. flag duplicates (within the batch and against the landing rows of the watermark) and late
    records;
 3. count everything and check conservation (in = landed + quarantined + duplicates) *before*
@@ -34,6 +35,7 @@ from lakejobs.paths import LakePaths, validate_name
 from lakejobs.resources import resolve_location
 from lakejobs.run_log import SUCCEEDED, RunRecord, append_run
 from lakejobs.runtime import JobContext, JobResult
+from lakejobs.spark_conf import temporary_conf
 from lakejobs.streaming.dedupe import (
     duplicate_offsets,
     flag_duplicates,
@@ -48,12 +50,15 @@ from lakejobs.streaming.record_files import read_record_files
 from lakejobs.streaming.routing import (
     Group,
     RoutedBatch,
+    decode_batch,
     landing_rows,
     quarantine_rows,
-    route_batch,
+    stamp_batch,
 )
 
 log = logging.getLogger(__name__)
+
+UNCOMPRESSED_CACHE = {"spark.sql.inMemoryColumnarStorage.compressed": "false"}
 
 
 @dataclass
@@ -120,33 +125,48 @@ class LandingSink:
         # aware: pyspark reads a naive datetime in the Python process's local time zone
         ingested_at = ingested_at or datetime.now(UTC)
         watermark = timedelta(minutes=self.streaming.dedupe_watermark_minutes)
-        records = batch.select("key", "value", "topic", "partition", "offset",
-                               "timestamp").persist()
+        cached: list[DataFrame] = []  # released when the batch ends, whatever happens
         try:
-            per_topic = {r["topic"]: r["count"]
-                         for r in records.groupBy("topic").count().collect()}
-            routed = route_batch(records, self.manifest, ingested_at=ingested_at,
-                                 batch_id=batch_id,
-                                 max_payload_bytes=self.streaming.max_payload_bytes,
-                                 avro_decoder=self._avro_decoder,
-                                 topics_present=set(per_topic))
-            decoded = [Group(g.routes, g.frame.persist()) for g in routed.groups]
+            # The batch's caches live for one batch: stored uncompressed, they cost less CPU to
+            # fill (the setting is read when a cache is filled, hence the block around the counts).
+            with temporary_conf(self.spark, UNCOMPRESSED_CACHE):
+                records = batch.select("key", "value", "topic", "partition", "offset",
+                                       "timestamp").persist()
+                cached.append(records)
+                per_topic = {r["topic"]: r["count"]
+                             for r in records.groupBy("topic").count().collect()}
+                routed = decode_batch(records, self.manifest,
+                                      max_payload_bytes=self.streaming.max_payload_bytes,
+                                      avro_decoder=self._avro_decoder,
+                                      topics_present=set(per_topic))
+                # Cached without the raw value (the records' cache holds it): a batch's values
+                # are most of its bytes, and only quarantined rows need them back
+                # (:func:`_with_values`). Cached before the batch's stamp: literals of the batch
+                # in the decoding code would make Spark generate and compile it for every batch.
+                decoded = [Group(g.routes, g.frame.drop("value").persist())
+                           for g in routed.groups]
+                cached.extend(g.frame for g in decoded)
+                # Filled by one job each, before anything reads them: the jobs below run stages
+                # side by side (adaptive execution), and every stage that reads a cache not yet
+                # filled decodes the whole batch again on its own.
+                for group in decoded:
+                    group.frame.count()
+            stamped = stamp_batch(RoutedBatch(tuple(decoded), routed.unrouted),
+                                  ingested_at=ingested_at, batch_id=batch_id)
             duplicates = [self._duplicates(g, ingested_at - watermark, batch_id)
-                          for g in decoded]
+                          for g in stamped.groups]
+            cached.extend(duplicates)
             groups = [Group(g.routes, g.frame.transform(flag_duplicates(d))
                             .transform(flag_late(ingested_at, watermark)))
-                      for g, d in zip(decoded, duplicates, strict=True)]
-            try:
-                metrics = self._measure(sum(per_topic.values()),
-                                        RoutedBatch(tuple(groups), routed.unrouted),
-                                        batch_id, ingested_at)
-                metrics.check_conservation()
-                self._write(groups, routed.unrouted, batch_id, metrics)
-            finally:
-                for frame in [*[g.frame for g in decoded], *duplicates]:
-                    frame.unpersist()
+                      for g, d in zip(stamped.groups, duplicates, strict=True)]
+            metrics = self._measure(sum(per_topic.values()),
+                                    RoutedBatch(tuple(groups), stamped.unrouted),
+                                    batch_id, ingested_at)
+            metrics.check_conservation()
+            self._write(groups, stamped.unrouted, records, batch_id, metrics)
         finally:
-            records.unpersist()
+            for frame in cached:
+                frame.unpersist()
         self._record(metrics)
         return metrics
 
@@ -232,8 +252,8 @@ class LandingSink:
             alert_rate=self.streaming.schema_failure_alert_rate,
             landed_by_table=dict(landed_by_table), quarantined_by_reason=dict(by_reason))
 
-    def _write(self, groups: list[Group], unrouted: DataFrame, batch_id: int,
-               metrics: BatchMetrics) -> None:
+    def _write(self, groups: list[Group], unrouted: DataFrame, records: DataFrame,
+               batch_id: int, metrics: BatchMetrics) -> None:
         query = self.writer_id
         by_target: dict[str, list[DataFrame]] = defaultdict(list)
         for group in groups:
@@ -253,7 +273,8 @@ class LandingSink:
         def reject() -> None:
             quarantined = quarantine_rows(unrouted)
             for group in groups:
-                quarantined = quarantined.unionByName(quarantine_rows(group.frame))
+                quarantined = quarantined.unionByName(
+                    quarantine_rows(_with_values(group.frame, records)))
             append_once(quarantined,
                         self.paths.table("quarantine", self.streaming.quarantine_table),
                         app_id=f"{query}:quarantine", batch_id=batch_id)
@@ -265,6 +286,8 @@ class LandingSink:
         run_side_by_side(writes, self.settings.spark.table_threads)
 
     def _record(self, metrics: BatchMetrics) -> None:
+        """Log the batch's figures and append them to the metrics table and the run log (two
+        tables, written side by side: each commit is mostly driver work)."""
         self.totals.add(metrics)
         summary = metrics.summary()
         line = json.dumps(summary, sort_keys=True, default=str)
@@ -273,19 +296,34 @@ class LandingSink:
                       metrics.schema_failure_rate, metrics.alert_rate, metrics.batch_id, line)
         else:
             log.info("batch %d: %s", metrics.batch_id, line)
-        metrics_path = self.paths.table("system", self.streaming.metrics_table)
-        append_once(self.spark.createDataFrame([metrics.row()], METRICS_SCHEMA), metrics_path,
-                    app_id=f"{self.writer_id}:metrics", batch_id=metrics.batch_id,
-                    partition_by=())
-        now = datetime.now(UTC)
-        append_run(self.spark, self.paths.table("system", self.settings.tables.run_log),
-                   RunRecord(job_name=f"{self.streaming.query_name}:batch",
-                             run_id=f"{self.run_id}:{metrics.batch_id}", env=self.settings.env,
-                             client=self.settings.lake.client, stack=current_stack().name,
-                             started_at=metrics.ingested_at, completed_at=now, status=SUCCEEDED,
-                             rows_read=metrics.records_in, rows_written=metrics.landed,
-                             rows_quarantined=metrics.quarantined, error_message=None,
-                             summary=line))
+        completed_at = datetime.now(UTC)
+
+        def metrics_row() -> None:
+            append_once(self.spark.createDataFrame([metrics.row()], METRICS_SCHEMA),
+                        self.paths.table("system", self.streaming.metrics_table),
+                        app_id=f"{self.writer_id}:metrics", batch_id=metrics.batch_id,
+                        partition_by=())
+
+        def run_log_row() -> None:
+            append_run(self.spark, self.paths.table("system", self.settings.tables.run_log),
+                       RunRecord(job_name=f"{self.streaming.query_name}:batch",
+                                 run_id=f"{self.run_id}:{metrics.batch_id}",
+                                 env=self.settings.env, client=self.settings.lake.client,
+                                 stack=current_stack().name, started_at=metrics.ingested_at,
+                                 completed_at=completed_at, status=SUCCEEDED,
+                                 rows_read=metrics.records_in, rows_written=metrics.landed,
+                                 rows_quarantined=metrics.quarantined, error_message=None,
+                                 summary=line))
+
+        run_side_by_side([metrics_row, run_log_row], self.settings.spark.table_threads)
+
+
+def _with_values(frame: DataFrame, records: DataFrame) -> DataFrame:
+    """The quarantined rows of a decoded group with their raw Kafka value, from the batch's
+    records (one row per record: topic, partition and offset identify it)."""
+    position = ["topic", "partition", "offset"]
+    return frame.where(F.col("_error").isNotNull()).join(
+        records.select(*position, "value"), on=position, how="left")
 
 
 def _avro_decoder(settings: Settings):

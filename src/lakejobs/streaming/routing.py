@@ -69,13 +69,32 @@ AvroDecoder = Callable[[Route], Callable[[DataFrame], DataFrame]]
 def route_batch(records: DataFrame, manifest: Manifest, *, ingested_at: datetime, batch_id: int,
                 max_payload_bytes: int, avro_decoder: AvroDecoder | None = None,
                 topics_present: set[str] | None = None) -> RoutedBatch:
-    """Decode and route one micro-batch.
+    """Decode and route one micro-batch, stamped with its ingestion time and id: what
+    :func:`decode_batch` and then :func:`stamp_batch` return."""
+    decoded = decode_batch(records, manifest, max_payload_bytes=max_payload_bytes,
+                           avro_decoder=avro_decoder, topics_present=topics_present)
+    return stamp_batch(decoded, ingested_at=ingested_at, batch_id=batch_id)
+
+
+def stamp_batch(routed: RoutedBatch, *, ingested_at: datetime, batch_id: int) -> RoutedBatch:
+    """Every frame of ``routed`` with the batch's ``_ingested_at``, ``_batch_id`` and landing
+    partition columns (the same values on every row)."""
+    stamp = _stamp(ingested_at, batch_id)
+    return RoutedBatch(tuple(Group(g.routes, g.frame.transform(stamp)) for g in routed.groups),
+                       routed.unrouted.transform(stamp))
+
+
+def decode_batch(records: DataFrame, manifest: Manifest, *, max_payload_bytes: int,
+                 avro_decoder: AvroDecoder | None = None,
+                 topics_present: set[str] | None = None) -> RoutedBatch:
+    """Decode and route one micro-batch, without the batch's stamp (see :func:`stamp_batch`).
+
+    The decoded frames carry no value of the batch itself, so the code Spark generates for them
+    is the same for every batch and compiled once per query.
 
     Args:
         records: the Kafka records (key, value, topic, partition, offset, timestamp).
         manifest: the routes.
-        ingested_at: the batch's ingestion time (every landed row gets it).
-        batch_id: the micro-batch id.
         max_payload_bytes: larger values are quarantined as ``oversize`` without decoding.
         avro_decoder: the decoder of an Avro route (needs the schema registry); required only
             when the manifest has Avro routes.
@@ -102,10 +121,7 @@ def route_batch(records: DataFrame, manifest: Manifest, *, ingested_at: datetime
         subset = decodable.where(F.col("topic").isin(list(route.topics))
                                  & _source_matches(route))
         groups.append(Group((route,), _decode_route(subset, route, avro_decoder)))
-    unrouted = _unrouted(records, manifest, fits)
-    stamp = _stamp(ingested_at, batch_id)
-    return RoutedBatch(tuple(Group(g.routes, g.frame.transform(stamp)) for g in groups),
-                       unrouted.transform(stamp))
+    return RoutedBatch(tuple(groups), _unrouted(records, manifest, fits))
 
 
 def _decode_route(subset: DataFrame, route: Route, avro_decoder: AvroDecoder | None
