@@ -195,6 +195,58 @@ def test_unchanged_tracked_values_open_no_version_and_scd1_values_are_overwritte
     assert log == [day(2)]
 
 
+def test_batches_that_only_append_take_the_shortcut_and_match_the_rebuild(
+    spark, tmp_path
+) -> None:
+    batches = [
+        [(1, "Lyon", "a@x", day(1), "c"), (2, "Rome", "r@x", day(1), "c"),
+         (3, "Oslo", "o@x", day(1), "c")],
+        # tracked change; same tracked value with a new SCD1 value; delete of an open version
+        [(1, "Nice", "a@x", day(2), "u"), (2, "Rome", "r2@x", day(2), "u"),
+         (3, None, None, day(2), "d")],
+        [(1, "Nice", "a3@x", day(3), "u"), (2, "Pisa", "r2@x", day(3), "u"),
+         (3, "Oslo", "o4@x", day(4), "c"), (4, "Bonn", "b@x", day(4), "c")],  # re-insert, new
+        [(1, None, None, day(5), "d"), (4, "Bonn", "b2@x", day(5), "u")],
+        [(1, None, None, day(6), "d")],  # delete after delete
+        [(1, "Lyon", "z@x", day(7), "u"), (4, "Kiel", "b2@x", day(8), "u")],
+    ]
+    shortcut, rebuilt = str(tmp_path / "shortcut"), str(tmp_path / "rebuilt")
+    for batch in batches:
+        assert apply_changes(spark, changes(spark, batch), SPEC, shortcut).appended is True
+        assert apply_changes(spark, changes(spark, batch), SPEC, rebuilt,
+                             append_shortcut=False).appended is False
+    expect(spark, shortcut, [
+        (1, "Lyon", "z@x", day(1), day(2), False, False),
+        (1, "Nice", "z@x", day(2), day(5), False, True),
+        (1, "Lyon", "z@x", day(7), END, True, False),
+        (2, "Rome", "r2@x", day(1), day(3), False, False),
+        (2, "Pisa", "r2@x", day(3), END, True, False),
+        (3, "Oslo", "o4@x", day(1), day(2), False, True),
+        (3, "Oslo", "o4@x", day(4), END, True, False),
+        (4, "Bonn", "b2@x", day(4), day(8), False, False),
+        (4, "Kiel", "b2@x", day(8), END, True, False),
+    ])
+    # every column, surrogate keys and change logs included, as the rebuild writes them
+    assert_df_equality(spark.read.format("delta").load(shortcut),
+                       spark.read.format("delta").load(rebuilt), ignore_row_order=True)
+    logged = spark.read.format("delta").load(shortcut).where("id = 1 AND city = 'Nice'")
+    assert [(e.seq, e.op) for e in logged.first()["_change_log"]] == [
+        (day(3), "u"), (day(5), "d"), (day(6), "d")]
+
+
+def test_a_batch_that_does_more_than_append_falls_back_to_the_rebuild(spark, dim) -> None:
+    assert apply_changes(spark, changes(spark, [(1, "Lyon", "a@x", day(2), "c")]), SPEC,
+                         dim).appended is True
+    late = apply_changes(spark, changes(spark, [(1, "Nice", "a@x", day(1), "u")]), SPEC, dim)
+    unknown_delete = apply_changes(spark, changes(spark, [(9, None, None, day(3), "d")]), SPEC, dim)
+    assert (late.appended, unknown_delete.appended) == (False, False)
+    expect(spark, dim, [
+        (1, "Nice", "a@x", day(1), day(2), False, False),
+        (1, "Lyon", "a@x", day(2), END, True, False),
+        (9, None, None, day(3), day(3), False, True),
+    ])
+
+
 def test_surrogate_keys_are_unique_and_survive_restitching(spark, dim) -> None:
     apply_changes(spark, changes(spark, [(1, "Lyon", "a@x", day(1), "c"),
                                          (1, "Paris", "a@x", day(5), "u"),

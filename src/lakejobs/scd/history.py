@@ -9,6 +9,10 @@ be recovered from the dimension itself (:func:`versions_to_events`), and applyin
 a batch, late changes, duplicates, deletes and re-inserts, and replays all come out right: there
 is one code path, and it does not depend on the order in which batches arrive.
 
+The common case has a shortcut with the same result (:func:`append_changes`): a batch holding
+one change per key, each newer than everything its key has recorded, only appends to the end of
+each history, so the touched keys' versions are updated in place instead of rebuilt from events.
+
 Inferred members (``ScdSpec.inferred_members``) are one more event kind: a placeholder with no
 sequence (so it sorts before every real change of its key) and an early effective time. The first
 real change of the key does not open a version; it fills the placeholder's version, which keeps
@@ -222,6 +226,111 @@ def build_versions(events: DataFrame, spec: ScdSpec) -> DataFrame:
             .drop("_gone")
         )
     return result
+
+
+NOT_APPENDABLE = "LAKEJOBS_SCD_NOT_APPENDABLE"
+
+
+def appendable(spec: ScdSpec) -> bool:
+    """Whether :func:`append_versions` applies to dimensions of ``spec`` at all."""
+    return not spec.inferred_members and not spec.hard_delete
+
+
+def append_changes(existing: DataFrame, events: DataFrame, spec: ScdSpec) -> DataFrame:
+    """The rows to write for a batch that only appends to the touched keys' histories.
+
+    Gives what :func:`version_changes` of :func:`build_versions` gives for ``existing`` (every
+    version of the touched keys) plus ``events`` (all upserts), when ``events`` holds one change
+    per key and each change is newer than everything its key has recorded (its sequence above
+    every version's and change log's), and a delete's key exists. Then the change either opens a
+    version after the key's latest (a changed tracked hash, or an upsert after a delete), closing
+    the latest if it is open, or joins the latest's change log (a delete closes it and flags it
+    deleted); an upsert's SCD1 values go to every version of its key. Nothing else moves, so no
+    history is rebuilt, and ``existing`` is read once: one join with the events, per-key figures
+    by window, and each joined row gives its updated version and, on the key's latest row, the
+    version the change opens.
+
+    A key for which that does not hold (a late or already recorded change, a delete of an unknown
+    key) makes evaluation fail with :data:`NOT_APPENDABLE` in the message: the caller then
+    applies the batch with :func:`build_versions`. Checking inside the evaluation keeps the check
+    and the rows it guards in one read of the table (the same transaction).
+    """
+    if not appendable(spec):
+        raise ValueError("append_changes: not for specs with inferred members or hard deletes")
+    keys = list(spec.keys)
+    sk = spec.surrogate_key
+    columns = dimension_columns(spec)
+    log_type = existing.schema[CHANGE_LOG].dataType
+    held = existing.select(*[F.col(c).alias(f"_o_{c}") if c not in keys else F.col(c)
+                             for c in columns])
+    old = {c: F.col(f"_o_{c}") for c in columns if c not in keys}
+    whole_key = Window.partitionBy(*keys)
+    last_logged = F.get(old[CHANGE_LOG], F.size(old[CHANGE_LOG]) - 1)
+    recorded_to = F.max(F.greatest(old[SEQ_FROM], F.array_max(old[CHANGE_LOG]["seq"])))
+    latest = F.max_by(F.struct(
+        old[sk].alias("sk"),
+        old[TRACKED_HASH].alias("hash"),
+        F.coalesce(last_logged["op"], F.when(old[TRACKED_HASH].isNull(), F.lit(DELETE))
+                   .otherwise(F.lit(UPSERT))).alias("last_op"),
+    ), old[SEQ_FROM])
+    joined = (
+        events.join(held, on=keys, how="left")
+        .withColumn("_recorded_to", recorded_to.over(whole_key))
+        .withColumn("_latest", latest.over(whole_key))
+    )
+    known = old[sk].isNotNull()
+    fits = F.when(known, F.col(SEQ) > F.col("_recorded_to")).otherwise(F.col(OP) == UPSERT)
+    upsert = F.col(OP) == UPSERT
+    opens = upsert & (~known | (F.col("_latest.last_op") == DELETE)
+                      | ~F.col("_latest.hash").eqNullSafe(F.col(HASH)))
+    is_latest = known & (old[sk] == F.col("_latest.sk"))
+    closes = is_latest & ~old[IS_DELETED] & (opens | (F.col(OP) == DELETE))
+    logs = is_latest & ~opens
+    entry = F.struct(F.col(SEQ).alias("seq"), F.col(EFF).alias("effective_at"),
+                     F.col(OP).alias("op"))
+    scd1 = {c: F.when(upsert, F.col(c)).otherwise(old[c]) for c in spec.scd1_columns}
+    updated = {
+        sk: old[sk],
+        **{k: F.col(k) for k in keys},
+        **{c: old[c] for c in spec.scd2_columns},
+        **scd1,
+        EFFECTIVE_FROM: old[EFFECTIVE_FROM],
+        EFFECTIVE_TO: F.when(closes, F.col(EFF)).otherwise(old[EFFECTIVE_TO]),
+        IS_CURRENT: F.when(closes, F.lit(False)).otherwise(old[IS_CURRENT]),
+        IS_DELETED: old[IS_DELETED] | (logs & (F.col(OP) == DELETE)),
+        SEQ_FROM: old[SEQ_FROM],
+        TRACKED_HASH: old[TRACKED_HASH],
+        CHANGE_LOG: F.when(logs, F.concat(old[CHANGE_LOG], F.array(entry).cast(log_type)))
+        .otherwise(old[CHANGE_LOG]),
+    }
+    scd1_changed = F.lit(False)
+    for c in spec.scd1_columns:
+        scd1_changed = scd1_changed | ~scd1[c].eqNullSafe(old[c])
+    opened = {
+        sk: F.xxhash64(*[F.col(k) for k in keys], F.col(SEQ)),
+        **{k: F.col(k) for k in keys},
+        **{c: F.col(c) for c in spec.attribute_columns},
+        EFFECTIVE_FROM: F.col(EFF),
+        EFFECTIVE_TO: F.lit(END_OF_TIME).cast("timestamp"),
+        IS_CURRENT: F.lit(True),
+        IS_DELETED: F.lit(False),
+        SEQ_FROM: F.col(SEQ),
+        TRACKED_HASH: F.col(HASH),
+        CHANGE_LOG: F.array().cast(log_type),
+    }
+    rows = F.array(
+        F.when(known & (closes | logs | scd1_changed), F.struct(*[updated[c].alias(c)
+                                                                   for c in columns])),
+        F.when(opens & (is_latest | ~known), F.struct(*[opened[c].alias(c) for c in columns])),
+    )
+    refuse = F.raise_error(F.format_string(f"{NOT_APPENDABLE}: key %s",
+                                           F.to_json(F.struct(*keys))))
+    return (
+        joined.where(F.when(fits, F.lit(True)).otherwise(refuse))
+        .select(F.explode(rows).alias("_row"))
+        .where(F.col("_row").isNotNull())
+        .select(*[F.col(f"_row.{c}").alias(c) for c in columns], F.lit("upsert").alias("_action"))
+    )
 
 
 def dimension_columns(spec: ScdSpec) -> list[str]:

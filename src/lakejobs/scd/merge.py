@@ -2,7 +2,10 @@
 
 One call rebuilds the touched keys from their recorded events plus the batch (see
 :mod:`lakejobs.scd.history`) and writes the difference with a single Delta MERGE keyed on the
-surrogate key. Cost follows the changes:
+surrogate key. A batch that only appends to the histories (one change per key, each newer than
+its key's history: the usual CDC micro-batch) skips the rebuild: its MERGE updates the touched
+keys' versions in place (:func:`~lakejobs.scd.history.append_changes`), and falls back to the
+rebuild as soon as one key does not fit. Cost follows the changes:
 
 - the existing rows are read, and the MERGE scans the table, only within the key ranges the batch
   touches (literal range predicates that Delta's file statistics turn into file skipping);
@@ -40,9 +43,12 @@ from lakejobs.scd.history import (
     HASH,
     INCOMING,
     INFERRED,
+    NOT_APPENDABLE,
     OP,
     ORIGIN,
     SEQ,
+    append_changes,
+    appendable,
     build_versions,
     deduplicate_events,
     dimension_columns,
@@ -77,6 +83,7 @@ class ScdResult:
     rows_deleted: int
     attempts: int
     rejected: DataFrame | None = None
+    appended: bool = False  # applied by appending to the histories (no rebuild)
 
     @property
     def changes_accepted(self) -> int:
@@ -112,6 +119,7 @@ def apply_changes(
     max_attempts: int = 8,
     max_key_ranges: int = 32,
     deletion_vectors: bool = True,
+    append_shortcut: bool = True,
 ) -> ScdResult:
     """Apply a batch of changes (any number per key, in any order) to the dimension at ``path``.
 
@@ -123,6 +131,8 @@ def apply_changes(
         max_attempts: how often to retry when a concurrent writer conflicts.
         max_key_ranges: how many key ranges bound the read and the MERGE (file skipping).
         deletion_vectors: enable deletion vectors when the table is created.
+        append_shortcut: try the append-only MERGE first when the batch has one change per key
+            (``False``: always rebuild the touched keys; same result, for comparisons).
 
     Returns:
         Counts of the batch and of the rows written; ``rejected`` holds the change rows that
@@ -139,12 +149,13 @@ def apply_changes(
     n_rejected = sum(r["count"] for r in counts if r.bad)
     ensure_dimension(spark, path, dimension_schema(changes.schema, spec),
                      deletion_vectors=deletion_vectors)
-    attempts, metrics = 0, {}
+    attempts, appended, metrics = 0, False, {}
     try:
         if received > n_rejected:  # else nothing to apply: no MERGE, no commit
-            attempts, metrics = _apply_events(spark, to_change_events(valid, spec), spec, path,
-                                              max_attempts=max_attempts,
-                                              max_key_ranges=max_key_ranges)
+            attempts, (appended, metrics) = _apply_events(
+                spark, to_change_events(valid, spec), spec, path, max_attempts=max_attempts,
+                max_key_ranges=max_key_ranges,
+                append_events=received - n_rejected if append_shortcut else None)
     finally:
         checked.unpersist()
     return ScdResult(
@@ -155,6 +166,7 @@ def apply_changes(
         rows_deleted=metrics.get("numTargetRowsDeleted", 0),
         attempts=attempts,
         rejected=rejected if n_rejected else None,
+        appended=appended,
     )
 
 
@@ -207,7 +219,7 @@ def add_inferred_members(
     try:
         if missing.isEmpty():
             return 0
-        _, metrics = _apply_events(spark, missing, spec, path, max_attempts=max_attempts)
+        _, (_, metrics) = _apply_events(spark, missing, spec, path, max_attempts=max_attempts)
     finally:
         missing.unpersist()
     return metrics.get("numTargetRowsInserted", 0)
@@ -221,15 +233,35 @@ def _apply_events(
     *,
     max_attempts: int = 8,
     max_key_ranges: int = 32,
-) -> tuple[int, dict[str, int]]:
-    """Merge change events into the dimension, retrying on conflicts: (attempts, metrics)."""
+    append_events: int | None = None,
+) -> tuple[int, tuple[bool, dict[str, int]]]:
+    """Merge change events into the dimension, retrying on conflicts.
+
+    ``append_events``: the number of events, to try the append-only MERGE first when they hold
+    one per key (None: rebuild). Returns (attempts, (appended, metrics)).
+    """
     incoming = events.persist()
     touched = incoming.select(*spec.keys).distinct().persist()
     try:
-        in_range = _key_range_predicate(touched, spec.keys[0], max_key_ranges)
+        in_range, first_key_values = _key_range_predicate(touched, spec.keys[0], max_key_ranges)
+        append = append_events is not None and appendable(spec)
+        if append:
+            keys = first_key_values if len(spec.keys) == 1 else None
+            append = (keys if keys is not None else touched.count()) == append_events
 
-        def merge_once() -> dict[str, int]:
-            return _merge(spark, path, spec, incoming, touched, in_range)
+        def merge_once() -> tuple[bool, dict[str, int]]:
+            nonlocal append
+            if append:
+                try:
+                    return True, _merge(spark, path, spec, incoming, touched, in_range,
+                                        append=True)
+                except (Py4JJavaError, PySparkException) as e:
+                    if NOT_APPENDABLE not in str(e):
+                        raise
+                    log.info("%s: the batch does more than append to the histories: rebuilding "
+                             "the touched keys", path)
+                    append = False
+            return False, _merge(spark, path, spec, incoming, touched, in_range, append=False)
 
         return _with_retries(merge_once, what=f"merge into {path}", max_attempts=max_attempts,
                              count_attempts=True)
@@ -262,6 +294,8 @@ def _merge(
     incoming: DataFrame,
     touched: DataFrame,
     in_range: Callable[[str | None], Column],
+    *,
+    append: bool,
 ) -> dict[str, int]:
     table = DeltaTable.forPath(spark, path)
     keys = list(spec.keys)
@@ -271,13 +305,16 @@ def _merge(
         .join(F.broadcast(touched), on=keys, how="left_semi")
         .repartition(*keys)  # the same exchange serves both uses below (reused, scanned once)
     )
-    recorded = versions_to_events(existing, spec)
-    events = deduplicate_events(recorded.unionByName(incoming), spec)
+    if append:
+        source = append_changes(existing, incoming, spec)
+    else:
+        recorded = versions_to_events(existing, spec)
+        versions = build_versions(deduplicate_events(recorded.unionByName(incoming), spec), spec)
+        source = version_changes(versions, existing, spec)
     # Not persisted on purpose: the MERGE evaluates its source inside its own transaction, so
     # the rows read here are the rows Delta checks for conflicts with concurrent writers. When
     # every change of the batch is already recorded the source is empty, and Delta commits
     # nothing for a MERGE that changes nothing: a replay writes nothing.
-    source = version_changes(build_versions(events, spec), existing, spec)
     sk = spec.surrogate_key
     columns = dimension_columns(spec)
     assignments = {c: F.col(f"s.{c}") for c in columns}
@@ -293,8 +330,9 @@ def _merge(
 
 def _key_range_predicate(
     touched: DataFrame, column: str, max_ranges: int
-) -> Callable[[str | None], Column]:
-    """A predicate ``column`` within the ranges the touched keys fall in, for file skipping.
+) -> tuple[Callable[[str | None], Column], int | None]:
+    """A predicate ``column`` within the ranges the touched keys fall in, for file skipping, and
+    the number of distinct non-null values of ``column`` (None: too many to collect).
 
     Keys are split at their largest gaps (numeric keys) or into equal-count runs (others), so a
     batch of clustered keys plus a run of new keys gives a few tight ranges instead of one range
@@ -303,7 +341,7 @@ def _key_range_predicate(
     values = touched.select(column).where(F.col(column).isNotNull()).distinct()
     sample = values.limit(MAX_COLLECTED_KEYS + 1).collect()
     if not sample or len(sample) > MAX_COLLECTED_KEYS:
-        return lambda alias: F.lit(True)
+        return (lambda alias: F.lit(True)), (0 if not sample else None)
     ordered = sorted(row[0] for row in sample)
     ranges = _split_ranges(ordered, max_ranges)
 
@@ -314,7 +352,7 @@ def _key_range_predicate(
             condition = condition | col.between(F.lit(low), F.lit(high))
         return condition
 
-    return predicate
+    return predicate, len(sample)
 
 
 def _split_ranges(ordered: Sequence[Any], max_ranges: int) -> list[tuple[Any, Any]]:
