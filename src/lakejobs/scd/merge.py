@@ -245,9 +245,9 @@ def _apply_events(
     try:
         in_range, first_key_values = _key_range_predicate(touched, spec.keys[0], max_key_ranges)
         append = append_events is not None and appendable(spec)
-        if append:
-            keys = first_key_values if len(spec.keys) == 1 else None
-            append = (keys if keys is not None else touched.count()) == append_events
+        if append:  # one change per key? (a single key's distinct values are already counted)
+            distinct = first_key_values if len(spec.keys) == 1 else None
+            append = (distinct if distinct is not None else touched.count()) == append_events
 
         def merge_once() -> tuple[bool, dict[str, int]]:
             nonlocal append
@@ -303,7 +303,7 @@ def _merge(
         spark.read.format("delta").load(path)
         .where(in_range(None))
         .join(F.broadcast(touched), on=keys, how="left_semi")
-        .repartition(*keys)  # the same exchange serves both uses below (reused, scanned once)
+        .repartition(*keys)  # the rebuild reads it twice: one exchange serves both
     )
     if append:
         source = append_changes(existing, incoming, spec)
