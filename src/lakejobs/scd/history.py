@@ -57,6 +57,11 @@ def tracked_hash(columns: tuple[str, ...]) -> Column:
     return F.xxhash64(F.to_json(F.struct(*[F.col(c) for c in columns])))
 
 
+def surrogate_key(keys: list[str], seq_from: Column) -> Column:
+    """A version's surrogate key: the hash of its key and the sequence that opened it."""
+    return F.xxhash64(*[F.col(k) for k in keys], seq_from)
+
+
 def is_delete(spec: ScdSpec) -> Column:
     """True for a change row that deletes its key."""
     condition = F.lit(False)
@@ -201,7 +206,7 @@ def build_versions(events: DataFrame, spec: ScdSpec) -> DataFrame:
     next_from = F.lead(F.col("_eff_from")).over(by_start)
     deleted = F.col("_has_delete") == 1
     result = versions.select(
-        F.xxhash64(*[F.col(k) for k in keys], F.col(SEQ_FROM)).alias(spec.surrogate_key),
+        surrogate_key(keys, F.col(SEQ_FROM)).alias(spec.surrogate_key),
         *[F.col(k) for k in keys],
         *[F.col(f"_start.{c}").alias(c) for c in spec.scd2_columns],
         *[F.col(f"_scd1.{c}").alias(c) for c in spec.scd1_columns],
@@ -232,7 +237,7 @@ NOT_APPENDABLE = "LAKEJOBS_SCD_NOT_APPENDABLE"
 
 
 def appendable(spec: ScdSpec) -> bool:
-    """Whether :func:`append_versions` applies to dimensions of ``spec`` at all."""
+    """Whether :func:`append_changes` applies to dimensions of ``spec`` at all."""
     return not spec.inferred_members and not spec.hard_delete
 
 
@@ -240,7 +245,7 @@ def append_changes(existing: DataFrame, events: DataFrame, spec: ScdSpec) -> Dat
     """The rows to write for a batch that only appends to the touched keys' histories.
 
     Gives what :func:`version_changes` of :func:`build_versions` gives for ``existing`` (every
-    version of the touched keys) plus ``events`` (all upserts), when ``events`` holds one change
+    version of the touched keys) plus ``events``, when ``events`` holds one change
     per key and each change is newer than everything its key has recorded (its sequence above
     every version's and change log's), and a delete's key exists. Then the change either opens a
     version after the key's latest (a changed tracked hash, or an upsert after a delete), closing
@@ -307,7 +312,7 @@ def append_changes(existing: DataFrame, events: DataFrame, spec: ScdSpec) -> Dat
     for c in spec.scd1_columns:
         scd1_changed = scd1_changed | ~scd1[c].eqNullSafe(old[c])
     opened = {
-        sk: F.xxhash64(*[F.col(k) for k in keys], F.col(SEQ)),
+        sk: surrogate_key(keys, F.col(SEQ)),
         **{k: F.col(k) for k in keys},
         **{c: F.col(c) for c in spec.attribute_columns},
         EFFECTIVE_FROM: F.col(EFF),
