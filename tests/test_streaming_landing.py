@@ -47,6 +47,12 @@ def events(spark: SparkSession, lake_root: Path, fmt: str = "delta"):
     return reader.load(path) if fmt == "delta" else reader.option("basePath", path).load(path)
 
 
+def kept_rdds(spark: SparkSession) -> list[str]:
+    """What holds blocks in memory, but for Delta's cached table states."""
+    return sorted(f"{r.id()}:{r.name()}" for r in spark.sparkContext._jsc.sc().getRDDStorageInfo()
+                  if not r.name().startswith("Delta Table State"))
+
+
 def test_every_kind_of_bad_record_is_quarantined_with_its_reason_and_the_batch_is_measured(
     spark: SparkSession, lake_root: Path
 ) -> None:
@@ -119,18 +125,27 @@ def test_duplicates_within_the_batch_and_the_watermark_are_dropped_and_counted(
     second = kafka_frame(spark, [
         (EVENTS, 3, envelope("page_view", 1, "r-2", PAGE)),  # landed in the previous batch
         (EVENTS, 4, envelope("page_view", 1, "r-3", PAGE)),
+        (EVENTS, 5, envelope("page_view", 1, "r-3", PAGE)),  # a copy within the batch
+        (EVENTS, 6, envelope("page_view", 1, "r-2", PAGE)),  # landed before, and again here
     ])
+    kept = kept_rdds(spark)
 
     m1 = landing.process(first, 0, INGESTED)
     m2 = landing.process(second, 1, INGESTED)
 
     assert (m1.records_in, m1.landed, m1.duplicates, m1.late) == (3, 2, 1, 1)
-    assert (m2.records_in, m2.landed, m2.duplicates, m2.late) == (2, 1, 1, 0)
+    assert (m2.records_in, m2.landed, m2.duplicates, m2.late) == (4, 1, 3, 0)
     landed = events(spark, lake_root).select("event_id", "_offset", "_is_late")
     expected = spark.createDataFrame(
         [("r-1", 0, False), ("r-2", 2, True), ("r-3", 4, False)],
         "event_id string, _offset long, _is_late boolean")
     assert_df_equality(landed, expected, ignore_row_order=True, ignore_nullable=True)
+    # what the batches cached or checkpointed is freed when they end
+    assert kept_rdds(spark) == kept
+    # a new Delta landing table keeps statistics on its dedupe key and the Kafka position/times
+    detail = spark.sql(f"DESCRIBE DETAIL delta.`{lake_root / 'landing' / 'events'}`").first()
+    assert detail["properties"]["delta.dataSkippingStatsColumns"] == (
+        "`event_id`,`_topic`,`_partition`,`_offset`,`_event_time`,`_ingested_at`,`_batch_id`")
 
 
 @pytest.mark.parametrize("fmt", ["delta", "parquet"])

@@ -23,13 +23,13 @@ def hour_number(year: Column, month: Column, day: Column, hour: Column) -> Colum
 
 
 def recent_keys(landed: DataFrame, keys: Sequence[str], since: datetime) -> DataFrame:
-    """The distinct dedupe keys of landing rows ingested since ``since`` (partitions pruned)."""
+    """The dedupe keys of landing rows ingested since ``since`` (partitions pruned), as many times
+    as they landed (:func:`duplicate_offsets` needs no distinct keys)."""
     cutoff = int(since.strftime("%Y%m%d%H"))
     in_window = hour_number(*[F.col(c) for c in PARTITION_COLUMNS]) >= cutoff
     return (
         landed.where(in_window & (F.col("_ingested_at") >= F.lit(since)))
         .select(*[F.col(f"`{k}`") for k in keys])
-        .distinct()
     )
 
 
@@ -38,19 +38,22 @@ def duplicate_offsets(keys: Sequence[str], history: DataFrame | None, rows: Data
     """The (topic, partition, offset) of every duplicate among ``rows``: a later copy within the
     batch (by Kafka partition and offset), or a key already in ``history`` (see
     :func:`recent_keys`). Rows with ``_error`` set are never duplicates: they are quarantined
-    as they are. Works on the key columns only (narrow shuffles), and is at most one row per
-    record of the batch."""
+    as they are. Works on the key columns only, in one shuffle: the history's keys and the
+    batch's are numbered together per key, history first, and every batch row but a key's first
+    row is a duplicate. At most one row per record of the batch."""
     position = ["topic", "partition", "offset"]
-    valid = rows.where(F.col("_error").isNull()).select(
-        *[F.col(f"`{k}`") for k in keys], *position)
-    first = Window.partitionBy(*[F.col(f"`{k}`") for k in keys]).orderBy(*position)
-    duplicates = valid.withColumn("_copy", F.row_number().over(first) > 1).where(
-        "_copy").select(*position)
+    key_columns = [F.col(f"`{k}`") for k in keys]
+    candidates = rows.where(F.col("_error").isNull()).select(
+        *key_columns, *position, F.lit(1).alias("_from_batch"))
     if history is not None:
-        condition = [valid[k].eqNullSafe(history[k]) for k in keys]
-        duplicates = duplicates.unionByName(
-            valid.join(history, on=condition, how="left_semi").select(*position)).distinct()
-    return duplicates
+        candidates = history.select(
+            *key_columns, F.lit(None).cast("string").alias("topic"),
+            F.lit(None).cast("int").alias("partition"), F.lit(None).cast("bigint").alias("offset"),
+            F.lit(0).alias("_from_batch"),
+        ).unionByName(candidates)
+    first = Window.partitionBy(*key_columns).orderBy("_from_batch", *position)
+    return (candidates.withColumn("_copy", F.row_number().over(first) > 1)
+            .where(F.col("_copy") & (F.col("_from_batch") == 1)).select(*position))
 
 
 def flag_duplicates(duplicates: DataFrame) -> Callable[[DataFrame], DataFrame]:

@@ -9,7 +9,8 @@ Per micro-batch (:class:`LandingSink`):
    records;
 3. count everything and check conservation (in = landed + quarantined + duplicates) *before*
    writing;
-4. write each landing table, the quarantine table and the metrics row, each write idempotent
+4. write each landing table, the quarantine table and the metrics row side by side, each write
+   idempotent
    for (query, table, batch id) — so a crash anywhere followed by a restart (Spark replays the
    uncommitted batch from the checkpoint) neither loses nor duplicates a record;
 5. log the metrics and append them to the run log.
@@ -43,7 +44,13 @@ from lakejobs.streaming.dedupe import (
     recent_keys,
 )
 from lakejobs.streaming.kafka_source import read_kafka_stream, redacted, source_options
-from lakejobs.streaming.landing_writer import append_once, read_landing, write_parquet_batch
+from lakejobs.streaming.landing_writer import (
+    WRITE_CONF,
+    append_once,
+    landing_properties,
+    read_landing,
+    write_parquet_batch,
+)
 from lakejobs.streaming.manifest import Manifest, Route, load_manifest, require_routes
 from lakejobs.streaming.metrics import METRICS_SCHEMA, BatchMetrics
 from lakejobs.streaming.record_files import read_record_files
@@ -127,30 +134,29 @@ class LandingSink:
         watermark = timedelta(minutes=self.streaming.dedupe_watermark_minutes)
         cached: list[DataFrame] = []  # released when the batch ends, whatever happens
         try:
-            # The batch's caches live for one batch: stored uncompressed, they cost less CPU to
-            # fill (the setting is read when a cache is filled, hence the block around the counts).
+            # The records' cache lives for one batch: stored uncompressed, it costs less CPU to
+            # fill (the setting is read when a cache is filled, hence the block around the count).
             with temporary_conf(self.spark, UNCOMPRESSED_CACHE):
                 records = batch.select("key", "value", "topic", "partition", "offset",
                                        "timestamp").persist()
                 cached.append(records)
                 per_topic = {r["topic"]: r["count"]
                              for r in records.groupBy("topic").count().collect()}
-                routed = decode_batch(records, self.manifest,
-                                      max_payload_bytes=self.streaming.max_payload_bytes,
-                                      avro_decoder=self._avro_decoder,
-                                      topics_present=set(per_topic))
-                # Cached without the raw value (the records' cache holds it): a batch's values
-                # are most of its bytes, and only quarantined rows need them back
-                # (:func:`_with_values`). Cached before the batch's stamp: literals of the batch
-                # in the decoding code would make Spark generate and compile it for every batch.
-                decoded = [Group(g.routes, g.frame.drop("value").persist())
-                           for g in routed.groups]
-                cached.extend(g.frame for g in decoded)
-                # Filled by one job each, before anything reads them: the jobs below run stages
-                # side by side (adaptive execution), and every stage that reads a cache not yet
-                # filled decodes the whole batch again on its own.
-                for group in decoded:
-                    group.frame.count()
+            routed = decode_batch(records, self.manifest,
+                                  max_payload_bytes=self.streaming.max_payload_bytes,
+                                  avro_decoder=self._avro_decoder,
+                                  topics_present=set(per_topic))
+            # Each group is decoded once, by one job, and kept as rows (a local checkpoint):
+            # cheaper to fill than a columnar cache of ~25 columns, and what reads it later
+            # plans a scan of rows instead of the decoding. Kept without the raw value (the
+            # records' cache holds it): only quarantined rows need it back (:func:`_with_values`).
+            # Checkpointed before the batch's stamp: literals of the batch in the decoding code
+            # would make Spark generate and compile it for every batch.
+            decoded = []
+            for group in routed.groups:
+                rows = group.frame.drop("value").localCheckpoint(eager=True)
+                cached.append(rows)
+                decoded.append(Group(group.routes, rows))
             stamped = stamp_batch(RoutedBatch(tuple(decoded), routed.unrouted),
                                   ingested_at=ingested_at, batch_id=batch_id)
             duplicates = [self._duplicates(g, ingested_at - watermark, batch_id)
@@ -166,7 +172,7 @@ class LandingSink:
             self._write(groups, stamped.unrouted, records, batch_id, metrics)
         finally:
             for frame in cached:
-                frame.unpersist()
+                _release(frame)
         self._record(metrics)
         return metrics
 
@@ -198,11 +204,11 @@ class LandingSink:
         history = frames[0]
         for frame in frames[1:]:
             history = history.unionByName(frame)
-        return history.distinct() if len(frames) > 1 else history
+        return history
 
     def _measure(self, records_in: int, routed: RoutedBatch, batch_id: int,
                  ingested_at: datetime) -> BatchMetrics:
-        """Every figure of the batch in two jobs over the cached frames: outcome counts per
+        """Every figure of the batch in two jobs over the checkpointed groups: outcome counts per
         (route, reason), then the lag percentiles of the landed rows."""
         outcome_columns = ["_route", "_error", "_duplicate", "_is_late", "_lag"]
         unrouted = routed.unrouted.select(
@@ -215,11 +221,8 @@ class LandingSink:
             outcomes = outcomes.unionByName(group.frame.select(
                 "_route", "_error", "_duplicate", "_is_late", lag.alias("_lag")
             ).select(*outcome_columns))
-        outcomes = outcomes.persist()  # one scan of the groups for both aggregations
-        try:
-            return self._figures(outcomes, records_in, batch_id, ingested_at)
-        finally:
-            outcomes.unpersist()
+        # not cached: the groups are rows in memory already, scanned once per aggregation
+        return self._figures(outcomes, records_in, batch_id, ingested_at)
 
     def _figures(self, outcomes: DataFrame, records_in: int, batch_id: int,
                  ingested_at: datetime) -> BatchMetrics:
@@ -266,7 +269,10 @@ class LandingSink:
                 rows = rows.unionByName(frame, allowMissingColumns=True)
             path = self.landing_path(target)
             if self.streaming.landing_format == "delta":
-                append_once(rows, path, app_id=f"{query}:{target}", batch_id=batch_id)
+                keys = tuple(k for r in self.manifest.routes if r.target == target
+                             for k in r.dedupe_columns)
+                append_once(rows, path, app_id=f"{query}:{target}", batch_id=batch_id,
+                            properties=landing_properties(rows.columns, keys))
             else:
                 write_parquet_batch(rows, path, batch_id=batch_id)
 
@@ -279,15 +285,24 @@ class LandingSink:
                         self.paths.table("quarantine", self.streaming.quarantine_table),
                         app_id=f"{query}:quarantine", batch_id=batch_id)
 
-        # every target is its own table (idempotent per batch): written side by side
+        def metrics_row() -> None:
+            append_once(self.spark.createDataFrame([metrics.row()], METRICS_SCHEMA),
+                        self.paths.table("system", self.streaming.metrics_table),
+                        app_id=f"{query}:metrics", batch_id=batch_id, partition_by=())
+
+        # every table is written once per batch (idempotent per batch id), so all of them go side
+        # by side: the landing writes keep the executors busy while the metrics row's commit is
+        # driver work. The metrics are final before anything is written (conservation checked).
         writes = [partial(land, target, frames) for target, frames in sorted(by_target.items())]
         if metrics.quarantined:
             writes.append(reject)
-        run_side_by_side(writes, self.settings.spark.table_threads)
+        writes.append(metrics_row)
+        with temporary_conf(self.spark, WRITE_CONF):
+            run_side_by_side(writes, self.settings.spark.table_threads)
 
     def _record(self, metrics: BatchMetrics) -> None:
-        """Log the batch's figures and append them to the metrics table and the run log (two
-        tables, written side by side: each commit is mostly driver work)."""
+        """Log the batch's figures and append them to the run log, once the batch is written (the
+        metrics table row is written with the batch, see :meth:`_write`)."""
         self.totals.add(metrics)
         summary = metrics.summary()
         line = json.dumps(summary, sort_keys=True, default=str)
@@ -296,26 +311,27 @@ class LandingSink:
                       metrics.schema_failure_rate, metrics.alert_rate, metrics.batch_id, line)
         else:
             log.info("batch %d: %s", metrics.batch_id, line)
-        completed_at = datetime.now(UTC)
+        append_run(self.spark, self.paths.table("system", self.settings.tables.run_log),
+                   RunRecord(job_name=f"{self.streaming.query_name}:batch",
+                             run_id=f"{self.run_id}:{metrics.batch_id}",
+                             env=self.settings.env, client=self.settings.lake.client,
+                             stack=current_stack().name, started_at=metrics.ingested_at,
+                             completed_at=datetime.now(UTC), status=SUCCEEDED,
+                             rows_read=metrics.records_in, rows_written=metrics.landed,
+                             rows_quarantined=metrics.quarantined, error_message=None,
+                             summary=line))
 
-        def metrics_row() -> None:
-            append_once(self.spark.createDataFrame([metrics.row()], METRICS_SCHEMA),
-                        self.paths.table("system", self.streaming.metrics_table),
-                        app_id=f"{self.writer_id}:metrics", batch_id=metrics.batch_id,
-                        partition_by=())
 
-        def run_log_row() -> None:
-            append_run(self.spark, self.paths.table("system", self.settings.tables.run_log),
-                       RunRecord(job_name=f"{self.streaming.query_name}:batch",
-                                 run_id=f"{self.run_id}:{metrics.batch_id}",
-                                 env=self.settings.env, client=self.settings.lake.client,
-                                 stack=current_stack().name, started_at=metrics.ingested_at,
-                                 completed_at=completed_at, status=SUCCEEDED,
-                                 rows_read=metrics.records_in, rows_written=metrics.landed,
-                                 rows_quarantined=metrics.quarantined, error_message=None,
-                                 summary=line))
-
-        run_side_by_side([metrics_row, run_log_row], self.settings.spark.table_threads)
+def _release(frame: DataFrame) -> None:
+    """Free what a batch kept: a cached frame's cache, a local checkpoint's blocks (which Spark
+    would otherwise free only once the JVM's garbage collector finds the frame unreachable)."""
+    plan = frame._jdf.queryExecution().analyzed()
+    if plan.nodeName() == "LogicalRDD":
+        # what Spark's own cleaner calls: RDD.unpersist would log a warning per batch that the
+        # checkpoint cannot be recomputed (nothing will read it again)
+        frame.sparkSession.sparkContext._jsc.sc().unpersistRDD(plan.rdd().id(), False)
+    else:
+        frame.unpersist()
 
 
 def _with_values(frame: DataFrame, records: DataFrame) -> DataFrame:
