@@ -3,16 +3,17 @@ routed by the manifest, deduplicated and written idempotently.
 
 Per micro-batch (:class:`LandingSink`):
 
-1. decode and route every record (:func:`lakejobs.streaming.routing.decode_batch`), cache the
-   decoded rows, then stamp them with the batch (:func:`~lakejobs.streaming.routing.stamp_batch`);
+1. decode and route every record (:func:`lakejobs.streaming.routing.decode_batch`), keep the
+   decoded rows (a local checkpoint per route group), then stamp them with the batch
+   (:func:`~lakejobs.streaming.routing.stamp_batch`);
 2. flag duplicates (within the batch and against the landing rows of the watermark) and late
    records;
 3. count everything and check conservation (in = landed + quarantined + duplicates) *before*
    writing;
 4. write each landing table, the quarantine table and the metrics row side by side, each write
-   idempotent
-   for (query, table, batch id) — so a crash anywhere followed by a restart (Spark replays the
-   uncommitted batch from the checkpoint) neither loses nor duplicates a record;
+   idempotent for (query, table, batch id) — so a crash anywhere followed by a restart (Spark
+   replays the uncommitted batch from the checkpoint) neither loses nor duplicates a record (a
+   replay finds the metrics row of an interrupted attempt written, with the same figures);
 5. log the metrics and append them to the run log.
 """
 
@@ -151,7 +152,9 @@ class LandingSink:
             # plans a scan of rows instead of the decoding. Kept without the raw value (the
             # records' cache holds it): only quarantined rows need it back (:func:`_with_values`).
             # Checkpointed before the batch's stamp: literals of the batch in the decoding code
-            # would make Spark generate and compile it for every batch.
+            # would make Spark generate and compile it for every batch. A local checkpoint lives
+            # on the executors that made it: losing one mid-batch fails the batch, and the query
+            # restarts from its checkpoint (exactly once still holds).
             decoded = []
             for group in routed.groups:
                 rows = group.frame.drop("value").localCheckpoint(eager=True)
