@@ -18,6 +18,7 @@ from lakejobs.delta_io import table_version
 from lakejobs.errors import ConfigError
 from lakejobs.paths import LakePaths
 from lakejobs.resources import resolve_location
+from lakejobs.streaming.dedupe import duplicate_offsets
 from lakejobs.streaming.manifest import Manifest, load_manifest
 from lakejobs.streaming.msk_to_landing import LandingSink
 
@@ -192,3 +193,26 @@ def test_a_topic_named_like_a_path_never_becomes_one(spark: SparkSession, lake_r
     assert quarantine(spark, lake_root) == [(0, "unknown_route")]
     assert sorted(p.name for p in lake_root.iterdir()) == ["_lakejobs", "quarantine"]
 
+
+
+def test_duplicate_offsets_number_history_and_batch_keys_together(spark: SparkSession) -> None:
+    rows = spark.createDataFrame([
+        ("a", 1, "t", 0, 10, None),
+        ("a", 1, "t", 1, 3, None),            # same key, another partition: a copy
+        ("b", 1, "t", 0, 11, None),           # landed before (twice)
+        ("c", None, "t", 0, 12, None),        # null in the key: equal to the landed (c, null)
+        ("d", 1, "t", 0, 13, "undecodable"),  # quarantined rows are never duplicates
+        ("d", 1, "t", 0, 14, None),
+        ("e", 2, "t", 0, 15, None),
+    ], "k string, v int, topic string, partition int, offset long, _error string")
+    history = spark.createDataFrame([("b", 1), ("b", 1), ("c", None), ("e", 1)],
+                                    "k string, v int")
+
+    found = duplicate_offsets(["k", "v"], history, rows)
+    within_batch = duplicate_offsets(["k", "v"], None, rows)
+
+    expected = spark.createDataFrame([("t", 1, 3), ("t", 0, 11), ("t", 0, 12)],
+                                     "topic string, partition int, offset long")
+    assert_df_equality(found, expected, ignore_row_order=True, ignore_nullable=True)
+    assert_df_equality(within_batch, expected.where("offset = 3"), ignore_row_order=True,
+                       ignore_nullable=True)
