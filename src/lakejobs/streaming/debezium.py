@@ -109,29 +109,35 @@ def decode_debezium(fields: Sequence[FieldSpec], key_fields: Sequence[str] = (),
     envelope = _envelope_schema(fields, wants_params)
     key_schema = _key_schema(keys)
 
+    # Every expression is built here, once per route, not per batch: building them is hundreds of
+    # calls into the JVM, more driver time than decoding a small batch takes.
+    tombstone = F.col(value_col).isNull()
+    value = F.from_json(F.col(value_col).cast("string"), envelope)
+    key = F.when(tombstone, F.from_json(F.col(key_col).cast("string"), key_schema))
+    images = _images(fields, keys, key_schema, tombstone, wants_params)
+    # each field is decoded in a few steps, each a named column the next reads by name: Spark
+    # evaluates a named value once, and SQL try_cast needs a name
+    plans = {f"__dbz_{image}_{f.name}": _steps(
+        f"`__dbz_{image}`.`{f.name}`", f, f"__dbz_{image}_{f.name}",
+        f"__dbz_{image}_params" if wants_params else None)
+        for image in ("row", "before") for f in fields}
+    steps = [{column: plan[step] for column, plan in plans.items() if step < len(plan)}
+             for step in range(max((len(p) for p in plans.values()), default=0))]
+    # the checks are named columns too: each is read several times below (the error and its
+    # detail), and a named value is computed once per record
+    checks = _checks(fields, keys)
+    outputs = _outputs(fields, keys)
+
     def transform(records: DataFrame) -> DataFrame:
-        tombstone = F.col(value_col).isNull()
-        parsed = records.withColumn(
-            "__dbz", F.from_json(F.col(value_col).cast("string"), envelope))
+        decoded = records.withColumn("__dbz", value)
         if keys:  # the key is read only where it is needed: for tombstones
-            parsed = parsed.withColumn("__dbz_key", F.when(
-                tombstone, F.from_json(F.col(key_col).cast("string"), key_schema)))
-        images = parsed.withColumns(_images(fields, keys, key_schema, tombstone, wants_params))
-        # each field is decoded in a few steps, each a named column the next reads by name:
-        # Spark evaluates a named value once, and SQL try_cast needs a name
-        plans = {f"__dbz_{image}_{f.name}": _steps(
-            f"`__dbz_{image}`.`{f.name}`", f, f"__dbz_{image}_{f.name}",
-            f"__dbz_{image}_params" if wants_params else None)
-            for image in ("row", "before") for f in fields}
-        decoded = images
-        for step in range(max((len(p) for p in plans.values()), default=0)):
-            decoded = decoded.withColumns(
-                {column: plan[step] for column, plan in plans.items() if step < len(plan)})
-        # the checks are named columns too: each is read several times below (the error and
-        # its detail), and a named value is computed once per record
-        decoded = decoded.withColumns(_checks(fields, keys))
+            decoded = decoded.withColumn("__dbz_key", key)
+        decoded = decoded.withColumns(images)
+        for step in steps:
+            decoded = decoded.withColumns(step)
+        decoded = decoded.withColumns(checks)
         kept = [c for c in records.columns if c not in OUTPUT_COLUMNS]
-        return decoded.select(*kept, *_outputs(fields, keys))
+        return decoded.select(*kept, *outputs)
 
     return transform
 

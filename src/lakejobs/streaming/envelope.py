@@ -105,49 +105,51 @@ def decode_envelope(routes: Sequence[Route], value_col: str = "value"
     routes = tuple(routes)
     events = sorted({r.event for r in routes if r.event})
 
+    # built once per set of routes, applied to every batch
+    text = F.col(value_col).cast("string")
+    meta = F.col("_env.meta")
+    version = try_cast_sql("`_env`.`meta`.`v`", "INT")
+    route_name = F.lit(None).cast("string")
+    for route in routes:
+        route_name = F.when(
+            (meta["event"] == route.event) & (version == route.version), route.name
+        ).otherwise(route_name)
+    # payload fields typed per route; rows of other routes yield nulls
+    payloads = {}
+    payload_problem = F.lit(None).cast("string")
+    for route in routes:
+        column = f"_p_{route.name}"
+        payloads[column] = F.when(F.col("_route") == route.name,
+                                  F.from_json(F.col("_env.payload"), text_struct(route.columns)))
+        payload_problem = F.when(F.col("_route") == route.name,
+                                 violation(column, route.columns)).otherwise(payload_problem)
+    occurred_at = try_cast_sql("`_env`.`meta`.`occurred_at`", "TIMESTAMP")
+    error, detail = _classify(meta, version, events, payload_problem, occurred_at)
+    row = F.struct(
+        meta["request_id"].alias("event_id"),
+        meta["event"].alias("event_name"),
+        version.alias("event_version"),
+        occurred_at.alias("occurred_at"),
+        F.col("_env.context.user_id").alias("user_id"),
+        F.col("_env.context.anon_id").alias("anon_id"),
+        F.col("_env.context.session_id").alias("session_id"),
+        F.col("_env.context.device.ua_hash").alias("device_ua_hash"),
+        # the payload lands as its JSON text (one events table for every event and version);
+        # its fields were checked against the route above
+        F.col("_env.payload").alias("payload"),
+    )
+    parsed = {"_env": F.from_json(text, ENVELOPE), "_digest": _payload_digest(text)}
+
     def transform(records: DataFrame) -> DataFrame:
-        text = F.col(value_col).cast("string")
-        parsed = records.withColumn("_env", F.from_json(text, ENVELOPE)).withColumn(
-            "_digest", _payload_digest(text))
-        meta = F.col("_env.meta")
-        version = try_cast_sql("`_env`.`meta`.`v`", "INT")
-        route_name = F.lit(None).cast("string")
-        for route in routes:
-            route_name = F.when(
-                (meta["event"] == route.event) & (version == route.version), route.name
-            ).otherwise(route_name)
-        with_route = parsed.withColumn("_route", route_name)
-        # payload fields typed per route; rows of other routes yield nulls
-        checks = with_route
-        payload_problem = F.lit(None).cast("string")
-        for route in routes:
-            column = f"_p_{route.name}"
-            checks = checks.withColumn(column, F.when(
-                F.col("_route") == route.name,
-                F.from_json(F.col("_env.payload"), text_struct(route.columns))))
-            payload_problem = F.when(F.col("_route") == route.name,
-                                     violation(column, route.columns)).otherwise(payload_problem)
-        occurred_at = try_cast_sql("`_env`.`meta`.`occurred_at`", "TIMESTAMP")
-        error, detail = _classify(meta, version, events, payload_problem, occurred_at)
-        row = F.struct(
-            meta["request_id"].alias("event_id"),
-            meta["event"].alias("event_name"),
-            version.alias("event_version"),
-            occurred_at.alias("occurred_at"),
-            F.col("_env.context.user_id").alias("user_id"),
-            F.col("_env.context.anon_id").alias("anon_id"),
-            F.col("_env.context.session_id").alias("session_id"),
-            F.col("_env.context.device.ua_hash").alias("device_ua_hash"),
-            # the payload lands as its JSON text (one events table for every event and
-            # version); its fields were checked against the route above
-            F.col("_env.payload").alias("payload"),
-        )
         return (
-            checks.withColumn("_error", error)
+            records.withColumns(parsed)
+            .withColumn("_route", route_name)
+            .withColumns(payloads)
+            .withColumn("_error", error)
             .withColumn("_error_detail", detail)
             .withColumn("_row", F.when(F.col("_error").isNull(), row))
             .withColumn("_event_time", occurred_at)
-            .drop("_env", "_digest", *[f"_p_{r.name}" for r in routes])
+            .drop("_env", "_digest", *payloads)
         )
 
     return transform

@@ -3,7 +3,7 @@ routed by the manifest, deduplicated and written idempotently.
 
 Per micro-batch (:class:`LandingSink`):
 
-1. decode and route every record (:func:`lakejobs.streaming.routing.decode_batch`), keep the
+1. decode and route every record (:class:`lakejobs.streaming.routing.BatchDecoder`), keep the
    decoded rows (a local checkpoint per route group), then stamp them with the batch
    (:func:`~lakejobs.streaming.routing.stamp_batch`);
 2. flag duplicates (within the batch and against the landing rows of the watermark) and late
@@ -56,9 +56,9 @@ from lakejobs.streaming.manifest import Manifest, Route, load_manifest, require_
 from lakejobs.streaming.metrics import METRICS_SCHEMA, BatchMetrics
 from lakejobs.streaming.record_files import read_record_files
 from lakejobs.streaming.routing import (
+    BatchDecoder,
     Group,
     RoutedBatch,
-    decode_batch,
     landing_rows,
     quarantine_rows,
     stamp_batch,
@@ -108,8 +108,11 @@ class LandingSink:
         self.manifest = manifest
         self.run_id = run_id
         self.totals = Totals()
-        self._avro_decoder = _avro_decoder(settings) if any(
+        avro_decoder = _avro_decoder(settings) if any(
             r.format.startswith("avro") for r in manifest.routes) else None
+        # kept for the query's life: each route's decoding is built once, not per batch
+        self._decoder = BatchDecoder(manifest, max_payload_bytes=self.streaming.max_payload_bytes,
+                                     avro_decoder=avro_decoder)
 
     @property
     def writer_id(self) -> str:
@@ -143,10 +146,7 @@ class LandingSink:
                 cached.append(records)
                 per_topic = {r["topic"]: r["count"]
                              for r in records.groupBy("topic").count().collect()}
-            routed = decode_batch(records, self.manifest,
-                                  max_payload_bytes=self.streaming.max_payload_bytes,
-                                  avro_decoder=self._avro_decoder,
-                                  topics_present=set(per_topic))
+            routed = self._decoder(records, topics_present=set(per_topic))
             # Each group is decoded once, by one job, and kept as rows (a local checkpoint):
             # cheaper to fill than a columnar cache of ~25 columns, and what reads it later
             # plans a scan of rows instead of the decoding. Kept without the raw value (the

@@ -17,30 +17,33 @@ def decode_json(fields: Sequence[FieldSpec], key_fields: Sequence[str] = (),
     """Adds ``_row`` (typed struct of ``fields``), ``_error`` and ``_error_detail``."""
     fields = tuple(fields)
 
+    # built once per route, applied to every batch
+    text = F.col(value_col).cast("string")
+    # from_json gives a struct of nulls for text that is not JSON: ask for an object first
+    is_object = F.json_object_keys(text).isNotNull()
+    parsed = F.when(is_object, F.from_json(text, text_struct(fields)))
+    problem = violation("_json", fields)
+    missing_key = F.lit(False)
+    for key in key_fields:
+        missing_key = missing_key | F.col(f"_json.`{key}`").isNull()
+    error = (
+        F.when(F.col("_json").isNull(), F.lit(UNDECODABLE))
+        .when(missing_key, F.lit(MISSING_KEY))
+        .when(problem.isNotNull(), F.lit(CONTRACT_VIOLATION))
+    )
+    detail = (
+        F.when(F.col("_json").isNull(), F.lit("not a JSON object"))
+        .when(missing_key, F.lit(f"key {list(key_fields)} is missing"))
+        .otherwise(problem)
+    )
+    row = typed_struct("_json", fields)
+
     def transform(records: DataFrame) -> DataFrame:
-        text = F.col(value_col).cast("string")
-        # from_json gives a struct of nulls for text that is not JSON: ask for an object first
-        is_object = F.json_object_keys(text).isNotNull()
-        parsed = records.withColumn(
-            "_json", F.when(is_object, F.from_json(text, text_struct(fields))))
-        problem = violation("_json", fields)
-        missing_key = F.lit(False)
-        for key in key_fields:
-            missing_key = missing_key | F.col(f"_json.`{key}`").isNull()
-        error = (
-            F.when(F.col("_json").isNull(), F.lit(UNDECODABLE))
-            .when(missing_key, F.lit(MISSING_KEY))
-            .when(problem.isNotNull(), F.lit(CONTRACT_VIOLATION))
-        )
-        detail = (
-            F.when(F.col("_json").isNull(), F.lit("not a JSON object"))
-            .when(missing_key, F.lit(f"key {list(key_fields)} is missing"))
-            .otherwise(problem)
-        )
         return (
-            parsed.withColumn("_error", error)
+            records.withColumn("_json", parsed)
+            .withColumn("_error", error)
             .withColumn("_error_detail", detail)
-            .withColumn("_row", typed_struct("_json", fields))
+            .withColumn("_row", row)
             .drop("_json")
         )
 

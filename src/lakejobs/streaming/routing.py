@@ -87,52 +87,103 @@ def stamp_batch(routed: RoutedBatch, *, ingested_at: datetime, batch_id: int) ->
 def decode_batch(records: DataFrame, manifest: Manifest, *, max_payload_bytes: int,
                  avro_decoder: AvroDecoder | None = None,
                  topics_present: set[str] | None = None) -> RoutedBatch:
-    """Decode and route one micro-batch, without the batch's stamp (see :func:`stamp_batch`).
+    """Decode and route one micro-batch, without the batch's stamp (see :func:`stamp_batch`):
+    what a new :class:`BatchDecoder` returns for it."""
+    decoder = BatchDecoder(manifest, max_payload_bytes=max_payload_bytes,
+                           avro_decoder=avro_decoder)
+    return decoder(records, topics_present=topics_present)
 
-    The decoded frames carry no value of the batch itself, so the code Spark generates for them
-    is the same for every batch and compiled once per query.
+
+class BatchDecoder:
+    """Decodes and routes the micro-batches of one manifest.
+
+    The decoding expressions of a route are built the first time a batch holds its records and
+    reused for every later batch: building them costs hundreds of calls into the JVM, some
+    0.1-0.3 s of driver time per route, more than a small batch's decoding. The decoded frames
+    carry no value of the batch itself, so the code Spark generates for them is the same for
+    every batch and compiled once per query.
 
     Args:
-        records: the Kafka records (key, value, topic, partition, offset, timestamp).
         manifest: the routes.
         max_payload_bytes: larger values are quarantined as ``oversize`` without decoding.
         avro_decoder: the decoder of an Avro route (needs the schema registry); required only
-            when the manifest has Avro routes.
-        topics_present: the topics the batch holds, when known: routes of other topics are
-            left out (no decoding, no Spark jobs for them).
+            when the manifest has Avro routes. Asked again for every batch (the writer schemas
+            the batch names are looked up then).
     """
-    def present(route: Route) -> bool:
-        return topics_present is None or bool(set(route.topics) & topics_present)
 
-    fits = F.coalesce(F.length(F.col("value")) <= max_payload_bytes, F.lit(True))
-    decodable = records.where(fits)
-    groups: list[Group] = []
-    envelope_routes = tuple(r for r in manifest.by_format("envelope") if present(r))
-    if envelope_routes:
-        topics = sorted({t for r in envelope_routes for t in r.topics})
-        frame = decodable.where(F.col("topic").isin(topics)).transform(
-            decode_envelope(envelope_routes))
-        groups.append(Group(envelope_routes, frame.select(
-            "_row.*", *KAFKA_COLUMNS, "_route", "_error", "_error_detail", "_event_time",
-            F.col("_row.event_version").cast("string").alias("_schema_version"))))
-    for route in manifest.routes:
-        if route.format == "envelope" or not present(route):
-            continue
-        subset = decodable.where(F.col("topic").isin(list(route.topics))
-                                 & _source_matches(route))
-        groups.append(Group((route,), _decode_route(subset, route, avro_decoder)))
-    return RoutedBatch(tuple(groups), _unrouted(records, manifest, fits))
+    def __init__(self, manifest: Manifest, *, max_payload_bytes: int,
+                 avro_decoder: AvroDecoder | None = None) -> None:
+        self.manifest = manifest
+        self.avro_decoder = avro_decoder
+        self._fits = F.coalesce(F.length(F.col("value")) <= max_payload_bytes, F.lit(True))
+        self._decoders: dict[tuple[str, ...], Callable[[DataFrame], DataFrame]] = {}
+        self._unrouted: list[Column] | None = None
+
+    def __call__(self, records: DataFrame, topics_present: set[str] | None = None
+                 ) -> RoutedBatch:
+        """Decode and route ``records`` (key, value, topic, partition, offset, timestamp);
+        routes of topics not in ``topics_present`` (when known) are left out: no decoding, no
+        Spark jobs for them."""
+        def present(route: Route) -> bool:
+            return topics_present is None or bool(set(route.topics) & topics_present)
+
+        decodable = records.where(self._fits)
+        groups: list[Group] = []
+        envelope_routes = tuple(r for r in self.manifest.by_format("envelope") if present(r))
+        if envelope_routes:
+            groups.append(Group(envelope_routes, decodable.transform(
+                self._decoder(envelope_routes))))
+        for route in self.manifest.routes:
+            if route.format == "envelope" or not present(route):
+                continue
+            decode = (_avro_route(route, self.avro_decoder) if route.format.startswith("avro")
+                      else self._decoder((route,)))
+            groups.append(Group((route,), decodable.transform(decode)))
+        if self._unrouted is None:
+            self._unrouted = _unrouted_columns(self.manifest, self._fits)
+        unrouted = records.select(*self._unrouted).where(F.col("_error").isNotNull())
+        return RoutedBatch(tuple(groups), unrouted)
+
+    def _decoder(self, routes: tuple[Route, ...]) -> Callable[[DataFrame], DataFrame]:
+        names = tuple(r.name for r in routes)
+        if names not in self._decoders:
+            self._decoders[names] = (_envelope_group(routes) if routes[0].format == "envelope"
+                                     else _route_decoder(routes[0]))
+        return self._decoders[names]
 
 
-def _decode_route(subset: DataFrame, route: Route, avro_decoder: AvroDecoder | None
-                  ) -> DataFrame:
+def _envelope_group(routes: tuple[Route, ...]) -> Callable[[DataFrame], DataFrame]:
+    topics = sorted({t for r in routes for t in r.topics})
+    decode = decode_envelope(routes)
+    columns = ["_row.*", *KAFKA_COLUMNS, "_route", "_error", "_error_detail", "_event_time",
+               F.col("_row.event_version").cast("string").alias("_schema_version")]
+    on_topics = F.col("topic").isin(topics)
+
+    def transform(records: DataFrame) -> DataFrame:
+        return records.where(on_topics).transform(decode).select(*columns)
+
+    return transform
+
+
+def _avro_route(route: Route, avro_decoder: AvroDecoder | None
+                ) -> Callable[[DataFrame], DataFrame]:
+    if avro_decoder is None:
+        raise ValueError(f"route {route.name}: Avro routes need a schema registry")
+    return _route_decoder(route, avro_decoder(route))
+
+
+def _route_decoder(route: Route, avro: Callable[[DataFrame], DataFrame] | None = None
+                   ) -> Callable[[DataFrame], DataFrame]:
+    """The records of ``route`` (its topics, its Debezium source table) decoded into its landing
+    columns, ``_route``, ``_error``, ``_error_detail``, ``_event_time``, ``_schema_version``."""
+    on_route = F.col("topic").isin(list(route.topics)) & _source_matches(route)
     columns = [F.col(f"_row.`{c.name}`").alias(c.name) for c in route.columns]
     common = [*KAFKA_COLUMNS, F.lit(route.name).alias("_route"), "_error", "_error_detail"]
     if route.format == "debezium":
-        decoded = subset.transform(decode_debezium(route.columns, key_fields=route.key))
+        decode = decode_debezium(route.columns, key_fields=route.key)
         source = F.col("_source")
         event_ms = F.coalesce(source["ts_ms"], F.col("_ts_ms"))
-        return decoded.select(
+        selected = [
             *columns, F.col("_op"),
             F.coalesce(F.col("_commit_position"), event_ms.cast("string"))
             .alias("_commit_position"),
@@ -142,19 +193,23 @@ def _decode_route(subset: DataFrame, route: Route, avro_decoder: AvroDecoder | N
             *common,
             F.timestamp_millis(event_ms).alias("_event_time"),
             F.lit(str(route.version)).alias("_schema_version"),
-        )
-    if route.format == "json":
-        decoded = subset.transform(decode_json(route.columns, key_fields=route.key))
-        version = F.lit(str(route.version))
+        ]
     else:
-        if avro_decoder is None:
-            raise ValueError(f"route {route.name}: Avro routes need a schema registry")
-        decoded = subset.transform(avro_decoder(route))
-        version = F.col("_schema_id").cast("string")
-    event_time = (F.col(f"_row.`{route.event_time}`").cast("timestamp") if route.event_time
-                  else F.col("timestamp"))
-    return decoded.select(*columns, *common, event_time.alias("_event_time"),
-                          version.alias("_schema_version"))
+        if route.format == "json":
+            decode = decode_json(route.columns, key_fields=route.key)
+            version = F.lit(str(route.version))
+        else:
+            decode = avro
+            version = F.col("_schema_id").cast("string")
+        event_time = (F.col(f"_row.`{route.event_time}`").cast("timestamp") if route.event_time
+                      else F.col("timestamp"))
+        selected = [*columns, *common, event_time.alias("_event_time"),
+                    version.alias("_schema_version")]
+
+    def transform(records: DataFrame) -> DataFrame:
+        return records.where(on_route).transform(decode).select(*selected)
+
+    return transform
 
 
 def _source_matches(route: Route) -> Column:
@@ -178,7 +233,9 @@ def _source_names() -> tuple[Column, Column]:
             F.concat_ws(".", field("db"), field("schema"), field("table")))
 
 
-def _unrouted(records: DataFrame, manifest: Manifest, fits: Column) -> DataFrame:
+def _unrouted_columns(manifest: Manifest, fits: Column) -> list[Column]:
+    """The Kafka columns with the reason a record has no route (null when it has one): too
+    large to decode, a topic no route reads, or a Debezium source table no route names."""
     known = F.col("topic").isin(list(manifest.topics))
     claimed = F.lit(False)
     for topic in manifest.topics:
@@ -198,8 +255,7 @@ def _unrouted(records: DataFrame, manifest: Manifest, fits: Column) -> DataFrame
         .when(~known, F.concat(F.lit("no route reads topic "), F.col("topic")))
         .otherwise(F.lit("no route for this Debezium source table"))
     )
-    return (records.select(*KAFKA_COLUMNS, reason.alias("_error"), detail.alias("_error_detail"))
-            .where(F.col("_error").isNotNull()))
+    return [*KAFKA_COLUMNS, reason.alias("_error"), detail.alias("_error_detail")]
 
 
 def _stamp(ingested_at: datetime, batch_id: int) -> Callable[[DataFrame], DataFrame]:
