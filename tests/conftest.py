@@ -39,6 +39,8 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
     - shuffle_partitions=2: test tables have tens of rows; 200 partitions would cost seconds per
       shuffle for nothing.
     - UI off: no port to bind, less start-up work.
+    - tiny_tables: no JIT compilation of huge generated methods, no Python call site recorded
+      per DataFrame call (as for the demo).
     - warehouse in a temp folder: CREATE TABLE in a test never writes into the checkout.
     """
     warehouse = tmp_path_factory.mktemp("warehouse")
@@ -47,6 +49,7 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
         app_name="lakejobs-tests",
         shuffle_partitions=2,
         ui_enabled=False,
+        tiny_tables=True,
         conf={
             "spark.sql.warehouse.dir": str(warehouse),
             # Delta checkpoints every 10 commits by default; tests commit often, and a

@@ -47,7 +47,7 @@ def test_unknown_key_names_file_key_and_allowed_keys(tmp_path: Path) -> None:
     assert str(err.value) == (
         f"{path}: spark.shufle_partitions: unknown key (expected one of: master, app_name, "
         "shuffle_partitions, ui_enabled, driver_memory, session_time_zone, jars_cache, conf, "
-        "table_threads)"
+        "tiny_tables, table_threads)"
     )
 
 

@@ -54,6 +54,7 @@ def config(tmp_path: Path, lake_root: Path, broker: LocalKafka, **streaming: obj
     path = tmp_path / f"dev-{len(list(tmp_path.glob('dev-*.yaml')))}.yaml"
     path.write_text(json.dumps({
         "env": "dev", "lake": {"root": str(lake_root)},
+        "spark": {"tiny_tables": True},  # for the job run as its own process (the fault test)
         "streaming": {"bootstrap_servers": broker.bootstrap_servers, "trigger": "available_now",
                       "topics": [CUSTOMERS, EVENTS], **streaming}}))
     return path

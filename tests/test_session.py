@@ -36,8 +36,29 @@ def test_the_driver_runs_the_parallel_collector_and_a_larger_codegen_cache(
     assert jvm.java.lang.System.getProperty("user.timezone") == "UTC"
     hotspot = jvm.java.lang.management.ManagementFactory.getPlatformMXBean(
         jvm.java.lang.Class.forName("com.sun.management.HotSpotDiagnosticMXBean"))
-    # generated methods above 8,000 bytes are JIT-compiled too (not left interpreted)
-    assert hotspot.getVMOption("DontCompileHugeMethods").getValue() == "false"
+    # the suite's session is for tiny tables: HotSpot's default 8,000-byte limit applies
+    assert hotspot.getVMOption("DontCompileHugeMethods").getValue() == "true"
+    assert spark.conf.get("spark.python.sql.dataFrameDebugging.enabled") == "false"
+
+
+def test_local_sessions_compile_huge_generated_methods_unless_the_tables_are_tiny() -> None:
+    def java_options(settings: SparkSettings) -> tuple[list[str], list[str]]:
+        conf = local_session_conf(settings)
+        return (conf["spark.driver.extraJavaOptions"].split(),
+                conf["spark.executor.extraJavaOptions"].split())
+
+    assert java_options(SparkSettings()) == (
+        ["-Duser.timezone=UTC", "-XX:-DontCompileHugeMethods", "-XX:+UseParallelGC"],
+        ["-Duser.timezone=UTC", "-XX:-DontCompileHugeMethods"])
+    tiny = local_session_conf(SparkSettings(tiny_tables=True))
+    assert java_options(SparkSettings(tiny_tables=True)) == (
+        ["-Duser.timezone=UTC", "-XX:+UseParallelGC"], ["-Duser.timezone=UTC"])
+    assert tiny["spark.python.sql.dataFrameDebugging.enabled"] == "false"
+    assert "spark.python.sql.dataFrameDebugging.enabled" not in local_session_conf(SparkSettings())
+    # the settings' own conf still wins
+    assert local_session_conf(SparkSettings(tiny_tables=True, conf={
+        "spark.python.sql.dataFrameDebugging.enabled": "true"}))[
+        "spark.python.sql.dataFrameDebugging.enabled"] == "true"
 
 
 def test_config_overrides_local_defaults() -> None:

@@ -128,7 +128,7 @@ def run_demo(
         # while the JVM starts (the main thread only waits for it then)
         threading.Thread(target=importlib.import_module, args=("great_expectations",),
                          name="lakejobs-preload", daemon=True).start()
-        spark = build_local_session(settings.spark)
+        spark = build_local_session(settings.spark.model_copy(update={"tiny_tables": True}))
         _quiet(spark)
         # the demo's tables are tiny: compiling whole-stage code for every query costs more
         # than the generated code saves (~10% of the demo's time); only this session

@@ -34,6 +34,7 @@ def local_session_conf(settings: SparkSettings) -> dict[str, str]:
     """Spark settings for a local run, tuned for a small machine; ``settings.conf`` wins."""
     stack = current_stack()
     cache = Path(settings.jars_cache).expanduser()
+    jit = [] if settings.tiny_tables else [JIT_OPTION]
     conf = {
         "spark.master": settings.master,
         "spark.app.name": settings.app_name,
@@ -67,12 +68,19 @@ def local_session_conf(settings: SparkSettings) -> dict[str, str]:
         # JIT-compile generated methods above 8,000 bytes of bytecode too: a wide projection (a
         # validation batch's 20 columns and ~50 rule flags) fuses into one such method, which
         # HotSpot otherwise leaves interpreted: measured, the 1M-row validation benchmark took
-        # 33 s without this and 20 s with it.
-        "spark.driver.extraJavaOptions": (f"-Duser.timezone={settings.session_time_zone} "
-                                          f"{JIT_OPTION} -XX:+UseParallelGC"),
-        "spark.executor.extraJavaOptions": (f"-Duser.timezone={settings.session_time_zone} "
-                                            f"{JIT_OPTION}"),
+        # 33 s without this and 20 s with it. Not on tiny tables (``tiny_tables``): there
+        # HotSpot's compiler threads took more CPU than the driver itself (measured: SCD merges
+        # of a few rows ~12% faster without it).
+        "spark.driver.extraJavaOptions": " ".join(
+            [f"-Duser.timezone={settings.session_time_zone}", *jit, "-XX:+UseParallelGC"]),
+        "spark.executor.extraJavaOptions": " ".join(
+            [f"-Duser.timezone={settings.session_time_zone}", *jit]),
     }
+    if settings.tiny_tables:
+        # PySpark 4 records the Python call site of every DataFrame and Column call for error
+        # messages: four extra JVM round trips per call, three times the round trips of an SCD
+        # merge of a few rows. Error messages keep everything else.
+        conf["spark.python.sql.dataFrameDebugging.enabled"] = "false"
     conf.update(settings.conf)
     return conf
 

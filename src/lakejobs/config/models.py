@@ -65,6 +65,10 @@ class SparkSettings(_Model):
         "~/.cache/lakejobs/ivy", description="Ivy cache for connector jars from Maven Central"
     )
     conf: dict[str, str] = Field(default_factory=dict, description="extra Spark settings")
+    tiny_tables: bool = Field(
+        False, description="a session over tiny tables (the test suite, the demo), where the "
+        "driver's overhead is most of the time: huge generated methods are not JIT-compiled and "
+        "PySpark does not record the Python call site of every DataFrame call")
     table_threads: int = Field(
         2, ge=1, le=32, description="independent tables a job loads side by side (driver "
         "threads sharing the executors; also on Glue); 1: one after another")
