@@ -42,19 +42,19 @@ def test_the_driver_runs_the_parallel_collector_and_a_larger_codegen_cache(
 
 
 def test_local_sessions_compile_huge_generated_methods_unless_the_tables_are_tiny() -> None:
-    def java_options(settings: SparkSettings) -> tuple[list[str], list[str]]:
-        conf = local_session_conf(settings)
+    def java_options(conf: dict[str, str]) -> tuple[list[str], list[str]]:
         return (conf["spark.driver.extraJavaOptions"].split(),
                 conf["spark.executor.extraJavaOptions"].split())
 
-    assert java_options(SparkSettings()) == (
+    default = local_session_conf(SparkSettings())
+    tiny = local_session_conf(SparkSettings(tiny_tables=True))
+    assert java_options(default) == (
         ["-Duser.timezone=UTC", "-XX:-DontCompileHugeMethods", "-XX:+UseParallelGC"],
         ["-Duser.timezone=UTC", "-XX:-DontCompileHugeMethods"])
-    tiny = local_session_conf(SparkSettings(tiny_tables=True))
-    assert java_options(SparkSettings(tiny_tables=True)) == (
+    assert java_options(tiny) == (
         ["-Duser.timezone=UTC", "-XX:+UseParallelGC"], ["-Duser.timezone=UTC"])
     assert tiny["spark.python.sql.dataFrameDebugging.enabled"] == "false"
-    assert "spark.python.sql.dataFrameDebugging.enabled" not in local_session_conf(SparkSettings())
+    assert "spark.python.sql.dataFrameDebugging.enabled" not in default
     # the settings' own conf still wins
     assert local_session_conf(SparkSettings(tiny_tables=True, conf={
         "spark.python.sql.dataFrameDebugging.enabled": "true"}))[
