@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,7 +31,7 @@ from typing import Any
 from delta.tables import DeltaTable
 from py4j.protocol import Py4JJavaError
 from pyspark.errors import PySparkException
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -58,11 +58,11 @@ from lakejobs.scd.history import (
     version_changes,
     versions_to_events,
 )
+from lakejobs.scd.key_ranges import KeyRanges, key_ranges
 from lakejobs.scd.spec import IS_CURRENT, SEQ_FROM, TRACKED_HASH, ScdSpec
 
 log = logging.getLogger(__name__)
 
-MAX_COLLECTED_KEYS = 500_000
 # Where an inferred member's history starts: before any fact, so point-in-time lookups of facts
 # older than the key's first real version still find it.
 INFERRED_FROM = datetime(1900, 1, 1)
@@ -243,17 +243,17 @@ def _apply_events(
     incoming = events.persist()
     touched = incoming.select(*spec.keys).distinct().persist()
     try:
-        in_range, first_key_values = _key_range_predicate(touched, spec.keys[0], max_key_ranges)
+        ranges = key_ranges(touched, spec.keys[0], max_key_ranges)
         append = append_events is not None and appendable(spec)
         if append:  # one change per key? (a single key's distinct values are already counted)
-            distinct = first_key_values if len(spec.keys) == 1 else None
+            distinct = ranges.distinct_values if len(spec.keys) == 1 else None
             append = (distinct if distinct is not None else touched.count()) == append_events
 
         def merge_once() -> tuple[bool, dict[str, int]]:
             nonlocal append
             if append:
                 try:
-                    return True, _merge(spark, path, spec, incoming, touched, in_range,
+                    return True, _merge(spark, path, spec, incoming, touched, ranges,
                                         append=True)
                 except (Py4JJavaError, PySparkException) as e:
                     if NOT_APPENDABLE not in str(e):
@@ -261,7 +261,7 @@ def _apply_events(
                     log.info("%s: the batch does more than append to the histories: rebuilding "
                              "the touched keys", path)
                     append = False
-            return False, _merge(spark, path, spec, incoming, touched, in_range, append=False)
+            return False, _merge(spark, path, spec, incoming, touched, ranges, append=False)
 
         return _with_retries(merge_once, what=f"merge into {path}", max_attempts=max_attempts,
                              count_attempts=True)
@@ -293,7 +293,7 @@ def _merge(
     spec: ScdSpec,
     incoming: DataFrame,
     touched: DataFrame,
-    in_range: Callable[[str | None], Column],
+    ranges: KeyRanges,
     *,
     append: bool,
 ) -> dict[str, int]:
@@ -301,7 +301,7 @@ def _merge(
     keys = list(spec.keys)
     existing = (
         spark.read.format("delta").load(path)
-        .where(in_range(None))
+        .where(ranges.predicate())
         .join(F.broadcast(touched), on=keys, how="left_semi")
         .repartition(*keys)  # the rebuild reads it twice: one exchange serves both
     )
@@ -320,53 +320,12 @@ def _merge(
     assignments = {c: F.col(f"s.{c}") for c in columns}
     merge = (
         table.alias("t")
-        .merge(source.alias("s"), (F.col(f"t.{sk}") == F.col(f"s.{sk}")) & in_range("t"))
+        .merge(source.alias("s"), (F.col(f"t.{sk}") == F.col(f"s.{sk}")) & ranges.predicate("t"))
         .whenMatchedDelete(condition=F.col("s._action") == "delete")
         .whenMatchedUpdate(condition=F.col("s._action") == "upsert", set=assignments)
         .whenNotMatchedInsert(condition=F.col("s._action") == "upsert", values=assignments)
     )
     return execute_merge(merge, table)
-
-
-def _key_range_predicate(
-    touched: DataFrame, column: str, max_ranges: int
-) -> tuple[Callable[[str | None], Column], int | None]:
-    """A predicate ``column`` within the ranges the touched keys fall in, for file skipping, and
-    the number of distinct non-null values of ``column`` (None: too many to collect).
-
-    Keys are split at their largest gaps (numeric keys) or into equal-count runs (others), so a
-    batch of clustered keys plus a run of new keys gives a few tight ranges instead of one range
-    over the whole table. Too many keys to collect: no restriction.
-    """
-    values = touched.select(column).where(F.col(column).isNotNull()).distinct()
-    sample = values.limit(MAX_COLLECTED_KEYS + 1).collect()
-    if not sample or len(sample) > MAX_COLLECTED_KEYS:
-        return (lambda alias: F.lit(True)), (0 if not sample else None)
-    ordered = sorted(row[0] for row in sample)
-    ranges = _split_ranges(ordered, max_ranges)
-
-    def predicate(alias: str | None) -> Column:
-        col = F.col(f"{alias}.{column}" if alias else column)
-        condition = F.lit(False)
-        for low, high in ranges:
-            condition = condition | col.between(F.lit(low), F.lit(high))
-        return condition
-
-    return predicate, len(sample)
-
-
-def _split_ranges(ordered: Sequence[Any], max_ranges: int) -> list[tuple[Any, Any]]:
-    if len(ordered) == 1 or max_ranges <= 1:
-        return [(ordered[0], ordered[-1])]
-    if isinstance(ordered[0], int | float):
-        gaps = sorted(range(1, len(ordered)), key=lambda i: ordered[i] - ordered[i - 1],
-                      reverse=True)[: max_ranges - 1]
-        cuts = sorted(i for i in gaps if ordered[i] - ordered[i - 1] > 1)
-    else:
-        step = max(1, len(ordered) // max_ranges)
-        cuts = list(range(step, len(ordered), step))
-    bounds = [0, *cuts, len(ordered)]
-    return [(ordered[a], ordered[b - 1]) for a, b in zip(bounds, bounds[1:], strict=False)]
 
 
 def _with_retries(

@@ -1,0 +1,85 @@
+"""The key ranges a batch of changes touches: literal range predicates that Delta's file
+statistics turn into file skipping, for the merge's read of the dimension and for the MERGE.
+
+- Numeric keys (integers, floats) are split at their largest gaps: a batch of clustered keys plus
+  a run of new keys gives a few tight ranges instead of one range over the whole table. Two
+  integers one apart are never split (no key can fall between them).
+- Other keys (strings, dates, decimals) are split into runs of about equal counts.
+
+The batch's distinct keys reach the driver as one sorted array (one row: a Spark job sorts them,
+the driver unpickles one list instead of a row object per key), at most
+:data:`MAX_COLLECTED_KEYS` of them; a batch with more keys is not restricted.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+MAX_COLLECTED_KEYS = 500_000
+
+
+@dataclass(frozen=True)
+class KeyRanges:
+    """The ranges of one key column's values, and how many distinct values they hold (None:
+    more than :data:`MAX_COLLECTED_KEYS`, and no ranges: nothing is restricted)."""
+
+    column: str
+    ranges: tuple[tuple[Any, Any], ...]
+    distinct_values: int | None
+
+    def predicate(self, alias: str | None = None) -> Column:
+        """``column`` within one of the ranges (``alias.column`` when ``alias`` is given); true
+        when there are no ranges."""
+        if not self.ranges:
+            return F.lit(True)
+        col = F.col(f"{alias}.{self.column}" if alias else self.column)
+        condition = F.lit(False)
+        for low, high in self.ranges:
+            condition = condition | col.between(F.lit(low), F.lit(high))
+        return condition
+
+
+def key_ranges(keys: DataFrame, column: str, max_ranges: int) -> KeyRanges:
+    """At most ``max_ranges`` ranges covering the distinct non-null values of ``column``.
+
+    Args:
+        keys: rows holding ``column`` (duplicates and nulls are fine).
+        column: the key column whose ranges bound the merge (the table's leading key).
+        max_ranges: the most ranges to return (each becomes one predicate term).
+
+    Raises:
+        ValueError: ``max_ranges`` is below 1.
+    """
+    if max_ranges < 1:
+        raise ValueError(f"max_ranges: expected at least 1, got {max_ranges}")
+    values = (keys.select(F.col(column).alias("v")).where(F.col("v").isNotNull()).distinct()
+              .limit(MAX_COLLECTED_KEYS + 1))
+    ordered = values.agg(F.array_sort(F.collect_list("v")).alias("values")).first()["values"]
+    if len(ordered) > MAX_COLLECTED_KEYS:
+        return KeyRanges(column=column, ranges=(), distinct_values=None)
+    return KeyRanges(column=column, ranges=tuple(split_ranges(ordered, max_ranges)),
+                     distinct_values=len(ordered))
+
+
+def split_ranges(ordered: Sequence[Any], max_ranges: int) -> list[tuple[Any, Any]]:
+    """At most ``max_ranges`` (low, high) ranges covering ``ordered`` (sorted, distinct)."""
+    if not ordered:
+        return []
+    if len(ordered) == 1 or max_ranges <= 1:
+        return [(ordered[0], ordered[-1])]
+    if isinstance(ordered[0], int | float):
+        # the widest gaps, the earliest first among equal ones
+        widest = sorted(range(1, len(ordered)), key=lambda i: ordered[i] - ordered[i - 1],
+                        reverse=True)[: max_ranges - 1]
+        cuts = sorted(i for i in widest if ordered[i] - ordered[i - 1] > 1)
+    else:
+        step = math.ceil(len(ordered) / max_ranges)
+        cuts = list(range(step, len(ordered), step))
+    bounds = [0, *cuts, len(ordered)]
+    return [(ordered[a], ordered[b - 1]) for a, b in zip(bounds, bounds[1:], strict=False)]
