@@ -13,12 +13,14 @@ from lakejobs.scd import key_ranges as module
 from lakejobs.scd.key_ranges import key_ranges, split_ranges
 
 
-def test_numeric_keys_are_split_at_their_widest_gaps(spark: SparkSession) -> None:
+@pytest.mark.parametrize("at_most", [None, 12])  # without and with the batch's count
+def test_numeric_keys_are_split_at_their_widest_gaps(spark: SparkSession,
+                                                     at_most: int | None) -> None:
     # three clusters and a stray key; duplicates and nulls count once / not at all
     ids = [1, 2, 3, 3, 4, None, 100, 101, 102, 5000, 5001, 7000]
     keys = spark.createDataFrame([(i,) for i in ids], "id long")
 
-    ranges = key_ranges(keys, "id", max_ranges=3)
+    ranges = key_ranges(keys, "id", max_ranges=3, at_most=at_most)
 
     # the two widest gaps are 102->5000 and 5001->7000; 4->100 is only the third
     assert ranges.ranges == ((1, 102), (5000, 5001), (7000, 7000))

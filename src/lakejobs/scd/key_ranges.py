@@ -8,7 +8,7 @@ statistics turn into file skipping, for the merge's read of the dimension and fo
 
 The batch's distinct keys reach the driver as one sorted array (one row: a Spark job sorts them,
 the driver unpickles one list instead of a row object per key), at most
-:data:`MAX_COLLECTED_KEYS` of them; a batch with more keys is not restricted.
+:data:`MAX_COLLECTED_KEYS` of them; a batch with more distinct keys is not restricted.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 from pyspark.sql import Column, DataFrame
@@ -45,22 +46,28 @@ class KeyRanges:
         return condition
 
 
-def key_ranges(keys: DataFrame, column: str, max_ranges: int) -> KeyRanges:
+def key_ranges(keys: DataFrame, column: str, max_ranges: int, *,
+               at_most: int | None = None) -> KeyRanges:
     """At most ``max_ranges`` ranges covering the distinct non-null values of ``column``.
 
     Args:
         keys: rows holding ``column`` (duplicates and nulls are fine).
         column: the key column whose ranges bound the merge (the table's leading key).
         max_ranges: the most ranges to return (each becomes one predicate term).
+        at_most: how many rows ``keys`` has at most, when the caller knows (a batch's count):
+            at most :data:`MAX_COLLECTED_KEYS` lets one aggregation collect the keys directly;
+            otherwise the distinct keys are first limited to that bound.
 
     Raises:
         ValueError: ``max_ranges`` is below 1.
     """
     if max_ranges < 1:
         raise ValueError(f"max_ranges: expected at least 1, got {max_ranges}")
-    values = (keys.select(F.col(column).alias("v")).where(F.col("v").isNotNull()).distinct()
-              .limit(MAX_COLLECTED_KEYS + 1))
-    ordered = values.agg(F.array_sort(F.collect_list("v")).alias("values")).first()["values"]
+    values = keys.select(F.col(column).alias("v"))
+    if at_most is None or at_most > MAX_COLLECTED_KEYS:
+        values = values.where(F.col("v").isNotNull()).distinct().limit(MAX_COLLECTED_KEYS + 1)
+    # collect_set leaves out nulls and duplicates as it goes: one shuffle of partial sets
+    ordered = values.agg(F.array_sort(F.collect_set("v")).alias("values")).first()["values"]
     if len(ordered) > MAX_COLLECTED_KEYS:
         return KeyRanges(column=column, ranges=(), distinct_values=None)
     return KeyRanges(column=column, ranges=tuple(split_ranges(ordered, max_ranges)),
@@ -82,4 +89,4 @@ def split_ranges(ordered: Sequence[Any], max_ranges: int) -> list[tuple[Any, Any
         step = math.ceil(len(ordered) / max_ranges)
         cuts = list(range(step, len(ordered), step))
     bounds = [0, *cuts, len(ordered)]
-    return [(ordered[a], ordered[b - 1]) for a, b in zip(bounds, bounds[1:], strict=False)]
+    return [(ordered[a], ordered[b - 1]) for a, b in pairwise(bounds)]

@@ -154,8 +154,8 @@ def apply_changes(
         if received > n_rejected:  # else nothing to apply: no MERGE, no commit
             attempts, (appended, metrics) = _apply_events(
                 spark, to_change_events(valid, spec), spec, path, max_attempts=max_attempts,
-                max_key_ranges=max_key_ranges,
-                append_events=received - n_rejected if append_shortcut else None)
+                max_key_ranges=max_key_ranges, event_count=received - n_rejected,
+                append_shortcut=append_shortcut)
     finally:
         checked.unpersist()
     return ScdResult(
@@ -233,21 +233,23 @@ def _apply_events(
     *,
     max_attempts: int = 8,
     max_key_ranges: int = 32,
-    append_events: int | None = None,
+    event_count: int | None = None,
+    append_shortcut: bool = False,
 ) -> tuple[int, tuple[bool, dict[str, int]]]:
     """Merge change events into the dimension, retrying on conflicts.
 
-    ``append_events``: the number of events, to try the append-only MERGE first when they hold
-    one per key (None: rebuild). Returns (attempts, (appended, metrics)).
+    ``event_count``: the number of events, when known. ``append_shortcut``: try the append-only
+    MERGE first when the events hold one per key (needs ``event_count``; else: rebuild).
+    Returns (attempts, (appended, metrics)).
     """
     incoming = events.persist()
     touched = incoming.select(*spec.keys).distinct().persist()
     try:
-        ranges = key_ranges(touched, spec.keys[0], max_key_ranges)
-        append = append_events is not None and appendable(spec)
+        ranges = key_ranges(touched, spec.keys[0], max_key_ranges, at_most=event_count)
+        append = append_shortcut and event_count is not None and appendable(spec)
         if append:  # one change per key? (a single key's distinct values are already counted)
             distinct = ranges.distinct_values if len(spec.keys) == 1 else None
-            append = (distinct if distinct is not None else touched.count()) == append_events
+            append = (distinct if distinct is not None else touched.count()) == event_count
 
         def merge_once() -> tuple[bool, dict[str, int]]:
             nonlocal append
@@ -303,11 +305,13 @@ def _merge(
         spark.read.format("delta").load(path)
         .where(ranges.predicate())
         .join(F.broadcast(touched), on=keys, how="left_semi")
-        .repartition(*keys)  # the rebuild reads it twice: one exchange serves both
     )
     if append:
+        # read once, by one join with the events: no exchange of its own (measured at 5M rows,
+        # clustered: ~0.7 s faster without one)
         source = append_changes(existing, incoming, spec)
     else:
+        existing = existing.repartition(*keys)  # the rebuild reads it twice: one exchange
         recorded = versions_to_events(existing, spec)
         versions = build_versions(deduplicate_events(recorded.unionByName(incoming), spec), spec)
         source = version_changes(versions, existing, spec)
