@@ -9,7 +9,7 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import SparkSession
 
-from lakejobs.scd import key_ranges as module
+import lakejobs.scd.key_ranges as key_ranges_module
 from lakejobs.scd.key_ranges import key_ranges, split_ranges
 
 
@@ -92,7 +92,7 @@ def test_no_keys_restrict_nothing(spark: SparkSession) -> None:
 
 def test_more_keys_than_the_driver_takes_restrict_nothing(spark: SparkSession,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(module, "MAX_COLLECTED_KEYS", 3)
+    monkeypatch.setattr(key_ranges_module, "MAX_COLLECTED_KEYS", 3)
     keys = spark.createDataFrame([(i,) for i in [1, 2, 3, 4]], "id long")
 
     ranges = key_ranges(keys, "id", max_ranges=4)
