@@ -41,12 +41,6 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
     - UI off: no port to bind, less start-up work.
     - tiny_tables: no JIT compilation of huge generated methods, no Python call site recorded
       per DataFrame call (as for the demo).
-    - no generated code: expressions and plans are interpreted, as Spark's own test suites can
-      run them. Compiling the generated Java of a plan costs more than running it on a few rows:
-      measured, warm SCD merges of a few rows took 13% less time (51 s against 59 s for 18
-      merges, alternating), the streaming and Debezium test files 12% less. The code Spark
-      generates is still run by the tests that start a job process of their own (spark-submit,
-      the SIGKILL fault test) and by every benchmark.
     - warehouse in a temp folder: CREATE TABLE in a test never writes into the checkout.
     """
     warehouse = tmp_path_factory.mktemp("warehouse")
@@ -64,8 +58,6 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
             # Delta rebuilds a table's state with 50 partitions by default: 50 tasks for a log
             # of a few files, on every read and commit of every test table.
             "spark.databricks.delta.snapshotPartitions": "2",
-            "spark.sql.codegen.wholeStage": "false",
-            "spark.sql.codegen.factoryMode": "NO_CODEGEN",
         },
     )
     session = build_local_session(settings)
