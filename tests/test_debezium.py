@@ -243,6 +243,44 @@ def test_epoch_values_out_of_range_are_contract_violations_not_job_failures(spar
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
 
 
+def test_text_values_spark_parses_beyond_their_type_are_contract_violations(spark):
+    """Spark reads "+10000-01-01" as a date and 1e39 as a float's infinity; neither fits."""
+    fields = [
+        FieldSpec(name="id", type="int", nullable=False),
+        FieldSpec(name="zoned", type="timestamp", logical="io.debezium.time.ZonedTimestamp"),
+        FieldSpec(name="day", type="date"),
+        FieldSpec(name="ratio", type="float"),
+    ]
+    records = kafka(spark, (None, change("c", after=(
+        '{"id": 1, "zoned": "+10000-01-01T00:00:00Z", "day": "+10000-01-01", "ratio": 1e39}'))),
+        (None, change("c", after=(
+            '{"id": 2, "zoned": "9999-12-31T23:59:59.999999Z", "day": "0001-01-01", '
+            '"ratio": -3.4e38}'))),
+        (None, change("c", after='{"id": 3, "ratio": "-Infinity"}')))
+
+    actual = decode(records, fields, ("id",)).select("_row.*", "_error_detail")
+
+    expected = spark.createDataFrame([
+        (1, None, None, None,
+         ("zoned: cannot decode '+10000-01-01T00:00:00Z' as timestamp (ZonedTimestamp); "
+          "day: cannot decode '+10000-01-01' as date; ratio: cannot decode '1.0E39' as float")),
+        (2, datetime(9999, 12, 31, 23, 59, 59, 999999), date(1, 1, 1), -3.4e38, None),
+        (3, None, None, float("-inf"), None),
+    ], "id int, zoned timestamp, day date, ratio float, _error_detail string")
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_a_truncate_event_is_undecodable_not_a_tombstone(spark):
+    records = kafka(spark, (None, change("t")), (None, change("t", after=NEW)))
+
+    actual = decode(records).select("offset", "_op", "_error", "_error_detail")
+
+    truncate = "op 't' (a table truncate) is not a row change"
+    expected = spark.createDataFrame([(0, None, "undecodable", truncate),
+                                      (1, None, "undecodable", truncate)], ERRORS)
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
 def test_connect_decimal_decodes_base64_twos_complement_including_negatives(spark):
     fields = [
         FieldSpec(name="id", type="int", nullable=False),

@@ -3,6 +3,7 @@ expected one and every record is either landed or quarantined (routing only, no 
 
 from __future__ import annotations
 
+import json
 import struct
 from datetime import datetime
 
@@ -79,3 +80,53 @@ def test_a_bad_record_is_quarantined_with_its_reason_and_nothing_is_lost(
     assert [q for q in quarantined if q[1] == offset] == [(topic, offset, reason)]
     assert landed == [("shop.orders", 0)]  # the good record only
     assert len(landed) + len(quarantined) == 1 + len(BAD)
+
+
+def test_values_python_or_spark_cannot_take_never_fail_the_batch(spark: SparkSession) -> None:
+    """Each of these once failed the whole micro-batch (and so, replayed, the query for good):
+    now each is quarantined with its reason, or lands, and the good record lands beside them."""
+    cdc = {"name": "customers_cdc", "format": "debezium", "topics": ["retail.customer.cdc"],
+           "target": "customers", "key": ["id"],
+           "columns": [{"name": "id", "type": "int", "nullable": False}]}
+    manifest = Manifest.model_validate({"routes": [ORDER, PAGE_VIEW, cdc]})
+    meta = {"event": "page_view", "v": 1, "request_id": "r-9", "signature": "0" * 64,
+            "occurred_at": "2026-11-25T09:59:00Z"}
+
+    def change(op: str, after: str, ts_ms: int = 1) -> bytes:
+        return (f'{{"before": null, "after": {after}, "op": "{op}", '
+                f'"source": {{"connector": "postgresql", "ts_ms": {ts_ms}}}}}').encode()
+
+    records = kafka_frame(spark, [
+        GOOD,
+        # a lone UTF-16 surrogate: legal JSON, but its payload cannot be hashed as UTF-8
+        ("web.events", 1, json.dumps({"meta": meta, "payload": {"page_url": "/x\ud800"}})
+         .encode()),
+        # nested deeper than Python's JSON parser follows
+        ("web.events", 2, b'{"meta": ' + json.dumps(meta).encode()
+         + b', "payload": {"page_url": "/", "deep": ' + b"[" * 990 + b"]" * 990 + b"}}"),
+        # Debezium's clock beyond a long of microseconds: the record lands, its event time unknown
+        ("retail.customer.cdc", 3, change("c", '{"id": 1}', ts_ms=9223372036854776)),
+        # a truncate event names no row: not a tombstone
+        ("retail.customer.cdc", 4, change("t", '{"id": 2}')),
+        # years Spark parses but the lake cannot hold
+        ("shop.orders", 5, b'{"order_id": 5, "total": "1.00", '
+                           b'"placed_at": "+10000-01-01T00:00:00Z"}'),
+    ])
+
+    batch = route_batch(records, manifest, ingested_at=datetime(2026, 11, 25, 11), batch_id=0,
+                        max_payload_bytes=10_000)
+    landed = sorted((r["offset"], r["_event_time"]) for g in batch.groups
+                    for r in g.frame.where(F.col("_error").isNull()).collect())
+    quarantined = quarantine_rows(batch.unrouted)
+    for group in batch.groups:
+        quarantined = quarantined.unionByName(quarantine_rows(group.frame))
+    reasons = sorted((r["offset"], r["reason"], r["detail"]) for r in quarantined.collect())
+
+    assert landed == [(0, datetime(2026, 11, 25, 10)), (3, None)]
+    assert reasons == [
+        (1, "bad_signature", "signature does not match the canonical payload"),
+        (2, "bad_signature", "signature does not match the canonical payload"),
+        (4, "undecodable", "op 't' (a table truncate) is not a row change"),
+        (5, "contract_violation", "placed_at: cannot decode '+10000-01-01T00:00:00Z' as timestamp"),
+    ]
+    assert len(landed) + len(reasons) == 6

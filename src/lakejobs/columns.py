@@ -21,6 +21,31 @@ def try_cast_sql(expression: str, type_sql: str) -> Column:
     return F.expr(f"try_cast({expression} AS {type_sql})")
 
 
+# 0001-01-01 .. 9999-12-31, the range Spark documents for dates and timestamps; Spark parses
+# text beyond it ("+10000-01-01") without complaint, but such a value is not a date of the data
+MIN_DAY, MAX_DAY = -719_162, 2_932_896
+MIN_MICROS, MAX_MICROS = -62_135_596_800_000_000, 253_402_300_799_999_999
+FLOAT_MAX = 3.4028234663852886e38  # the largest finite float
+
+
+def fitting_cast_sql(expression: str, type_sql: str) -> Column:
+    """:func:`try_cast_sql`, and null too where Spark's cast accepts a value its type cannot
+    hold: a number beyond ``float``'s range (cast to infinity, while a text that says "Infinity"
+    or "NaN" keeps its value) and a date or timestamp outside years 1 to 9999. Decoders read
+    such a null as a value that does not fit its type, like any other failed cast."""
+    value = try_cast_sql(expression, type_sql)
+    kind = type_sql.strip().lower()
+    if kind in ("float", "real"):
+        wide = F.abs(try_cast_sql(expression, "double"))
+        overflows = (wide > F.lit(FLOAT_MAX)) & (wide != F.lit(float("inf"))) & ~F.isnan(wide)
+        return F.when(~overflows, value)
+    if kind == "date":
+        return F.when(F.unix_date(value).between(MIN_DAY, MAX_DAY), value)
+    if kind == "timestamp":
+        return F.when(F.unix_micros(value).between(MIN_MICROS, MAX_MICROS), value)
+    return value
+
+
 def failed_checks(checks: dict[str, Column]) -> Column:
     """An array of the names of the ``checks`` whose condition is true (empty when none is)."""
     flagged = F.array(*[F.when(condition, F.lit(name)) for name, condition in checks.items()])

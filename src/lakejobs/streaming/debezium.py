@@ -2,7 +2,8 @@
 
 A record's value is a Debezium envelope, with the JsonConverter's ``{"schema": …, "payload": …}``
 wrapper (``schemas.enable=true``) or without it: ``{"before", "after", "source", "op", "ts_ms"}``.
-A null value is a tombstone; its Kafka key (JSON, wrapped or not) names the deleted row.
+A null value is a tombstone; its Kafka key (JSON, wrapped or not) names the deleted row. A
+truncate event (op ``t`` in a value) names no row: it is quarantined as undecodable.
 
 The route's :class:`~lakejobs.streaming.fields.FieldSpec` list is the contract: each field is read
 as JSON text (one ``from_json`` per record; Spark keeps the text of a string-typed field, nested
@@ -28,7 +29,9 @@ Spark keeps microseconds: nanoseconds (``NanoTime``, ``NanoTimestamp``, a ``Zone
 more than six fraction digits) are truncated towards the past. A decimal whose record scale is
 larger than the declared one is rounded half-up to it, as a cast would. An unquoted JSON number is
 kept through a double when read as text, so plain-JSON decimals are exact to 15 significant
-digits; Debezium's precise and string modes are exact at any precision.
+digits; Debezium's precise and string modes are exact at any precision. Dates and timestamps
+outside years 1 to 9999, and numbers beyond a ``float`` field's range, do not fit their type:
+contract violations, whatever their encoding.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from lakejobs.columns import MAX_DAY, MAX_MICROS, MIN_DAY, MIN_MICROS, fitting_cast_sql
 from lakejobs.columns import try_cast_sql as _try_cast
 from lakejobs.errors import ConfigError
 from lakejobs.streaming.fields import FieldSpec
@@ -46,6 +50,9 @@ from lakejobs.streaming.reasons import CONTRACT_VIOLATION, MISSING_KEY, UNDECODA
 
 OPS = ("c", "u", "d", "r")
 TOMBSTONE = "t"
+# a value whose own op is "t": Debezium's truncate event, which names no row (only a null value
+# is a tombstone); marked apart so that it is quarantined, never taken for a tombstone
+TRUNCATE = "truncate"
 OUTPUT_COLUMNS = ("_op", "_row", "_before", "_source", "_ts_ms", "_commit_position", "_error",
                   "_error_detail")
 SOURCE_FIELDS = ("connector", "name", "db", "schema", "table", "ts_ms", "snapshot", "lsn",
@@ -64,9 +71,6 @@ TIMESTAMP_UNITS = {"io.debezium.time.Timestamp": "ms",
                    "io.debezium.time.MicroTimestamp": "us", "io.debezium.time.NanoTimestamp": "ns"}
 
 DAY_MICROS = 86_400_000_000
-# 0001-01-01 .. 9999-12-31, Spark's supported range: a value outside is a contract violation
-MIN_DAY, MAX_DAY = -719_162, 2_932_896
-MIN_MICROS, MAX_MICROS = -62_135_596_800_000_000, 253_402_300_799_999_999
 ZONE_SUFFIX = r"(Z|[+-][0-9]{2}:[0-9]{2}(:[0-9]{2})?)$"
 ZONED_TIME_TEXT = r"^[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?" + ZONE_SUFFIX
 
@@ -220,7 +224,8 @@ def _images(fields: tuple[FieldSpec, ...], keys: list[FieldSpec], key_schema: T.
         for f in fields])
     is_delete = part("op") == "d"
     images = {
-        "__dbz_op": F.when(tombstone, F.lit(TOMBSTONE)).otherwise(part("op")),
+        "__dbz_op": F.when(tombstone, F.lit(TOMBSTONE))
+        .when(part("op") == TOMBSTONE, F.lit(TRUNCATE)).otherwise(part("op")),
         "__dbz_row": F.when(tombstone, key_image).when(is_delete, part("before"))
         .otherwise(part("after")),
         "__dbz_before": part("before"),
@@ -256,7 +261,7 @@ def _steps(raw: str, field: FieldSpec, column: str, params: str | None) -> list[
                                F.timestamp_micros(previous))]
     if logical == ZONED_TIMESTAMP:
         # without a zone Spark would read the session's: require one, as Debezium writes it
-        return [F.when(text.rlike(ZONE_SUFFIX), _try_cast(raw, "timestamp"))]
+        return [F.when(text.rlike(ZONE_SUFFIX), fitting_cast_sql(raw, "timestamp"))]
     if logical in TIME_UNITS or logical == ZONED_TIME:
         if logical == ZONED_TIME:
             instant = _try_cast(f"concat('1970-01-01T', {raw})", "TIMESTAMP")
@@ -286,7 +291,7 @@ def _steps(raw: str, field: FieldSpec, column: str, params: str | None) -> list[
         return [text]
     if field.type == "binary":
         return [F.try_to_binary(text, F.lit("base64"))]
-    return [_try_cast(raw, field.type)]
+    return [fitting_cast_sql(raw, field.type)]
 
 
 def _div(dividend: Column, divisor: int) -> Column:
@@ -350,6 +355,7 @@ def _undecodable_cases() -> tuple[tuple[Column, Column], ...]:
     required_image = F.when(op == "d", "before").otherwise("after")
     return (
         (op.isNull(), F.lit("not a Debezium change event: no op")),
+        (op == TRUNCATE, F.lit("op 't' (a table truncate) is not a row change")),
         (~op.isin(*OPS, TOMBSTONE), F.concat(F.lit("unknown op '"), op, F.lit("'"))),
         (F.col("__dbz_row").isNull(),
          F.concat(F.lit("op '"), op, F.lit("' without "), required_image, F.lit(" image"))),

@@ -26,7 +26,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakejobs.columns import try_cast_sql
+from lakejobs.columns import fitting_cast_sql, try_cast_sql
 from lakejobs.streaming.json_values import text_struct, violation
 from lakejobs.streaming.manifest import Route
 from lakejobs.streaming.reasons import (
@@ -70,14 +70,15 @@ EVENT_COLUMNS = T.StructType([
 
 
 def canonical_payload_digest(value: str | None) -> str | None:
-    """Hex SHA-256 of the canonical form of an envelope's payload (None if there is none)."""
+    """Hex SHA-256 of the canonical form of an envelope's payload; None if there is none, or if
+    it cannot be hashed: not JSON, nested deeper than Python's parser follows, or holding a lone
+    UTF-16 surrogate (legal JSON escape, not encodable as UTF-8). Such a record fails the
+    signature check and is quarantined; it must never fail the batch."""
     try:
         payload = json.loads(value)["payload"] if value is not None else None
-    except (ValueError, TypeError, KeyError):
+        return None if payload is None else payload_signature(payload)
+    except (ValueError, TypeError, KeyError, RecursionError):  # UnicodeError is a ValueError
         return None
-    if payload is None:
-        return None
-    return payload_signature(payload)
 
 
 def payload_signature(payload: Any) -> str:
@@ -123,7 +124,7 @@ def decode_envelope(routes: Sequence[Route], value_col: str = "value"
                                   F.from_json(F.col("_env.payload"), text_struct(route.columns)))
         payload_problem = F.when(F.col("_route") == route.name,
                                  violation(column, route.columns)).otherwise(payload_problem)
-    occurred_at = try_cast_sql("`_env`.`meta`.`occurred_at`", "TIMESTAMP")
+    occurred_at = fitting_cast_sql("`_env`.`meta`.`occurred_at`", "timestamp")
     error, detail = _classify(meta, version, events, payload_problem, occurred_at)
     row = F.struct(
         meta["request_id"].alias("event_id"),

@@ -1,9 +1,10 @@
 """Typed columns from JSON text, where a value that does not fit its type is an error, not a null.
 
 Fields are first read as text (Spark keeps a field's JSON text when it is read as a string, so a
-number, a string or a nested object all survive), then cast with ``try_cast``: a value present
-in the JSON whose cast yields null is a contract violation, and so is a missing value of a
-non-nullable field.
+number, a string or a nested object all survive), then cast with ``try_cast`` (and refused
+where Spark would accept a value the type cannot hold: see
+:func:`~lakejobs.columns.fitting_cast_sql`): a value present in the JSON whose cast yields null
+is a contract violation, and so is a missing value of a non-nullable field.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakejobs.columns import try_cast_sql
+from lakejobs.columns import fitting_cast_sql
 from lakejobs.streaming.fields import FieldSpec
 
 
@@ -47,4 +48,4 @@ def _cast(parsed: str, field: FieldSpec) -> Column:
     path = f"`{parsed}`.`{field.name}`"
     if field.type == "string":
         return F.col(path)
-    return try_cast_sql(path, field.type)
+    return fitting_cast_sql(path, field.type)

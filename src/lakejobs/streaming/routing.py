@@ -21,6 +21,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from lakejobs.columns import MAX_MICROS, MIN_MICROS
 from lakejobs.streaming.debezium import decode_debezium
 from lakejobs.streaming.envelope import decode_envelope
 from lakejobs.streaming.manifest import PARTITION_COLUMNS, Manifest, Route
@@ -191,7 +192,10 @@ def _route_decoder(route: Route, avro: Callable[[DataFrame], DataFrame] | None =
             F.concat_ws(".", source["db"], source["schema"], source["table"])
             .alias("_source_table"),
             *common,
-            F.timestamp_millis(event_ms).alias("_event_time"),
+            # Debezium's own clock: outside years 1-9999 (a broken producer) it is unknown,
+            # and timestamp_millis would fail the whole batch on overflow
+            F.when(event_ms.between(MIN_MICROS // 1000, MAX_MICROS // 1000),
+                   F.timestamp_millis(event_ms)).alias("_event_time"),
             F.lit(str(route.version)).alias("_schema_version"),
         ]
     else:
