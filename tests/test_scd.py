@@ -281,6 +281,87 @@ def test_scd1_dimension_overwrites_and_can_hard_delete(spark, dim) -> None:
     assert [tuple(r) for r in rows.collect()] == [(1, "Nice", "b@x", True)]
 
 
+def test_a_hard_delete_forgets_the_key_alike_in_one_batch_or_in_several(spark, tmp_path) -> None:
+    spec = ScdSpec(keys=("id",), sequence_by="ts", scd1_columns=("city", "email"), operation="op",
+                   hard_delete=True)
+    rows = [(1, "Lyon", "a@x", day(1), "c"), (1, None, None, day(2), "d"),
+            (1, "Nice", "b@x", day(3), "c")]
+    together, apart = str(tmp_path / "together"), str(tmp_path / "apart")
+    apply_changes(spark, changes(spark, rows), spec, together)
+    for row in rows:
+        apply_changes(spark, changes(spark, [row]), spec, apart)
+
+    expected = [(1, "Nice", "b@x", day(3), END, True, False)]
+    expect(spark, together, expected)
+    expect(spark, apart, expected)
+
+
+def test_tracked_timestamps_compare_to_the_microsecond_in_any_session_time_zone(
+    spark, dim
+) -> None:
+    spec = ScdSpec(keys=("id",), sequence_by="ts", scd2_columns=("valid",), operation="op")
+    schema = "id bigint, valid timestamp, ts timestamp, op string"
+    first, later = datetime(2026, 5, 1, 0, 0, 0, 100), datetime(2026, 5, 1, 0, 0, 0, 900)
+    apply_changes(spark, spark.createDataFrame([(1, first, day(1), "c")], schema), spec, dim)
+    # the same value and instants again, from a writer whose session is in another zone
+    spark.conf.set("spark.sql.session.timeZone", "Europe/Paris")
+    try:
+        unchanged = apply_changes(spark, spark.createDataFrame(
+            [(1, first, day(2), "u")], schema), spec, dim)
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", "UTC")
+    apply_changes(spark, spark.createDataFrame([(1, later, day(3), "u")], schema), spec, dim)
+
+    assert unchanged.rows_inserted == 0
+    actual = spark.read.format("delta").load(dim).select(
+        "id", "valid", "effective_from", "effective_to", "is_current")
+    expected = spark.createDataFrame([(1, first, day(1), day(3), False),
+                                      (1, later, day(3), END, True)],
+                                     "id bigint, valid timestamp, effective_from timestamp, "
+                                     "effective_to timestamp, is_current boolean")
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_duplicates_at_one_sequence_keep_the_same_row_whatever_their_order(
+    spark, tmp_path
+) -> None:
+    first, second = (1, "Lyon", "first@x", day(1), "c"), (1, "Lyon", "second@x", day(1), "c")
+    kept = []
+    for name, rows in (("ab", [first, second]), ("ba", [second, first])):
+        path = str(tmp_path / name)
+        apply_changes(spark, changes(spark, rows).coalesce(1), SPEC, path)
+        kept.append([tuple(r) for r in dimension(spark, path).collect()])
+
+    assert kept[0] == kept[1]
+    assert len(kept[0]) == 1
+
+
+def test_surrogate_keys_do_not_depend_on_the_batch_column_types(spark, tmp_path) -> None:
+    """A batch typed narrower than the table (an int key, a literal sequence) gives every
+    version the key the rebuild gives it, and re-stitching keeps it."""
+    spec = ScdSpec(keys=("id",), sequence_by="lsn", scd2_columns=("city",), operation="op")
+    wide = "id bigint, city string, lsn bigint, op string"
+    narrow = "id int, city string, lsn int, op string"
+    keys = {}
+    for shortcut in (True, False):
+        path = str(tmp_path / f"shortcut_{shortcut}")
+        apply_changes(spark, spark.createDataFrame([(1, "Lyon", 10, "c")], wide), spec, path)
+        result = apply_changes(spark, spark.createDataFrame([(1, "Nice", 30, "u")], narrow),
+                               spec, path, append_shortcut=shortcut)
+        assert result.appended is shortcut
+        before = {r.lsn: r.sk for r in spark.read.format("delta").load(path)
+                  .select(F.col("_seq_from").alias("lsn"), "sk").collect()}
+        # a late change re-stitches the history around the existing versions
+        apply_changes(spark, spark.createDataFrame([(1, "Oslo", 20, "u")], narrow), spec, path)
+        after = {r.lsn: r.sk for r in spark.read.format("delta").load(path)
+                 .select(F.col("_seq_from").alias("lsn"), "sk").collect()}
+        assert {lsn: after[lsn] for lsn in before} == before
+        keys[shortcut] = after
+
+    assert keys[True] == keys[False]
+    assert sorted(keys[True]) == [10, 20, 30]
+
+
 def test_hard_delete_is_refused_for_scd2_dimensions() -> None:
     with pytest.raises(ConfigError, match="hard_delete: expected only for SCD1 dimensions"):
         ScdSpec(keys=("id",), sequence_by="ts", scd2_columns=("city",), hard_delete=True)

@@ -47,7 +47,7 @@ from lakejobs.scd import (
     dimension_schema,
     ensure_dimension,
 )
-from lakejobs.scd.spec import END_OF_TIME
+from lakejobs.scd.spec import end_of_time
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ def unknown_member(context: JobContext, path: str, dimension: Dimension) -> Data
     }
     row = tuple(values.get(f.name) for f in schema.fields)
     return context.spark.createDataFrame([row], schema).withColumn(
-        "effective_to", F.lit(END_OF_TIME).cast("timestamp"))
+        "effective_to", end_of_time())
 
 
 def load_fact(

@@ -29,13 +29,13 @@ from lakejobs.scd.spec import (
     CHANGE_LOG,
     EFFECTIVE_FROM,
     EFFECTIVE_TO,
-    END_OF_TIME,
     IS_CURRENT,
     IS_DELETED,
     IS_INFERRED,
     SEQ_FROM,
     TRACKED_HASH,
     ScdSpec,
+    end_of_time,
 )
 
 UPSERT = "u"
@@ -46,15 +46,27 @@ SEQ, EFF, OP, HASH, ORIGIN = "_seq", "_eff", "_op", "_hash", "_origin"
 EXISTING, INCOMING = 0, 1
 
 
-def tracked_hash(columns: tuple[str, ...]) -> Column:
-    """A 64-bit hash of the tracked columns, null-safe and position-safe.
+# Timestamps as JSON text, exactly: every microsecond, in UTC. Spark's default writes
+# milliseconds in the session's zone, so a change below a millisecond would hash the same (and
+# be lost) and writers in two zones would hash one value two ways.
+_EXACT_JSON = {"timestampFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX",
+               "timestampNTZFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSS", "timeZone": "UTC"}
+
+
+def values_hash(columns: tuple[str, ...]) -> Column:
+    """A 64-bit hash of the values of ``columns``, null-safe and position-safe.
 
     Hashing the JSON of a struct (field names included, nulls omitted) tells ``(null, 1)`` from
     ``(1, null)``, which Spark's own ``xxhash64(a, b)`` does not.
     """
+    return F.xxhash64(F.to_json(F.struct(*[F.col(c) for c in columns]), _EXACT_JSON))
+
+
+def tracked_hash(columns: tuple[str, ...]) -> Column:
+    """The hash of the tracked columns (:func:`values_hash`; 0 when there are none)."""
     if not columns:
         return F.lit(0).cast("bigint")
-    return F.xxhash64(F.to_json(F.struct(*[F.col(c) for c in columns])))
+    return values_hash(columns)
 
 
 def surrogate_key(keys: list[str], seq_from: Column) -> Column:
@@ -131,7 +143,8 @@ def versions_to_events(dimension: DataFrame, spec: ScdSpec) -> DataFrame:
 
 def deduplicate_events(events: DataFrame, spec: ScdSpec) -> DataFrame:
     """One event per (key, sequence): an event already in the dimension wins over a new one;
-    among new duplicates the choice is deterministic (delete first, then lowest hash).
+    among new duplicates the choice is deterministic (delete first, then lowest hash of the
+    tracked columns, then of every attribute: never the rows' order in the batch).
 
     A new placeholder (inferred member) for a key the dimension already holds is dropped: it would
     otherwise take over the surrogate key of the key's first real version.
@@ -139,8 +152,10 @@ def deduplicate_events(events: DataFrame, spec: ScdSpec) -> DataFrame:
     The events are hash-partitioned by key here, once: every later window and aggregation is per
     key, so none of them needs another shuffle.
     """
+    tie_break = (values_hash(spec.attribute_columns) if spec.attribute_columns
+                 else F.lit(0))
     same_position = Window.partitionBy(*spec.keys, SEQ).orderBy(
-        F.col(ORIGIN), F.col(OP), F.col(HASH).asc_nulls_first()
+        F.col(ORIGIN), F.col(OP), F.col(HASH).asc_nulls_first(), tie_break
     )
     deduplicated = (
         events.repartition(*spec.keys)
@@ -212,7 +227,7 @@ def build_versions(events: DataFrame, spec: ScdSpec) -> DataFrame:
         *[F.col(f"_scd1.{c}").alias(c) for c in spec.scd1_columns],
         F.col("_eff_from").alias(EFFECTIVE_FROM),
         F.when(deleted, F.col("_deleted_at"))
-        .otherwise(F.coalesce(next_from, F.lit(END_OF_TIME).cast("timestamp")))
+        .otherwise(F.coalesce(next_from, end_of_time()))
         .alias(EFFECTIVE_TO),
         (~deleted & next_from.isNull()).alias(IS_CURRENT),
         deleted.alias(IS_DELETED),
@@ -222,13 +237,16 @@ def build_versions(events: DataFrame, spec: ScdSpec) -> DataFrame:
         F.col(CHANGE_LOG),
     )
     if spec.hard_delete:
-        # SCD1 with hard deletes: a key whose latest version is deleted disappears entirely.
-        whole_history = Window.partitionBy(*keys).orderBy(SEQ_FROM).rowsBetween(
-            Window.unboundedPreceding, Window.unboundedFollowing)
+        # SCD1 with hard deletes: a delete forgets the key's history up to it, so a key whose
+        # latest version is deleted disappears entirely, and one re-inserted after a delete
+        # starts afresh, as when the delete and the re-insert come in separate batches.
+        whole_key = Window.partitionBy(*keys)
+        last_delete = F.max(F.when(F.col(IS_DELETED), F.col(SEQ_FROM))).over(whole_key)
         result = (
-            result.withColumn("_gone", F.last(F.col(IS_DELETED)).over(whole_history))
-            .where(~F.col("_gone"))
-            .drop("_gone")
+            result.withColumn("_forgotten", F.coalesce(F.col(SEQ_FROM) <= last_delete,
+                                                       F.lit(False)))
+            .where(~F.col("_forgotten"))
+            .drop("_forgotten")
         )
     return result
 
@@ -316,7 +334,7 @@ def append_changes(existing: DataFrame, events: DataFrame, spec: ScdSpec) -> Dat
         **{k: F.col(k) for k in keys},
         **{c: F.col(c) for c in spec.attribute_columns},
         EFFECTIVE_FROM: F.col(EFF),
-        EFFECTIVE_TO: F.lit(END_OF_TIME).cast("timestamp"),
+        EFFECTIVE_TO: end_of_time(),
         IS_CURRENT: F.lit(True),
         IS_DELETED: F.lit(False),
         SEQ_FROM: F.col(SEQ),

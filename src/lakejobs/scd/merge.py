@@ -242,7 +242,7 @@ def _apply_events(
     MERGE first when the events hold one per key (needs ``event_count``; else: rebuild).
     Returns (attempts, (appended, metrics)).
     """
-    incoming = events.persist()
+    incoming = _as_stored(spark, events, spec, path).persist()
     touched = incoming.select(*spec.keys).distinct().persist()
     try:
         ranges = key_ranges(touched, spec.keys[0], max_key_ranges, at_most=event_count)
@@ -270,6 +270,18 @@ def _apply_events(
     finally:
         incoming.unpersist()
         touched.unpersist()
+
+
+def _as_stored(spark: SparkSession, events: DataFrame, spec: ScdSpec, path: str) -> DataFrame:
+    """The events with their keys and sequence in the dimension's column types. Surrogate keys
+    hash the key and sequence values, and ``xxhash64`` hashes an ``int`` 5 unlike a ``bigint``
+    5: a batch typed narrower than the table (a literal sequence, an ``int`` column) must give
+    a version the key it gets from the rebuild, which reads the table's types."""
+    stored = {f.name: f.dataType for f in spark.read.format("delta").load(path).schema.fields}
+    wanted = {k: stored[k] for k in spec.keys} | {SEQ: stored[SEQ_FROM]}
+    if all(events.schema[c].dataType == t for c, t in wanted.items()):
+        return events
+    return events.withColumns({c: F.col(c).cast(t) for c, t in wanted.items()})
 
 
 def changes_writer(

@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+
 from lakejobs.errors import ConfigError
 
 _COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -18,7 +21,15 @@ IS_INFERRED = "is_inferred"
 SEQ_FROM = "_seq_from"
 TRACKED_HASH = "_tracked_hash"
 CHANGE_LOG = "_change_log"
-END_OF_TIME = "9999-12-31 23:59:59"
+END_OF_TIME = "9999-12-31 23:59:59"  # UTC
+_END_OF_TIME_MICROS = 253_402_300_799_000_000
+
+
+def end_of_time() -> Column:
+    """:data:`END_OF_TIME` as a timestamp: the same instant whatever the session time zone (a
+    cast of the text would read it in the session's zone, and writers in two zones would
+    disagree)."""
+    return F.timestamp_micros(F.lit(_END_OF_TIME_MICROS))
 
 
 @dataclass(frozen=True)
