@@ -164,6 +164,25 @@ def test_a_placeholder_before_any_real_change_is_flagged_inferred(spark, dim) ->
             for r in row] == [(None, INFERRED_FROM, END, True, True)]
 
 
+def test_a_snapshot_fills_a_placeholder_even_with_empty_attributes(spark, dim) -> None:
+    spec = ScdSpec(keys=("id",), sequence_by="ts", scd2_columns=("city",),
+                   inferred_members=True)
+    schema = "id bigint, city string"
+    apply_snapshot(spark, spark.createDataFrame([(1, "Lyon")], schema), spec, dim,
+                   sequence=day(2))
+    add_inferred_members(spark, spark.createDataFrame([(2,)], "id bigint"), spec, dim)
+    apply_snapshot(spark, spark.createDataFrame([(1, "Lyon"), (2, None)], schema), spec, dim,
+                   sequence=day(3))
+
+    actual = spark.read.format("delta").load(dim).select(
+        "id", "city", "effective_from", "is_current", "is_inferred", "_seq_from")
+    expected = spark.createDataFrame(
+        [(1, "Lyon", day(2), True, False, day(2)), (2, None, INFERRED_FROM, True, False, None)],
+        "id bigint, city string, effective_from timestamp, is_current boolean, "
+        "is_inferred boolean, _seq_from timestamp")
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
 def test_delete_flag_column_also_deletes(spark, dim) -> None:
     spec = ScdSpec(keys=("id",), sequence_by="ts", scd2_columns=("city",), delete_flag="gone")
     rows = [(1, "Lyon", day(1), False), (1, None, day(2), True)]

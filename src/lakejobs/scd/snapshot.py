@@ -1,7 +1,9 @@
 """Snapshot mode: a full extract of a source table (no CDC) turned into changes, as dbt does.
 
 Keys new to the dimension are inserts, keys whose attributes differ from their current version
-are updates, current keys missing from the snapshot are deletes; identical keys produce nothing.
+are updates, current keys missing from the snapshot are deletes; identical keys produce nothing,
+except an inferred member (a placeholder): its key in the snapshot is its first real change and
+fills it, even when the real row's attributes are as empty as the placeholder's.
 Snapshots are meant to be applied in order; each is stamped with one sequence value.
 """
 
@@ -17,7 +19,7 @@ from pyspark.sql import functions as F
 from lakejobs.delta_io import is_delta_table
 from lakejobs.scd.history import tracked_hash
 from lakejobs.scd.merge import ScdResult, apply_changes
-from lakejobs.scd.spec import IS_CURRENT, ScdSpec
+from lakejobs.scd.spec import IS_CURRENT, IS_INFERRED, ScdSpec
 
 SNAPSHOT_OP = "_snapshot_op"
 
@@ -29,12 +31,15 @@ def snapshot_changes(
     attributes = list(spec.attribute_columns)
     fingerprint = tracked_hash(tuple(attributes))
     snap = snapshot.select(*spec.keys, *attributes).withColumn("_new_fp", fingerprint)
-    cur = current.select(*spec.keys, *attributes).withColumn("_old_fp", fingerprint)
+    # (no dimension yet: ``current`` is the empty snapshot, without the flag)
+    placeholder = F.col(IS_INFERRED) if IS_INFERRED in current.columns else F.lit(False)
+    cur = current.select(*spec.keys, *attributes, placeholder.alias("_placeholder")).withColumn(
+        "_old_fp", fingerprint)
     joined = snap.alias("n").join(cur.alias("o"), on=list(spec.keys), how="full")
     op = (
         F.when(F.col("_old_fp").isNull(), F.lit("c"))
         .when(F.col("_new_fp").isNull(), F.lit("d"))
-        .when(F.col("_new_fp") != F.col("_old_fp"), F.lit("u"))
+        .when((F.col("_new_fp") != F.col("_old_fp")) | F.col("_placeholder"), F.lit("u"))
     )
     columns = [
         *[F.col(k) for k in spec.keys],
