@@ -25,6 +25,7 @@ from lakejobs.scd import (
     initial_dimension,
     optimize_dimension,
 )
+from lakejobs.spark_conf import temporary_conf
 
 SPEC = ScdSpec(keys=("id",), sequence_by="ts", scd2_columns=("city",), scd1_columns=("email",),
                operation="op")
@@ -323,12 +324,9 @@ def test_tracked_timestamps_compare_to_the_microsecond_in_any_session_time_zone(
     first, later = datetime(2026, 5, 1, 0, 0, 0, 100), datetime(2026, 5, 1, 0, 0, 0, 900)
     apply_changes(spark, spark.createDataFrame([(1, first, day(1), "c")], schema), spec, dim)
     # the same value and instants again, from a writer whose session is in another zone
-    spark.conf.set("spark.sql.session.timeZone", "Europe/Paris")
-    try:
+    with temporary_conf(spark, {"spark.sql.session.timeZone": "Europe/Paris"}):
         unchanged = apply_changes(spark, spark.createDataFrame(
             [(1, first, day(2), "u")], schema), spec, dim)
-    finally:
-        spark.conf.set("spark.sql.session.timeZone", "UTC")
     apply_changes(spark, spark.createDataFrame([(1, later, day(3), "u")], schema), spec, dim)
 
     assert unchanged.rows_inserted == 0
