@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakejobs.errors import ConfigError
+from lakejobs.errors import ConfigError, ContractError
 from lakejobs.scd import (
     INFERRED_FROM,
     ScdSpec,
@@ -411,6 +412,96 @@ def test_snapshot_rows_with_duplicate_keys_are_rejected(spark, dim) -> None:
     assert (result.changes_received, result.changes_rejected) == (3, 2)
     rows = spark.read.format("delta").load(dim).select("id", "city", "is_current")
     assert [tuple(r) for r in rows.collect()] == [(1, "Lyon", True)]
+
+
+def test_a_key_a_later_snapshot_holds_twice_is_rejected_and_keeps_its_version(
+    spark, dim
+) -> None:
+    spec = ScdSpec(keys=("id",), sequence_by="ts", scd2_columns=("city",))
+    schema = "id long, city string"
+    apply_snapshot(spark, spark.createDataFrame([(1, "Lyon"), (2, "Rome")], schema), spec, dim,
+                   sequence=day(1))
+    # key 2 twice, and two rows without a key: each rejected once, for its own reason
+    result = apply_snapshot(spark, spark.createDataFrame(
+        [(1, "Nice"), (2, "Rome"), (2, "Milan"), (None, "X"), (None, "Y")], schema),
+        spec, dim, sequence=day(2))
+    assert (result.changes_received, result.changes_rejected) == (5, 4)
+    reasons = sorted(((r.id, r.city, tuple(r._reasons)) for r in result.rejected.collect()),
+                     key=lambda r: r[1])
+    assert reasons == [(2, "Milan", ("duplicate_key_in_snapshot",)),
+                       (2, "Rome", ("duplicate_key_in_snapshot",)),
+                       (None, "X", ("id_is_null",)), (None, "Y", ("id_is_null",))]
+    actual = spark.read.format("delta").load(dim).select(
+        "id", "city", "effective_from", "effective_to", "is_current", "is_deleted")
+    expected = spark.createDataFrame([
+        (1, "Lyon", day(1), day(2), False, False),
+        (1, "Nice", day(2), END, True, False),
+        (2, "Rome", day(1), END, True, False),  # left as it was: not closed, not deleted
+    ], "id bigint, city string, effective_from timestamp, effective_to timestamp, "
+       "is_current boolean, is_deleted boolean")
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_a_placeholder_missing_from_a_snapshot_stays_until_its_key_arrives(spark, dim) -> None:
+    spec = ScdSpec(keys=("id",), sequence_by="ts", scd2_columns=("city",),
+                   inferred_members=True)
+    schema = "id bigint, city string"
+    apply_snapshot(spark, spark.createDataFrame([(1, "Lyon")], schema), spec, dim,
+                   sequence=day(1))
+    add_inferred_members(spark, spark.createDataFrame([(2,)], "id bigint"), spec, dim)
+    sk = spark.read.format("delta").load(dim).where("id = 2").first().sk
+    # the source does not hold key 2 yet: the placeholder is not a deleted key
+    apply_snapshot(spark, spark.createDataFrame([(1, "Lyon")], schema), spec, dim,
+                   sequence=day(2))
+    apply_snapshot(spark, spark.createDataFrame([(1, "Lyon"), (2, "Rome")], schema), spec, dim,
+                   sequence=day(3))
+
+    actual = spark.read.format("delta").load(dim).select(
+        "sk", "id", "city", "effective_from", "is_current", "is_deleted", "is_inferred")
+    expected = spark.createDataFrame(
+        [(actual.where("id = 1").first().sk, 1, "Lyon", day(1), True, False, False),
+         (sk, 2, "Rome", INFERRED_FROM, True, False, False)],  # filled in place: same key
+        "sk bigint, id bigint, city string, effective_from timestamp, is_current boolean, "
+        "is_deleted boolean, is_inferred boolean")
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_timestamp_ntz_keys_find_their_versions_whatever_the_driver_zone(
+    spark, dim, monkeypatch
+) -> None:
+    spec = ScdSpec(keys=("at",), sequence_by="ts", scd2_columns=("city",))
+    schema = "at timestamp_ntz, city string, ts timestamp"
+    key = datetime(2026, 1, 1, 12, 0)
+    # the driver process in Paris, the session in UTC (as the lake always is)
+    monkeypatch.setenv("TZ", "Europe/Paris")
+    time.tzset()
+    try:
+        apply_changes(spark, spark.createDataFrame([(key, "Lyon", day(1))], schema), spec, dim)
+        apply_changes(spark, spark.createDataFrame([(key, "Nice", day(2))], schema), spec, dim)
+        rows = spark.read.format("delta").load(dim).select(
+            "city", "is_current").orderBy("effective_from").collect()
+    finally:
+        monkeypatch.setenv("TZ", "UTC")
+        time.tzset()
+    assert [tuple(r) for r in rows] == [("Lyon", False), ("Nice", True)]
+
+
+def test_working_column_names_and_new_spec_columns_are_refused_plainly(spark, dim) -> None:
+    with pytest.raises(ConfigError, match=r"\['_version'\]: expected column names other than"):
+        ScdSpec(keys=("id",), sequence_by="ts", scd2_columns=("_version",))
+    with pytest.raises(ConfigError, match=r"\['_o_city'\]"):
+        ScdSpec(keys=("id",), sequence_by="ts", scd1_columns=("_o_city",))
+    with pytest.raises(ConfigError, match="plain column name"):
+        ScdSpec(keys=("id\n",), sequence_by="ts")
+    apply_changes(spark, changes(spark, [(1, "Lyon", "a@x", day(1), "c")]), SPEC, dim)
+    wider = ScdSpec(keys=("id",), sequence_by="ts", scd2_columns=("city",),
+                    scd1_columns=("email", "phone"), operation="op")
+    batch = spark.createDataFrame([(1, "Lyon", "a@x", "555", day(2), "u")],
+                                  "id long, city string, email string, phone string, "
+                                  "ts timestamp, op string")
+    with pytest.raises(ContractError, match=r"has no column\(s\) \['phone'\] that the SCD spec"):
+        apply_changes(spark, batch, wider, dim)
+    expect(spark, dim, [(1, "Lyon", "a@x", day(1), END, True, False)])
 
 
 def test_cdc_stream_applies_through_foreach_batch(spark, dim, tmp_path) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 MAX_COLLECTED_KEYS = 500_000
 
@@ -33,6 +34,7 @@ class KeyRanges:
     column: str
     ranges: tuple[tuple[Any, Any], ...]
     distinct_values: int | None
+    data_type: T.DataType | None = None  # the column's type: how its values become literals
 
     def predicate(self, alias: str | None = None) -> Column:
         """``column`` within one of the ranges (``alias.column`` when ``alias`` is given); true
@@ -42,8 +44,16 @@ class KeyRanges:
         col = F.col(f"{alias}.{self.column}" if alias else self.column)
         condition = F.lit(False)
         for low, high in self.ranges:
-            condition = condition | col.between(F.lit(low), F.lit(high))
+            condition = condition | col.between(self._literal(low), self._literal(high))
         return condition
+
+    def _literal(self, value: Any) -> Column:
+        # PySpark collects a timestamp_ntz as a naive datetime, and a naive datetime literal is
+        # a zoned timestamp read in the driver process's zone, which the comparison then shifts
+        # by the session's zone: text cast to timestamp_ntz keeps the wall-clock value exactly.
+        if isinstance(self.data_type, T.TimestampNTZType):
+            return F.lit(value.isoformat(sep=" ")).cast(T.TimestampNTZType())
+        return F.lit(value)
 
 
 def key_ranges(keys: DataFrame, column: str, max_ranges: int, *,
@@ -63,15 +73,16 @@ def key_ranges(keys: DataFrame, column: str, max_ranges: int, *,
     """
     if max_ranges < 1:
         raise ValueError(f"max_ranges: expected at least 1, got {max_ranges}")
+    data_type = keys.schema[column].dataType
     values = keys.select(F.col(column).alias("v"))
     if at_most is None or at_most > MAX_COLLECTED_KEYS:
         values = values.where(F.col("v").isNotNull()).distinct().limit(MAX_COLLECTED_KEYS + 1)
     # collect_set leaves out nulls and duplicates as it goes: one shuffle of partial sets
     ordered = values.agg(F.array_sort(F.collect_set("v")).alias("values")).first()["values"]
     if len(ordered) > MAX_COLLECTED_KEYS:
-        return KeyRanges(column=column, ranges=(), distinct_values=None)
+        return KeyRanges(column=column, ranges=(), distinct_values=None, data_type=data_type)
     return KeyRanges(column=column, ranges=tuple(split_ranges(ordered, max_ranges)),
-                     distinct_values=len(ordered))
+                     distinct_values=len(ordered), data_type=data_type)
 
 
 def split_ranges(ordered: Sequence[Any], max_ranges: int) -> list[tuple[Any, Any]]:

@@ -37,7 +37,7 @@ from pyspark.sql import types as T
 
 from lakejobs._compat import is_delta_conflict
 from lakejobs.delta_io import execute_merge
-from lakejobs.errors import ConfigError, LakejobsError
+from lakejobs.errors import ConfigError, ContractError, LakejobsError
 from lakejobs.scd.history import (
     EFF,
     HASH,
@@ -278,6 +278,14 @@ def _as_stored(spark: SparkSession, events: DataFrame, spec: ScdSpec, path: str)
     5: a batch typed narrower than the table (a literal sequence, an ``int`` column) must give
     a version the key it gets from the rebuild, which reads the table's types."""
     stored = {f.name: f.dataType for f in spark.read.format("delta").load(path).schema.fields}
+    missing = [c for c in dimension_columns(spec) if c not in stored]
+    if missing:
+        # Not added on the fly: a new tracked column would change every stored tracked hash,
+        # and the next change of each key would open a version for nothing.
+        raise ContractError(
+            f"{path}: the dimension has no column(s) {missing} that the SCD spec names: expected "
+            "the spec the dimension was built with, or the columns added to it first (ALTER "
+            "TABLE ... ADD COLUMNS, and for a tracked column a recomputed _tracked_hash)")
     wanted = {k: stored[k] for k in spec.keys} | {SEQ: stored[SEQ_FROM]}
     if all(events.schema[c].dataType == t for c, t in wanted.items()):
         return events

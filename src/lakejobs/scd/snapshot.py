@@ -3,7 +3,9 @@
 Keys new to the dimension are inserts, keys whose attributes differ from their current version
 are updates, current keys missing from the snapshot are deletes; identical keys produce nothing,
 except an inferred member (a placeholder): its key in the snapshot is its first real change and
-fills it, even when the real row's attributes are as empty as the placeholder's.
+fills it, even when the real row's attributes are as empty as the placeholder's. A placeholder
+missing from the snapshot stays as it is (it exists because the source does not hold the key
+yet). A key the snapshot holds twice is rejected and its version left alone.
 Snapshots are meant to be applied in order; each is stamped with one sequence value.
 """
 
@@ -17,6 +19,7 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from lakejobs.delta_io import is_delta_table
+from lakejobs.errors import ConfigError
 from lakejobs.scd.history import tracked_hash
 from lakejobs.scd.merge import ScdResult, apply_changes
 from lakejobs.scd.spec import IS_CURRENT, IS_INFERRED, ScdSpec
@@ -36,9 +39,10 @@ def snapshot_changes(
     cur = current.select(*spec.keys, *attributes, placeholder.alias("_placeholder")).withColumn(
         "_old_fp", fingerprint)
     joined = snap.alias("n").join(cur.alias("o"), on=list(spec.keys), how="full")
+    is_placeholder = F.coalesce(F.col("_placeholder"), F.lit(False))
     op = (
         F.when(F.col("_old_fp").isNull(), F.lit("c"))
-        .when(F.col("_new_fp").isNull(), F.lit("d"))
+        .when(F.col("_new_fp").isNull(), F.when(~is_placeholder, F.lit("d")))
         .when((F.col("_new_fp") != F.col("_old_fp")) | F.col("_placeholder"), F.lit("u"))
     )
     columns = [
@@ -54,10 +58,14 @@ def snapshot_changes(
 
 
 def duplicate_snapshot_keys(snapshot: DataFrame, spec: ScdSpec) -> DataFrame:
-    """Snapshot rows whose key occurs more than once (a snapshot has one row per key)."""
+    """Snapshot rows whose key occurs more than once (a snapshot has one row per key). Rows with
+    a null key are left to the merge, which rejects them for that reason (once)."""
     per_key = Window.partitionBy(*spec.keys)
+    has_key = F.lit(True)
+    for k in spec.keys:
+        has_key = has_key & F.col(k).isNotNull()
     return (
-        snapshot.withColumn("_copies", F.count(F.lit(1)).over(per_key))
+        snapshot.where(has_key).withColumn("_copies", F.count(F.lit(1)).over(per_key))
         .where(F.col("_copies") > 1)
         .drop("_copies")
         .withColumn("_reasons", F.array(F.lit("duplicate_key_in_snapshot")))
@@ -83,11 +91,16 @@ def apply_snapshot(
     Returns:
         The merge result; rows with duplicate keys are not applied and come back as rejected.
     """
+    if SNAPSHOT_OP in (*spec.keys, *spec.attribute_columns, spec.sequence_by):
+        raise ConfigError(f"ScdSpec: {SNAPSHOT_OP!r}: expected another column name in snapshot "
+                          "mode (it is the snapshot's working operation column)")
     duplicates = duplicate_snapshot_keys(snapshot, spec)
-    unique = snapshot.join(duplicates.select(*spec.keys).distinct(), on=list(spec.keys),
-                           how="left_anti")
+    duplicate_keys = duplicates.select(*spec.keys).distinct()
+    unique = snapshot.join(duplicate_keys, on=list(spec.keys), how="left_anti")
     if is_delta_table(spark, path):
-        current = spark.read.format("delta").load(path).where(F.col(IS_CURRENT))
+        # a key the snapshot holds twice is not applied: its version must not look deleted
+        current = (spark.read.format("delta").load(path).where(F.col(IS_CURRENT))
+                   .join(duplicate_keys, on=list(spec.keys), how="left_anti"))
     else:
         current = unique.limit(0)
     changes = snapshot_changes(unique, current, spec, sequence, effective_at)

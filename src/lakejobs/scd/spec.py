@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 
 from lakejobs.errors import ConfigError
 
-_COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_COLUMN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 # Reserved output columns (besides the surrogate key).
 EFFECTIVE_FROM = "effective_from"
@@ -23,6 +23,17 @@ TRACKED_HASH = "_tracked_hash"
 CHANGE_LOG = "_change_log"
 END_OF_TIME = "9999-12-31 23:59:59"  # UTC
 _END_OF_TIME_MICROS = 253_402_300_799_000_000
+
+
+# The merge's working columns (``history``, ``merge``, ``snapshot``): a change column of one of
+# these names would be overwritten or shadowed halfway through a merge.
+WORKING_COLUMNS = frozenset({
+    "_action", "_copies", "_deleted_at", "_eff", "_eff_from", "_forgotten", "_has_delete",
+    "_hash", "_held", "_inferred_only", "_latest", "_new_fp", "_new_row", "_old_fp", "_old_row",
+    "_op", "_opens", "_origin", "_placeholder", "_rank", "_reasons", "_recorded_to", "_row",
+    "_scd1", "_seq", "_start", "_version",
+})
+WORKING_PREFIXES = ("_o_", "_old_")
 
 
 def end_of_time() -> Column:
@@ -78,7 +89,7 @@ class ScdSpec:
         names = [*self.keys, self.sequence_by, *self.scd2_columns, *self.scd1_columns,
                  self.surrogate_key]
         for name in names + [n for n in (self.effective_at, self.operation, self.delete_flag) if n]:
-            if not _COLUMN.match(name):
+            if not _COLUMN.fullmatch(name):
                 raise ConfigError(f"ScdSpec: column {name!r}: expected a plain column name")
         attributes = [*self.keys, *self.scd2_columns, *self.scd1_columns]
         if len(set(attributes)) != len(attributes):
@@ -88,6 +99,13 @@ class ScdSpec:
         clash = reserved.intersection(attributes)
         if clash:
             raise ConfigError(f"ScdSpec: {sorted(clash)} are reserved dimension columns")
+        working = sorted(n for n in names + [n for n in (self.effective_at, self.operation,
+                                                         self.delete_flag) if n]
+                         if n in WORKING_COLUMNS or n.startswith(WORKING_PREFIXES))
+        if working:
+            raise ConfigError(f"ScdSpec: {working}: expected column names other than the merge's "
+                              f"working columns ({', '.join(sorted(WORKING_COLUMNS))} and names "
+                              f"starting with {' or '.join(WORKING_PREFIXES)}); rename them")
         if self.hard_delete and self.scd2_columns:
             raise ConfigError(
                 "ScdSpec: hard_delete: expected only for SCD1 dimensions (no scd2_columns); "
