@@ -24,9 +24,15 @@ from pyspark.sql import types as T
 from pyspark.sql.avro.functions import to_avro
 from standins.schema_registry import SchemaRegistryStandin
 
+from streaming_records import kafka_frame
+
+from lakejobs.config.models import SchemaRegistrySettings, Settings, StreamingSettings
 from lakejobs.errors import ConfigError, ContractError, SchemaRegistryError, SecretError
 from lakejobs.streaming.avro_wire import decode_avro
 from lakejobs.streaming.fields import FieldSpec
+from lakejobs.streaming.manifest import Manifest
+from lakejobs.streaming.msk_to_landing import _avro_decoder
+from lakejobs.streaming.routing import quarantine_rows, route_batch
 from lakejobs.streaming.schema_registry import ConfluentRegistry, GlueRegistry
 
 ORDER_V1 = json.dumps({"type": "record", "name": "Order", "namespace": "shop", "fields": [
@@ -199,6 +205,24 @@ def test_body_that_does_not_parse_with_its_writer_schema_is_undecodable(spark, b
                        ignore_row_order=True, ignore_nullable=True)
 
 
+def test_an_array_claiming_a_billion_empty_items_is_undecodable_not_out_of_memory(
+    spark, standin, confluent
+):
+    # 7 bytes: id 2, then one array block announcing 10^9 items of type null (0 bytes each,
+    # so Avro's check against the bytes left lets them through): without the session's Avro
+    # collection limit the task ran the JVM out of memory and the whole batch failed
+    writer = json.dumps({"type": "record", "name": "Flags", "fields": [
+        {"name": "id", "type": "long"},
+        {"name": "flags", "type": {"type": "array", "items": "null"}, "default": []}]})
+    schema_id = standin.register("flags-value", writer)
+    fields = (FieldSpec(name="id", type="bigint", nullable=False),)
+    records = kafka(spark, [framed(schema_id, bytes.fromhex("04" "80a8d6b907" "00")),
+                            framed(schema_id, bytes.fromhex("02" "00"))])
+    rows = decoded(records, fields, confluent).orderBy("offset").collect()
+    assert [(r.offset, r._error) for r in rows] == [(0, "undecodable"), (1, None)]
+    assert rows[1]._row.id == 1
+
+
 def test_null_non_nullable_field_or_value_that_fails_its_cast_is_a_contract_violation(
         spark, bodies, confluent):
     fields = (
@@ -324,6 +348,130 @@ def test_more_distinct_schema_ids_than_the_bound_stops_the_batch(spark, bodies, 
         records.transform(decode_avro(ORDER_FIELDS, confluent, "confluent", max_schema_ids=1))
 
 
+def test_writer_schema_with_field_names_that_differ_only_in_case_is_undecodable(
+        spark, bodies, standin, confluent):
+    # Spark matches field names case-insensitively: "id" and "ID" (distinct in Avro) once made
+    # the decoder's own reference ambiguous and failed the batch; a field spelt like the
+    # decoder's marker in another case is an ordinary field
+    case_pair = standin.register("odd-value", json.dumps({
+        "type": "record", "name": "Odd", "fields": [
+            {"name": "order_id", "type": "long"}, {"name": "ORDER_ID", "type": "string"}]}))
+    marker_like = standin.register("odd-value", json.dumps({
+        "type": "record", "name": "Odd", "fields": [
+            {"name": "order_id", "type": "long"}, {"name": "customer", "type": "string"},
+            {"name": "LAKEJOBS_DECODED", "type": "string"}]}))
+    # order_id 1, "x" | order_id 4, "eve", "no" (zigzag longs, length-prefixed strings)
+    records = kafka(spark, [framed(case_pair, b"\x02\x02x"),
+                            framed(marker_like, b"\x08\x06eve\x04no"),
+                            framed(V1_ID, bodies["v1_ann"])])
+    expected = spark.createDataFrame([
+        (0, "4", None, "undecodable",
+         "writer schema 4 has field names that differ only in case, which Spark cannot tell "
+         "apart"),
+        (1, "5", (4, "eve", None), None, None),
+        (2, "1", (1, "ann", None), None, None),
+    ], OUTPUT)
+    assert_df_equality(decoded(records, ORDER_FIELDS, confluent), expected,
+                       ignore_row_order=True, ignore_nullable=True)
+
+
+def test_avro_record_whose_key_is_null_is_missing_key_like_a_json_one(spark, standin):
+    schema = json.dumps({"type": "record", "name": "Payment", "fields": [
+        {"name": "payment_id", "type": ["null", "long"], "default": None},
+        {"name": "amount", "type": "double"}]})
+    payment_id = standin.register("payments-value", schema)
+    manifest = Manifest.model_validate({"routes": [
+        {"name": "payments_avro", "format": "avro_confluent", "topics": ["shop.payments"],
+         "target": "payments", "key": ["payment_id"],
+         "columns": [{"name": "payment_id", "type": "bigint"},
+                     {"name": "amount", "type": "double"}]}]})
+    settings = Settings(env="test", streaming=StreamingSettings(
+        schema_registry=SchemaRegistrySettings(url=standin.url)))
+    # union branch 0 (null) or 1 then zigzag 7, then amount as a little-endian double
+    null_key, key_7 = b"\x00", b"\x02\x0e"
+    records = kafka_frame(spark, [
+        ("shop.payments", 0, framed(payment_id, null_key + b"\x00\x00\x00\x00\x00\x00\xf0?")),
+        ("shop.payments", 1, framed(payment_id, null_key + b"\x00\x00\x00\x00\x00\x00\x00@")),
+        ("shop.payments", 2, framed(payment_id, key_7 + b"\x00\x00\x00\x00\x00\x00\x08@")),
+    ])
+
+    # the job's own Avro decoder, which passes the route's key
+    batch = route_batch(records, manifest, ingested_at=dt.datetime(2026, 11, 25, 11),
+                        batch_id=0, max_payload_bytes=10_000, avro_decoder=_avro_decoder(settings))
+    landed = [(r["offset"], r["payment_id"], r["amount"]) for g in batch.groups
+              for r in g.frame.where(F.col("_error").isNull()).collect()]
+    quarantined = quarantine_rows(batch.unrouted)
+    for group in batch.groups:
+        quarantined = quarantined.unionByName(quarantine_rows(group.frame))
+    reasons = sorted((r["offset"], r["reason"], r["detail"]) for r in quarantined.collect())
+
+    assert landed == [(2, 7, 3.0)]
+    assert reasons == [(0, "missing_key", "key ['payment_id'] is missing"),
+                       (1, "missing_key", "key ['payment_id'] is missing")]
+    assert len(landed) + len(reasons) == 3
+
+
+def test_schema_id_zero_or_beyond_a_java_int_is_unknown_without_asking_the_registry(
+        spark, bodies, standin, confluent):
+    # the 4 id bytes are read unsigned; the registry answers an id beyond a Java int with a
+    # plain 404 (not 40403), which once stopped the batch
+    records = kafka(spark, [b"\x00\x00\x00\x00\x00" + bodies["v1_ann"],
+                            b"\x00\xff\xff\xff\xff" + bodies["v1_ann"],
+                            framed(V1_ID, bodies["v1_ann"])])
+    expected = spark.createDataFrame([
+        (0, "0", None, "unknown_schema_id",
+         "schema id 0 is not a schema registry id (1 to 2147483647)"),
+        (1, "4294967295", None, "unknown_schema_id",
+         "schema id 4294967295 is not a schema registry id (1 to 2147483647)"),
+        (2, "1", (1, "ann", None), None, None),
+    ], OUTPUT)
+    assert_df_equality(decoded(records, ORDER_FIELDS, confluent), expected,
+                       ignore_row_order=True, ignore_nullable=True)
+    assert [standin.count("GET", f"/schemas/ids/{i}") for i in (0, 4294967295)] == [0, 0]
+
+
+def test_values_their_declared_type_cannot_hold_are_contract_violations(spark, standin,
+                                                                         confluent):
+    # as in the JSON decoders: a double beyond float's range, dates and timestamps beyond year
+    # 9999 (same-typed Avro logical values, or text Spark parses) do not land
+    schema = json.dumps({"type": "record", "name": "Reading", "fields": [
+        {"name": "id", "type": "long"},
+        {"name": "ratio", "type": "double"},
+        {"name": "paid_at", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+        {"name": "paid_on", "type": {"type": "int", "logicalType": "date"}},
+        {"name": "seen_at", "type": "string"}]})
+    reading_id = standin.register("readings-value", schema)
+    fields = (FieldSpec(name="id", type="bigint", nullable=False),
+              FieldSpec(name="ratio", type="float"),
+              FieldSpec(name="paid_at", type="timestamp"),
+              FieldSpec(name="paid_on", type="date"),
+              FieldSpec(name="seen_at", type="timestamp"))
+    ok = (0.5, 1_764_064_800_000_000, 20_000, "2026-11-25T10:00:00Z")
+    values = [(1, *ok), (2, 1e300, *ok[1:]), (3, ok[0], 2**62, *ok[2:]),
+              (4, *ok[:2], 3_000_000, ok[3]), (5, *ok[:3], "+10000-01-01T00:00:00Z")]
+    avro = spark.createDataFrame(values, "id long, ratio double, micros long, days int, "
+                                         "seen_at string").select(to_avro(F.struct(
+        "id", "ratio", F.timestamp_micros("micros").alias("paid_at"),
+        F.date_from_unix_date("days").alias("paid_on"), "seen_at"), schema).alias("body"))
+    records = kafka(spark, [framed(reading_id, bytes(r["body"])) for r in avro.collect()])
+    row = T.StructType([T.StructField("id", T.LongType()), T.StructField("ratio", T.FloatType()),
+                        T.StructField("paid_at", T.TimestampType()),
+                        T.StructField("paid_on", T.DateType()),
+                        T.StructField("seen_at", T.TimestampType())])
+    expected = spark.createDataFrame([
+        (0, "4", (1, 0.5, dt.datetime(2025, 11, 25, 10), dt.date(2024, 10, 4),
+                  dt.datetime(2026, 11, 25, 10)), None, None),
+        (1, "4", None, "contract_violation", "ratio: cannot convert '1.0E300' to float"),
+        (2, "4", None, "contract_violation",
+         "paid_at: cannot convert '+148108-07-06 14:00:27.387904' to timestamp"),
+        (3, "4", None, "contract_violation", "paid_on: cannot convert '+10183-09-21' to date"),
+        (4, "4", None, "contract_violation",
+         "seen_at: cannot convert '+10000-01-01T00:00:00Z' to timestamp"),
+    ], T.StructType([*OUTPUT.fields[:2], T.StructField("_row", row), *OUTPUT.fields[3:]]))
+    assert_df_equality(decoded(records, fields, confluent), expected,
+                       ignore_row_order=True, ignore_nullable=True)
+
+
 # ---------------------------------------------------------------- registry clients (no Spark)
 
 def test_confluent_registry_sends_basic_auth_from_the_environment(monkeypatch):
@@ -360,6 +508,21 @@ def test_confluent_registry_that_cannot_be_reached_raises():
         url = standin.url  # a port that was free and is closed again
     with pytest.raises(SchemaRegistryError, match=r"cannot be reached for schema id 5"):
         ConfluentRegistry(url, timeout_s=2).schema(5)
+
+
+def test_confluent_registry_refuses_a_redirect_and_keeps_the_credentials(monkeypatch):
+    # urllib would follow a redirect to any host or scheme with the Authorization header
+    monkeypatch.setenv("REGISTRY_AUTH", "svc-lake:s3cret")
+    with SchemaRegistryStandin() as registry, SchemaRegistryStandin() as elsewhere:
+        elsewhere.register("orders-value", ORDER_V1)
+        registry.redirect_to = elsewhere.url
+        with pytest.raises(SchemaRegistryError,
+                           match=rf"{registry.url}/schemas/ids/1 answered HTTP 302 .* "
+                                 rf"{elsewhere.url}/schemas/ids/1: not followed") as refused:
+            ConfluentRegistry(registry.url, auth_env="REGISTRY_AUTH").schema(1)
+        assert elsewhere.requests == [("POST", "/subjects/orders-value/versions")]
+    assert "s3cret" not in str(refused.value)
+    assert "c3ZjLWxha2U6czNjcmV0" not in str(refused.value)  # base64 of the credentials
 
 
 def test_confluent_registry_url_with_credentials_is_refused():

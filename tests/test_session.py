@@ -48,11 +48,12 @@ def test_local_sessions_compile_huge_generated_methods_unless_the_tables_are_tin
 
     default = local_session_conf(SparkSettings())
     tiny = local_session_conf(SparkSettings(tiny_tables=True))
+    avro = "-Dorg.apache.avro.limits.collectionItems.maxLength=10000000"
     assert java_options(default) == (
-        ["-Duser.timezone=UTC", "-XX:-DontCompileHugeMethods", "-XX:+UseParallelGC"],
-        ["-Duser.timezone=UTC", "-XX:-DontCompileHugeMethods"])
+        ["-Duser.timezone=UTC", "-XX:-DontCompileHugeMethods", "-XX:+UseParallelGC", avro],
+        ["-Duser.timezone=UTC", "-XX:-DontCompileHugeMethods", avro])
     assert java_options(tiny) == (
-        ["-Duser.timezone=UTC", "-XX:+UseParallelGC"], ["-Duser.timezone=UTC"])
+        ["-Duser.timezone=UTC", "-XX:+UseParallelGC", avro], ["-Duser.timezone=UTC", avro])
     assert tiny["spark.python.sql.dataFrameDebugging.enabled"] == "false"
     assert "spark.python.sql.dataFrameDebugging.enabled" not in default
     # the settings' own conf still wins

@@ -28,6 +28,14 @@ DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 
 
 JIT_OPTION = "-XX:-DontCompileHugeMethods"
+# Avro reads an array or map's item count from the message and allocates for it; items of no
+# bytes (nulls, empty records) escape its check against the bytes left, so a 7-byte message
+# claiming 10^9 of them ran the JVM out of memory (fatal: the batch fails, no quarantine).
+# Bounded, Avro raises an ordinary error and the record is quarantined. No legitimate Kafka
+# message (a few MB at most) holds ten million items in one collection.
+AVRO_LIMIT_PROPERTY = "org.apache.avro.limits.collectionItems.maxLength"
+AVRO_COLLECTION_LIMIT = 10_000_000
+AVRO_LIMIT_OPTION = f"-D{AVRO_LIMIT_PROPERTY}={AVRO_COLLECTION_LIMIT}"
 
 
 def local_session_conf(settings: SparkSettings) -> dict[str, str]:
@@ -72,9 +80,10 @@ def local_session_conf(settings: SparkSettings) -> dict[str, str]:
         # HotSpot's compiler threads took more CPU than the driver itself (measured: SCD merges
         # of a few rows ~12% faster without it).
         "spark.driver.extraJavaOptions": " ".join(
-            [f"-Duser.timezone={settings.session_time_zone}", *jit, "-XX:+UseParallelGC"]),
+            [f"-Duser.timezone={settings.session_time_zone}", *jit, "-XX:+UseParallelGC",
+             AVRO_LIMIT_OPTION]),
         "spark.executor.extraJavaOptions": " ".join(
-            [f"-Duser.timezone={settings.session_time_zone}", *jit]),
+            [f"-Duser.timezone={settings.session_time_zone}", *jit, AVRO_LIMIT_OPTION]),
     }
     if settings.tiny_tables:
         # PySpark 4 records the Python call site of every DataFrame and Column call for error
@@ -111,6 +120,11 @@ def build_local_session(settings: SparkSettings) -> SparkSession:
     with exclusive_lock(Path(settings.jars_cache).expanduser() / ".session-start.lock"):
         spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
+    if jvm_running:
+        # spark-submit started the JVM without our options; local mode decodes in this JVM, and
+        # Avro reads the property when it first decodes
+        spark.sparkContext._jvm.java.lang.System.setProperty(
+            AVRO_LIMIT_PROPERTY, str(AVRO_COLLECTION_LIMIT))
     if not has_delta(spark):
         raise SessionError(
             "Delta Lake classes are not on the Spark classpath: submit the job with "

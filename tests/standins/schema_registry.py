@@ -7,12 +7,15 @@ tests use, with the registry's status codes and error bodies:
 
 - ``POST /subjects/{subject}/versions`` with ``{"schema": "..."}``: ``{"id": n}``; the same
   schema (compared as parsed JSON) gets the same id under any subject.
-- ``GET /schemas/ids/{id}``: ``{"schema": "..."}``, or 404 with error code 40403.
+- ``GET /schemas/ids/{id}``: ``{"schema": "..."}``, or 404 with error code 40403; an id that is
+  not a Java int (Confluent declares the path parameter ``Integer``) gets Jersey's plain 404,
+  error code 404.
 - ``GET /subjects``: the subject names.
 
 With ``credentials="user:password"`` every request needs that HTTP basic auth (401 otherwise).
 ``requests`` records each request as ``(method, path)`` so tests can check caching;
-``fail_with`` makes every request answer that HTTP status (e.g. 503).
+``fail_with`` makes every request answer that HTTP status (e.g. 503); ``redirect_to`` makes every
+request answer 302 to that base URL plus the request's path.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ class SchemaRegistryStandin:
     def __init__(self, *, credentials: str | None = None) -> None:
         self.credentials = credentials
         self.fail_with: int | None = None
+        self.redirect_to: str | None = None
         self.requests: list[tuple[str, str]] = []
         self._schemas: dict[int, str] = {}  # id -> schema text as registered
         self._ids: dict[str, int] = {}  # canonical schema -> id
@@ -93,6 +97,8 @@ class SchemaRegistryStandin:
             if method == "GET" and parts == ["subjects"]:
                 return 200, sorted(self._subjects)
             if method == "GET" and len(parts) == 3 and parts[:2] == ["schemas", "ids"]:
+                if parts[2].isdigit() and int(parts[2]) > 2**31 - 1:
+                    return 404, {"error_code": 404, "message": "HTTP 404 Not Found"}
                 schema = self._schemas.get(int(parts[2])) if parts[2].isdigit() else None
                 if schema is None:
                     return 404, {"error_code": 40403, "message": "Schema not found"}
@@ -129,6 +135,14 @@ def _handler(registry: SchemaRegistryStandin) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(length) if length else b""
             path = self.path.split("?", 1)[0]
             headers = {k.lower(): v for k, v in self.headers.items()}
+            if registry.redirect_to is not None:
+                with registry._lock:
+                    registry.requests.append((method, path))
+                self.send_response(302)
+                self.send_header("Location", registry.redirect_to + self.path)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             status, answer = registry._answer(method, path, headers, body)
             payload = json.dumps(answer).encode("utf-8")
             self.send_response(status)

@@ -15,10 +15,12 @@ How a batch is decoded:
    ``CASE WHEN _schema_id = id``. All of them sit in one projection, so decoding reads the batch
    once and keeps one row per record by construction (a filter and a union per id would read the
    Kafka batch once per id, and any gap between the filters would lose records).
-4. The declared fields are taken from the writer record by name and cast to their declared type;
-   a declared field that the writer schema lacks is null. Avro logical types (decimal, date,
-   timestamp-millis/micros) already arrive as Spark decimals, dates and timestamps; a field's
-   ``logical`` (a Debezium / Connect JSON encoding) plays no part here.
+4. The declared fields are taken from the writer record by name and cast to their declared type
+   (with :func:`~lakejobs.columns.fitting_cast_sql`, as the JSON decoders do, so a value its type
+   cannot hold is a contract violation); a declared field that the writer schema lacks is null.
+   Avro logical types (decimal, date, timestamp-millis/micros) already arrive as Spark decimals,
+   dates and timestamps; a field's ``logical`` (a Debezium / Connect JSON encoding) plays no part
+   here.
 
 ``from_avro`` runs in PERMISSIVE mode, where a body that does not parse yields a struct of nulls on
 Spark 3.5 and 4.1 alike, indistinguishable from a record whose fields are all null. So it reads
@@ -42,10 +44,15 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.avro.functions import from_avro
 
-from lakejobs.columns import try_cast_sql
+from lakejobs.columns import fitting_cast_sql, try_cast_sql
 from lakejobs.errors import ConfigError, ContractError
 from lakejobs.streaming.fields import FieldSpec
-from lakejobs.streaming.reasons import CONTRACT_VIOLATION, UNDECODABLE, UNKNOWN_SCHEMA_ID
+from lakejobs.streaming.reasons import (
+    CONTRACT_VIOLATION,
+    MISSING_KEY,
+    UNDECODABLE,
+    UNKNOWN_SCHEMA_ID,
+)
 from lakejobs.streaming.schema_registry import SchemaLookup
 
 Framing = Literal["confluent", "glue"]
@@ -57,14 +64,21 @@ MAX_SCHEMA_IDS = 1000
 # otherwise exhaust the executor's Python worker).
 MAX_INFLATED_BYTES = 64 * 1024 * 1024
 _MARKER = "lakejobs_decoded"
+# Confluent schema ids are positive Java ints, allocated from 1. The header's 4 bytes are read
+# unsigned, so noise read as a header can name an id the registry's REST API cannot parse, which
+# it answers with a plain 404 rather than "schema not found" (40403).
+_MAX_CONFLUENT_ID = 2**31 - 1
+# Types whose same-typed Avro values can still be ones the lake cannot hold (an Avro date or
+# timestamp beyond year 9999): these go through fitting_cast_sql even when no cast is needed.
+_RANGE_GUARDED = (T.FloatType(), T.DateType(), T.TimestampType())
 # Glue framing: header version, compression codes.
 _GLUE_VERSION = "03"
 _GLUE_NONE, _GLUE_ZLIB = "00", "05"
 
 
 def decode_avro(fields: Sequence[FieldSpec], registry: SchemaLookup, framing: Framing,
-                value_col: str = "value", *, max_schema_ids: int = MAX_SCHEMA_IDS
-                ) -> Callable[[DataFrame], DataFrame]:
+                value_col: str = "value", *, key_fields: Sequence[str] = (),
+                max_schema_ids: int = MAX_SCHEMA_IDS) -> Callable[[DataFrame], DataFrame]:
     """Decode framed Avro values: adds ``_schema_id``, ``_row`` (the declared fields, typed;
     null when the record cannot land), ``_error`` and ``_error_detail``. One row out per row in.
 
@@ -77,6 +91,8 @@ def decode_avro(fields: Sequence[FieldSpec], registry: SchemaLookup, framing: Fr
             framing, :class:`GlueRegistry` for the Glue one).
         framing: ``confluent`` or ``glue``.
         value_col: the binary Kafka value column.
+        key_fields: the route's key columns; a record where one is null (or that the writer
+            schema lacks) is ``missing_key``, as in the JSON decoders.
         max_schema_ids: the most distinct writer schemas one batch may hold.
 
     Raises:
@@ -88,6 +104,7 @@ def decode_avro(fields: Sequence[FieldSpec], registry: SchemaLookup, framing: Fr
         raise ConfigError(f"'framing' in decode_avro: expected 'confluent' or 'glue', got "
                           f"{framing!r}")
     fields = tuple(fields)
+    key_fields = tuple(key_fields)
 
     def transform(records: DataFrame) -> DataFrame:
         header = _confluent_header if framing == "confluent" else _glue_header
@@ -106,7 +123,7 @@ def decode_avro(fields: Sequence[FieldSpec], registry: SchemaLookup, framing: Fr
                    for index, row in enumerate(sorted(found, key=lambda r: r["_schema_id"]))]
         decoded = framed.select("*", *[w.decode() for w in writers if w.reader is not None])
         spark = records.sparkSession
-        values, cases = _fields_and_cases(spark, writers, fields)
+        values, cases = _fields_and_cases(spark, writers, fields, key_fields)
         error, detail = _first_of(cases)
         row = F.struct(*[values[f.name].alias(f.name) for f in fields])
         return (
@@ -225,6 +242,10 @@ def _writer(framed: DataFrame, index: int, schema_id: str, registry: SchemaLooku
             framing: Framing) -> _Writer:
     """Fetch one writer schema and check that Spark can read bodies with it."""
     column = f"_avro_{index}"
+    if framing == "confluent" and not 0 < int(schema_id) <= _MAX_CONFLUENT_ID:
+        return _Writer(schema_id, column, problem=(
+            UNKNOWN_SCHEMA_ID, f"schema id {schema_id} is not a schema registry id (1 to "
+            f"{_MAX_CONFLUENT_ID})"))
     schema = registry.schema(int(schema_id) if framing == "confluent" else schema_id)
     if schema is None:
         return _Writer(schema_id, column, problem=(
@@ -238,9 +259,18 @@ def _writer(framed: DataFrame, index: int, schema_id: str, registry: SchemaLooku
     if not isinstance(record, dict) or record.get("type") != "record" or not isinstance(
             record.get("fields"), list):
         return unreadable
-    names = {f.get("name") for f in record["fields"] if isinstance(f, dict)}
+    names = {f["name"] for f in record["fields"]
+             if isinstance(f, dict) and isinstance(f.get("name"), str)}
+    # Spark resolves struct fields case-insensitively (spark.sql.caseSensitive is false by
+    # default), so fields "id" and "ID", distinct in Avro, make a reference to either ambiguous
+    # and fail the whole batch
+    folded = {n.lower() for n in names}
+    if len(folded) < len(names):
+        return _Writer(schema_id, column, problem=(
+            UNDECODABLE, f"writer schema {schema_id} has field names that differ only in case, "
+            "which Spark cannot tell apart"))
     marker = _MARKER
-    while marker in names:
+    while marker in folded:  # lower case, so the marker clashes with no field in any case
         marker += "_"
     reader = json.dumps({**record, "fields": [
         *record["fields"], {"name": marker, "type": "boolean", "default": True}]})
@@ -258,8 +288,10 @@ Case = tuple[Column, str, Column]  # (condition, reason, detail)
 
 
 def _fields_and_cases(spark: SparkSession, writers: Sequence[_Writer],
-                      fields: Sequence[FieldSpec]) -> tuple[dict[str, Column], list[Case]]:
-    """Each declared field's value over all writers, and the error cases in order."""
+                      fields: Sequence[FieldSpec], key_fields: Sequence[str]
+                      ) -> tuple[dict[str, Column], list[Case]]:
+    """Each declared field's value over all writers, and the error cases in order (per writer,
+    as in the JSON decoders: undecodable, then missing key, then contract violation)."""
     values = {f.name: F.lit(None).cast(f.type) for f in fields}
     cases: list[Case] = [(F.col("_frame_error").isNotNull(), UNDECODABLE, F.col("_frame_error"))]
     castable: dict[tuple[str, str], bool] = {}
@@ -272,6 +304,14 @@ def _fields_and_cases(spark: SparkSession, writers: Sequence[_Writer],
         parsed = F.col(writer.column).getField(writer.marker).isNotNull()
         cases.append((writer.rows & ~parsed, UNDECODABLE,
                       F.lit(f"body does not parse with writer schema {writer.schema_id}")))
+        if key_fields:
+            missing_key = F.lit(False)
+            for key in key_fields:
+                missing_key = missing_key | (
+                    F.col(f"`{writer.column}`.`{key}`").isNull() if key in writer.struct.names
+                    else F.lit(True))
+            cases.append((writer.rows & missing_key, MISSING_KEY,
+                          F.lit(f"key {list(key_fields)} is missing")))
         problems = []
         for field in fields:
             value, field_problems = _field(spark, writer, field, castable)
@@ -294,10 +334,11 @@ def _field(spark: SparkSession, writer: _Writer, field: FieldSpec,
     raw = F.col(path)
     source = writer.struct[field.name].dataType
     problems = []
-    if source == field.data_type:
+    same_type = source == field.data_type
+    if same_type and field.data_type not in _RANGE_GUARDED:
         value = raw
-    elif _can_try_cast(spark, source, field.type, castable):
-        value = try_cast_sql(path, field.type)
+    elif same_type or _can_try_cast(spark, source, field.type, castable):
+        value = fitting_cast_sql(path, field.type)
         problems.append(F.when(raw.isNotNull() & value.isNull(), F.concat(
             F.lit(f"{field.name}: cannot convert '"), F.substring(raw.cast("string"), 1, 80),
             F.lit(f"' to {field.type}"))))

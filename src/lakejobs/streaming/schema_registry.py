@@ -85,7 +85,8 @@ class ConfluentRegistry:
         """The writer schema with this id, or None when the registry answers 40403.
 
         Raises:
-            SchemaRegistryError: the registry cannot be reached, refuses the request or answers
+            SchemaRegistryError: the registry cannot be reached, refuses the request, redirects
+                it (never followed: it would carry the credentials elsewhere) or answers
                 something else than a schema. The message names the URL and the id.
             SecretError: ``auth_env`` is not set or not ``user:password``.
         """
@@ -96,7 +97,7 @@ class ConfluentRegistry:
         request = urllib.request.Request(address, headers=self._headers())
         log.debug("fetching schema %s from %s", schema_id, address)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+            with _OPENER.open(request, timeout=self.timeout_s) as response:
                 body = response.read()
         except urllib.error.HTTPError as e:
             if e.code == 404 and _error_code(e) == SCHEMA_NOT_FOUND:
@@ -128,6 +129,22 @@ class ConfluentRegistry:
             token = base64.b64encode(credentials.encode("utf-8")).decode("ascii")
             headers["Authorization"] = f"Basic {token}"
         return headers
+
+
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """Fail on any redirect: urllib would follow one to another host or scheme and send the
+    Basic-auth ``Authorization`` header there too, and a registry has no need to redirect."""
+
+    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str,
+                         headers: Any, newurl: str) -> urllib.request.Request | None:
+        fp.close()
+        raise SchemaRegistryError(
+            f"schema registry {req.full_url} answered HTTP {code} ({msg}), a redirect to "
+            f"{newurl}: not followed, so that the credentials stay with the registry (set "
+            "'url' to the registry itself)")
+
+
+_OPENER = urllib.request.build_opener(_RefuseRedirects)
 
 
 def _error_code(error: urllib.error.HTTPError) -> int | None:
