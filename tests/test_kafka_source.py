@@ -72,3 +72,42 @@ def test_scram_without_credentials_is_a_config_error() -> None:
 def test_a_topic_that_is_not_a_safe_name_is_refused() -> None:
     with pytest.raises(InvalidNameError, match="invalid topic name"):
         source_options(settings(), ("../../etc",))
+
+
+@pytest.mark.parametrize("password", ['s3"cret\\x', "hunter2\nTAIL", "secret\r\n", "tab\there"])
+def test_scram_secrets_with_quotes_and_line_breaks_reach_kafka_intact(spark, password) -> None:
+    streaming = settings(security={"protocol": "sasl_scram", "username": {"name": "MSK_USER"},
+                                   "password": {"name": "MSK_PASSWORD"}})
+    jaas = source_options(streaming, ("t",), environ={"MSK_USER": "ingest",
+                                                      "MSK_PASSWORD": password})
+
+    # parsed by Kafka's own JAAS parser, as the client does
+    assert kafka_login_options(spark, jaas["kafka.sasl.jaas.config"]) == {
+        "username": "ingest", "password": password}
+
+
+def kafka_login_options(spark, text: str) -> dict[str, str]:
+    """The login options Kafka's client reads from ``sasl.jaas.config`` (JaasContext, through
+    reflection: Spark loads the Kafka jars in a class loader py4j does not search)."""
+    jvm = spark.sparkContext._jvm
+    gateway = spark.sparkContext._gateway
+    loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
+
+    def kafka_class(name: str):
+        return jvm.java.lang.Class.forName(f"org.apache.kafka.common.{name}", True, loader)
+
+    def objects(*values):
+        array = gateway.new_array(jvm.java.lang.Object, len(values))
+        for i, value in enumerate(values):
+            array[i] = value
+        return array
+
+    password = kafka_class("config.types.Password").getConstructors()[0].newInstance(
+        objects(text))
+    configs = jvm.java.util.HashMap()
+    configs.put("sasl.jaas.config", password)
+    types = gateway.new_array(jvm.java.lang.Class, 1)
+    types[0] = jvm.java.lang.Class.forName("java.util.Map")
+    load = kafka_class("security.JaasContext").getMethod("loadClientContext", types)
+    context = load.invoke(None, objects(configs))
+    return dict(context.configurationEntries().get(0).getOptions())

@@ -12,11 +12,18 @@ from chispa import assert_df_equality
 from pydantic import ValidationError
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
+from streaming_records import envelope, kafka_frame
 
 from lakejobs.batch.conform import conform
 from lakejobs.batch.contracts import Contract
 from lakejobs.batch.landing import complete_files, read_landed
 from lakejobs.batch.rules import flag_column
+from lakejobs.config import settings_from_mapping
+from lakejobs.errors import LandingConflictError
+from lakejobs.paths import LakePaths
+from lakejobs.resources import resolve_location
+from lakejobs.streaming.manifest import Manifest, load_manifest
+from lakejobs.streaming.msk_to_landing import LandingSink
 
 CONTRACT = Contract(table="things", keys=("id",), columns=(
     {"name": "id", "type": "bigint", "nullable": False},
@@ -70,3 +77,38 @@ def test_a_fallback_must_name_another_column_of_the_same_type() -> None:
         Contract(table="things", columns=(
             {"name": "name", "type": "string"},
             {"name": "changed_at", "type": "timestamp", "fallback": "name"}))
+
+
+def test_a_parquet_batch_of_another_query_is_never_replaced_by_a_reset_checkpoint(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    lake = tmp_path / "lake"
+    settings = settings_from_mapping({"lake": {"root": str(lake)},
+                                      "streaming": {"landing_format": "parquet"}},
+                                     source="test", env="dev", environ={})
+    bundled = load_manifest(resolve_location(settings.streaming.manifest))
+    manifest = Manifest(routes=tuple(r for r in bundled.routes if r.format == "envelope"))
+
+    def sink(query_id: str) -> LandingSink:
+        checkpoint = tmp_path / "checkpoints" / query_id
+        checkpoint.mkdir(parents=True)
+        (checkpoint / "metadata").write_text(json.dumps({"id": query_id}) + "\n")
+        return LandingSink(spark, settings, LakePaths(settings.lake), manifest, "run-1",
+                           checkpoint=str(checkpoint))
+
+    page = {"page_url": "/home", "referrer": None}
+    topic = "analytics.events"
+    old = sink("q-old")
+    old.process(kafka_frame(spark, [(topic, 0, envelope("page_view", 1, "r-0", page))]), 0,
+                datetime(2026, 11, 25, 8, 5))
+    # a replay of the same query's batch replaces its own folder, as before
+    old.process(kafka_frame(spark, [(topic, 0, envelope("page_view", 1, "r-0", page))]), 0,
+                datetime(2026, 11, 25, 8, 6))
+    new = sink("q-new")  # the checkpoint was reset: batch ids start at 0 again
+    with pytest.raises(LandingConflictError, match=r"holds batch 0 of query '.*:q-old', not of"):
+        new.process(kafka_frame(spark, [(topic, 9, envelope("page_view", 1, "r-9", page))]), 0,
+                    datetime(2026, 11, 27, 12, 0))
+
+    landed = spark.read.option("basePath", str(lake / "landing" / "events")).parquet(
+        str(lake / "landing" / "events"))
+    assert [r.event_id for r in landed.collect()] == ["r-0"]  # kept, once

@@ -15,7 +15,7 @@ from lakejobs.paths import LakePaths, validate_name
 from lakejobs.secrets import read_secret
 
 
-@pytest.mark.parametrize("name", ["../etc", "a/b", "orders;drop", "", "Orders", "x" * 129])
+@pytest.mark.parametrize("name", ["../etc", "a/b", "orders;drop", "", "Orders", "x" * 129, "orders\n"])
 def test_unsafe_table_names_are_rejected(name: str) -> None:
     with pytest.raises(InvalidNameError, match="invalid table name"):
         validate_name(name, "table")
@@ -26,7 +26,7 @@ def test_kafka_topic_names_are_accepted_as_topics(name: str) -> None:
     assert validate_name(name, "topic") == name
 
 
-@pytest.mark.parametrize("name", ["..", "a/../b", "a/b"])
+@pytest.mark.parametrize("name", ["..", "a/../b", "a/b", "retail.cdc\n"])
 def test_topic_names_cannot_climb_folders(name: str) -> None:
     with pytest.raises(InvalidNameError):
         validate_name(name, "topic")

@@ -60,6 +60,10 @@ class ConservationError(LakejobsError):
     """A stage lost or invented records: rows in != rows out + rows quarantined."""
 
 
+class LandingConflictError(LakejobsError):
+    """A landing write would replace what another streaming query landed."""
+
+
 class DataQualityError(LakejobsError):
     """A ``fail``-level data-quality rule failed: the run stopped before writing anything.
 

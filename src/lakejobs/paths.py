@@ -28,7 +28,8 @@ def validate_name(name: str, kind: str = "table") -> str:
         InvalidNameError: the name could escape its folder or breaks the naming rule.
     """
     pattern = _PATTERNS[kind]
-    if not isinstance(name, str) or not pattern.match(name) or ".." in name:
+    # fullmatch: with match, "$" also matches before a final newline ("orders\n" passed)
+    if not isinstance(name, str) or not pattern.fullmatch(name) or ".." in name:
         raise InvalidNameError(
             f"invalid {kind} name {name!r}: expected to match {pattern.pattern} without '..'"
         )

@@ -84,4 +84,15 @@ def read_kafka_stream(spark: SparkSession, options: Mapping[str, str]) -> DataFr
 
 
 def _jaas_quote(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"')
+    """``value`` inside a JAAS quoted string. Kafka's parser (Java's ``StreamTokenizer``) ends a
+    quoted string at a line break, so a secret saved with a trailing newline broke the config and
+    the error quoted what followed it: control characters go as octal escapes, which it decodes."""
+    quoted = []
+    for ch in value:
+        if ch in '\\"':
+            quoted.append("\\" + ch)
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            quoted.append(f"\\{ord(ch):03o}")
+        else:
+            quoted.append(ch)
+    return "".join(quoted)

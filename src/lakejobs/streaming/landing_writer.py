@@ -3,7 +3,9 @@
 Delta tables use Delta's transaction identifiers: every write of a batch carries
 (``txnAppId`` = query and table, ``txnVersion`` = batch id), and Delta skips a write whose
 version it has already committed for that id. Parquet landing tables put each batch in its own
-folder (``…/hour=HH/batch=N``): a replay first removes what an interrupted attempt left there.
+folder (``…/hour=HH/batch=N``) with a marker naming the query that wrote it: a replay first
+removes what an interrupted attempt of the same query left there; a folder of another query (the
+same batch number after a checkpoint reset) is never removed, the write stops with an error.
 
 Delta landing tables are created collecting file statistics on the columns their readers filter
 on (:func:`landing_properties`) rather than on their first 32 columns: statistics are a good part
@@ -17,6 +19,7 @@ import logging
 from pyspark.sql import DataFrame, SparkSession
 
 from lakejobs.delta_io import is_delta_table, read_delta
+from lakejobs.errors import LandingConflictError
 from lakejobs.streaming.manifest import PARTITION_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -26,6 +29,8 @@ log = logging.getLogger(__name__)
 STATS_COLUMNS = ("_topic", "_partition", "_offset", "_event_time", "_ingested_at", "_batch_id")
 # a batch lands in one partition (its ingestion hour): written without sorting its rows first
 WRITE_CONF = {"spark.sql.maxConcurrentOutputFileWriters": "4"}
+# in each Parquet batch folder: the id of the query that wrote it (readers skip "_" files)
+WRITER_MARKER = "_lakejobs_writer"
 
 
 def landing_properties(columns: list[str], keys: tuple[str, ...]) -> dict[str, str]:
@@ -53,11 +58,22 @@ def append_once(df: DataFrame, path: str, *, app_id: str, batch_id: int,
     writer.save(path)
 
 
-def write_parquet_batch(df: DataFrame, path: str, *, batch_id: int) -> None:
+def write_parquet_batch(df: DataFrame, path: str, *, batch_id: int, writer_id: str) -> None:
     """Write one batch of a Parquet landing table into its own folder, replacing whatever an
-    earlier attempt of the same batch left (in any hour folder)."""
+    earlier attempt of the same batch by the same query (``writer_id``) left (in any hour folder).
+
+    Raises:
+        LandingConflictError: a folder of that batch number holds another query's batch (its
+            checkpoint was reset): removing it would lose landed records.
+    """
     spark = df.sparkSession
     for folder in _batch_folders(spark, path, batch_id):
+        owner = _read_text(spark, f"{folder}/{WRITER_MARKER}")
+        if owner is not None and owner != writer_id:
+            raise LandingConflictError(
+                f"{folder}: holds batch {batch_id} of query {owner!r}, not of {writer_id!r} (was "
+                "the checkpoint reset?); Parquet landing keeps one query's batches per table: "
+                "move that query's batch folders away or land in Delta, then restart")
         log.info("removing the partial output of an earlier attempt: %s", folder)
         _delete(spark, folder)
     first = df.select(*PARTITION_COLUMNS).limit(1).collect()
@@ -66,8 +82,11 @@ def write_parquet_batch(df: DataFrame, path: str, *, batch_id: int) -> None:
     year, month, day, hour = first[0]
     target = f"{path}/year={year}/month={month}/day={day}/hour={hour}/batch={batch_id}"
     # every row of a batch has the same ingestion hour, so the batch is one folder; Spark's
-    # committer writes _SUCCESS there last, which is the folder's completion marker
+    # committer writes _SUCCESS there last, which is the folder's completion marker. The owner
+    # marker follows: a crash before it leaves a folder a replay of any query may replace, as
+    # folders written before markers existed.
     df.drop(*PARTITION_COLUMNS).write.mode("overwrite").parquet(target)
+    _write_text(spark, f"{target}/{WRITER_MARKER}", writer_id)
 
 
 def read_landing(spark: SparkSession, path: str, fmt: str) -> DataFrame | None:
@@ -92,6 +111,31 @@ def _delete(spark: SparkSession, folder: str) -> None:
     hadoop_path = jvm.org.apache.hadoop.fs.Path(folder)
     hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).delete(
         hadoop_path, True)
+
+
+def _read_text(spark: SparkSession, path: str) -> str | None:
+    jvm = spark.sparkContext._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    if not fs.exists(hadoop_path):
+        return None
+    stream = fs.open(hadoop_path)
+    try:
+        reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8"))
+        return str(reader.readLine() or "")
+    finally:
+        stream.close()
+
+
+def _write_text(spark: SparkSession, path: str, text: str) -> None:
+    jvm = spark.sparkContext._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    stream = fs.create(hadoop_path, True)
+    try:
+        stream.write(bytearray(text.encode("utf-8")))
+    finally:
+        stream.close()
 
 
 def _exists(spark: SparkSession, path: str) -> bool:

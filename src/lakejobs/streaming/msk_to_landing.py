@@ -277,7 +277,7 @@ class LandingSink:
                 append_once(rows, path, app_id=f"{query}:{target}", batch_id=batch_id,
                             properties=landing_properties(rows.columns, keys))
             else:
-                write_parquet_batch(rows, path, batch_id=batch_id)
+                write_parquet_batch(rows, path, batch_id=batch_id, writer_id=query)
 
         def reject() -> None:
             quarantined = quarantine_rows(unrouted)
@@ -361,12 +361,12 @@ def _avro_decoder(settings: Settings):
             if confluent is None:
                 raise ConfigError(f"route {route.name}: streaming.schema_registry: expected a "
                                   "registry URL for avro_confluent routes")
-            return decode_avro(route.columns, confluent, "confluent")
+            return decode_avro(route.columns, confluent, "confluent", key_fields=route.key)
         if glue is None:
             import boto3
 
             glue = GlueRegistry(boto3.client("glue", region_name=settings.secrets.region))
-        return decode_avro(route.columns, glue, "glue")
+        return decode_avro(route.columns, glue, "glue", key_fields=route.key)
 
     return decoder
 
