@@ -393,13 +393,15 @@ def test_sql_server_source_metadata_and_commit_position(spark):
                                          else T.StringType())
                            for name in ("connector", "name", "db", "schema", "table", "ts_ms",
                                         "snapshot", "lsn", "change_lsn", "commit_lsn",
-                                        "event_serial_no", "file", "pos")])
+                                        "event_serial_no", "file", "pos", "row", "scn",
+                                        "commit_scn")])
     expected = spark.createDataFrame([
         (0, ("sqlserver", "retail", "retail", "dbo", "orders", 1705313000000, "true", None, None,
-             "00000027:00000720:0001", None, None, None), 1705313731000,
+             "00000027:00000720:0001", None, None, None, None, None, None), 1705313731000,
          "00000027:00000720:0001||0000000000000000000"),
         (1, ("sqlserver", "retail", "retail", "dbo", "orders", 1705313730000, "false", None,
-             "00000027:00000758:0003", "00000027:00000758:0005", "1", None, None), 1705313731000,
+             "00000027:00000758:0003", "00000027:00000758:0005", "1", None, None, None, None,
+             None), 1705313731000,
          "00000027:00000758:0005|00000027:00000758:0003|0000000000000000001"),
     ], T.StructType([T.StructField("offset", T.LongType()), T.StructField("_source", source),
                      T.StructField("_ts_ms", T.LongType()),
@@ -438,6 +440,46 @@ def test_postgres_commit_position_is_the_lsn_zero_padded_to_sort_as_a_number(spa
 
     expected = spark.createDataFrame([(0, "00000000000024023128"), (1, "00000000000000000999")],
                                      "offset bigint, _commit_position string")
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_mysql_commit_position_is_the_binlog_file_position_and_row_zero_padded(spark):
+    def source(file: str, pos: int, row: int) -> str:
+        return (f'{{"connector": "mysql", "ts_ms": 1705313730000, "file": "{file}", '
+                f'"pos": {pos}, "row": {row}}}')
+
+    # two rows of one binlog event (one millisecond), a later event, a later binlog file
+    records = kafka(spark, (None, change("c", after=NEW, source=source("binlog.000003", 1000, 0))),
+                    (None, change("u", NEW, PAID, source("binlog.000003", 1000, 1))),
+                    (None, change("u", NEW, PAID, source("binlog.000003", 999999, 0))),
+                    (None, change("u", NEW, PAID, source("binlog.000004", 4, 0))))
+
+    actual = decode(records).select("offset", "_commit_position")
+
+    expected = spark.createDataFrame([
+        (0, "binlog.000003|00000000000000001000|0000000000"),
+        (1, "binlog.000003|00000000000000001000|0000000001"),
+        (2, "binlog.000003|00000000000000999999|0000000000"),
+        (3, "binlog.000004|00000000000000000004|0000000000"),
+    ], "offset bigint, _commit_position string")
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_oracle_commit_position_is_the_commit_scn_then_the_scn_zero_padded(spark):
+    records = kafka(spark,
+                    (None, change("r", after=OLD, source='{"connector": "oracle", "scn": "900"}')),
+                    (None, change("c", after=NEW, source='{"connector": "oracle", '
+                                                         '"scn": "1001", "commit_scn": "1005"}')),
+                    (None, change("u", NEW, PAID, source='{"connector": "oracle", '
+                                                         '"scn": "1003", "commit_scn": "1005"}')))
+
+    actual = decode(records).select("offset", "_commit_position")
+
+    expected = spark.createDataFrame([
+        (0, "00000000000000000000|00000000000000000900"),
+        (1, "00000000000000001005|00000000000000001001"),
+        (2, "00000000000000001005|00000000000000001003"),
+    ], "offset bigint, _commit_position string")
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
 
 

@@ -4,6 +4,7 @@ reason per kind of bad record, duplicates, lateness, idempotent replays, conserv
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -182,6 +183,64 @@ def test_a_route_whose_target_is_not_a_safe_name_is_refused(tmp_path: Path) -> N
 
     with pytest.raises(ConfigError, match=r"routes\.0\.target"):
         load_manifest(str(manifest))
+
+
+def cdc(name: str, source_table: str | None, **route: object) -> dict:
+    return {"name": name, "format": "debezium", "topics": ["shop.cdc"], "target": name,
+            "key": ["id"], "source_table": source_table,
+            "columns": [{"name": "id", "type": "bigint"}], **route}
+
+
+@pytest.mark.parametrize(("routes", "message"), [
+    # a record of dbo.orders would land in both routes
+    ([cdc("everything", None), cdc("orders", "dbo.orders")],
+     r"Manifest: Value error, route 'everything' names no source_table but routes \['orders'\] "
+     r"also read topic 'shop.cdc': expected a source_table on every Debezium route"),
+    # a JSON record names no source table: every record would be filtered out, unlanded
+    ([cdc("orders", "dbo.orders", format="json")],
+     r"routes\.0: Value error, route 'orders': 'source_table' is for debezium routes only, not "
+     r"json: expected no source_table"),
+    # a record of shop.dbo.orders is dbo.orders too
+    ([cdc("orders", "dbo.orders"), cdc("shop_orders", "shop.dbo.orders")],
+     r"Manifest: Value error, routes 'orders' and 'shop_orders' on topic 'shop.cdc': "
+     r"source_table 'dbo.orders' matches the records of 'shop.dbo.orders': expected source "
+     r"tables neither equal to nor a dotted suffix of another"),
+    # a text that is not a timestamp would fail the batch; a number would be read as seconds
+    ([cdc("orders", None, format="json", event_time="sent",
+          columns=[{"name": "id", "type": "bigint"}, {"name": "sent", "type": "string"}])],
+     r"routes\.0: Value error, route 'orders': event_time column 'sent' is string: expected a "
+     r"timestamp or date column"),
+    ([cdc("orders", None, format="json", event_time="sent",
+          columns=[{"name": "id", "type": "bigint"}, {"name": "sent", "type": "bigint"}])],
+     r"routes\.0: Value error, route 'orders': event_time column 'sent' is bigint: expected a "
+     r"timestamp or date column"),
+], ids=["debezium_route_without_source_table", "source_table_on_json", "source_table_suffix",
+        "event_time_string", "event_time_bigint"])
+def test_a_manifest_that_would_land_a_record_twice_nowhere_or_not_at_all_is_refused(
+    tmp_path: Path, routes: list[dict], message: str
+) -> None:
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text(json.dumps({"routes": routes}))
+
+    with pytest.raises(ConfigError, match=f"^{re.escape(str(manifest))}: {message}"):
+        load_manifest(str(manifest))
+
+
+def test_source_tables_and_event_times_that_route_each_record_once_are_accepted(
+    tmp_path: Path,
+) -> None:
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text(json.dumps({"routes": [
+        cdc("orders", "shop.dbo.orders"), cdc("returns", "shop.dbo.orders_returns"),
+        cdc("customers", "dbo.customers", topics=["shop.customers"]),
+        cdc("events", None, format="json", topics=["shop.events"], event_time="sent_on",
+            columns=[{"name": "id", "type": "bigint"}, {"name": "sent_on", "type": "date"}])]}))
+
+    routes = load_manifest(str(manifest)).routes
+
+    assert [(r.name, r.source_table, r.event_time) for r in routes] == [
+        ("orders", "shop.dbo.orders", None), ("returns", "shop.dbo.orders_returns", None),
+        ("customers", "dbo.customers", None), ("events", None, "sent_on")]
 
 
 def test_a_topic_named_like_a_path_never_becomes_one(spark: SparkSession, lake_root: Path

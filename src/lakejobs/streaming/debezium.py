@@ -56,7 +56,8 @@ TRUNCATE = "truncate"
 OUTPUT_COLUMNS = ("_op", "_row", "_before", "_source", "_ts_ms", "_commit_position", "_error",
                   "_error_detail")
 SOURCE_FIELDS = ("connector", "name", "db", "schema", "table", "ts_ms", "snapshot", "lsn",
-                 "change_lsn", "commit_lsn", "event_serial_no", "file", "pos")
+                 "change_lsn", "commit_lsn", "event_serial_no", "file", "pos", "row", "scn",
+                 "commit_scn")
 
 DECIMAL = "org.apache.kafka.connect.data.Decimal"
 VARIABLE_SCALE_DECIMAL = "io.debezium.data.VariableScaleDecimal"
@@ -451,12 +452,25 @@ def _commit_position(source: Column) -> Column:
     Debezium's own offsets (a transaction's changes land at its commit; a snapshot read has a
     commit LSN and no change LSN). LSNs are fixed-width hex, so text order is LSN order.
     Postgres: ``lsn``, zero-padded to 20 digits so that text order is numeric order.
+    MySQL: binlog ``file``, ``pos`` (the event) and ``row`` (within it), the numbers zero-padded
+    so that text order is binlog order (binlog file names are numbered at fixed width).
+    Oracle: ``commit_scn``, then ``scn``, zero-padded (a snapshot read has only ``scn``).
+    Connectors that send none of these: null, never a timestamp, which two changes can share.
     """
-    serial = source["event_serial_no"]
+    def number(name: str, width: int) -> Column:
+        return source[name].rlike(f"^[0-9]{{1,{width}}}$")
+
+    def padded(name: str, width: int) -> Column:
+        """The field zero-padded to ``width`` digits (all zeros when it is not a number)."""
+        return F.lpad(F.when(number(name, width), source[name]).otherwise(F.lit("0")), width, "0")
+
     sql_server = F.concat(
         F.coalesce(source["commit_lsn"], F.lit("")), F.lit("|"),
-        F.coalesce(source["change_lsn"], F.lit("")), F.lit("|"),
-        F.lpad(F.when(serial.rlike("^[0-9]{1,19}$"), serial).otherwise(F.lit("0")), 19, "0"))
-    lsn = source["lsn"]
+        F.coalesce(source["change_lsn"], F.lit("")), F.lit("|"), padded("event_serial_no", 19))
+    mysql = F.concat(source["file"], F.lit("|"), padded("pos", 20), F.lit("|"),
+                     padded("row", 10))
+    oracle = F.concat(padded("commit_scn", 20), F.lit("|"), padded("scn", 20))
     return (F.when(source["commit_lsn"].isNotNull() | source["change_lsn"].isNotNull(), sql_server)
-            .when(lsn.rlike("^[0-9]{1,20}$"), F.lpad(lsn, 20, "0")))
+            .when(number("lsn", 20), padded("lsn", 20))
+            .when(source["file"].isNotNull() & number("pos", 20), mysql)
+            .when(number("commit_scn", 20) | number("scn", 20), oracle))

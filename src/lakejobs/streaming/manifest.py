@@ -24,7 +24,9 @@ Debezium table or an event version is a change to that file, not to code. Exampl
 
 A record is matched by its topic; on an envelope topic by (event, version) as well. Debezium
 routes may name their ``source_table`` (``db.schema.table``) so that a record of another table
-on the same topic is not landed under the wrong name.
+on the same topic is not landed under the wrong name; when several routes read a Debezium topic
+each names its table, and a tombstone there (it names none) is quarantined. A json/avro route's
+``event_time`` column is a ``timestamp`` or ``date``.
 """
 
 from __future__ import annotations
@@ -84,6 +86,18 @@ class Route(_Model):
                 raise ValueError(f"'{column}' is not a column: expected one of {names}")
         if (self.format == "envelope") != (self.event is not None):
             raise ValueError("'event' is required for envelope routes and only for them")
+        if self.source_table is not None and self.format != "debezium":
+            # only a Debezium event names its source table: on any other format the filter
+            # would match no record, and every record of the topic would vanish unlanded
+            raise ValueError(f"route '{self.name}': 'source_table' is for debezium routes only, "
+                             f"not {self.format}: expected no source_table")
+        if self.event_time:
+            # cast to a timestamp for every record: any other type fails the batch on a value
+            # that does not parse, or reads a number in a unit nobody chose
+            declared = next(c.type for c in self.columns if c.name == self.event_time)
+            if declared not in ("timestamp", "date"):
+                raise ValueError(f"route '{self.name}': event_time column '{self.event_time}' "
+                                 f"is {declared}: expected a timestamp or date column")
         if self.format != "envelope" and not self.key:
             raise ValueError("expected 'key' columns for a non-envelope route")
         return self
@@ -122,6 +136,8 @@ class Manifest(_Model):
                     raise ValueError(f"routes '{seen[match]}' and '{route.name}' both match "
                                      f"{match[0]}")
                 seen[match] = route.name
+        for topic in self.topics:
+            _check_source_tables(topic, self.routes_for(topic))
         return self
 
     @property
@@ -140,6 +156,27 @@ class Manifest(_Model):
 
     def by_format(self, fmt: str) -> tuple[Route, ...]:
         return tuple(r for r in self.routes if r.format == fmt)
+
+
+def _check_source_tables(topic: str, routes: tuple[Route, ...]) -> None:
+    """Each record of a topic several Debezium routes read must match one route at most: each
+    route names its source table, and no name matches a record another name matches (a record
+    matches ``schema.table`` and ``db.schema.table``, so a dotted suffix matches as the name)."""
+    if len(routes) < 2 or routes[0].format != "debezium":
+        return
+    for route in routes:
+        if route.source_table is None:
+            others = [r.name for r in routes if r is not route]
+            raise ValueError(f"route '{route.name}' names no source_table but routes {others} "
+                             f"also read topic '{topic}': expected a source_table on every "
+                             "Debezium route of a topic several routes read")
+    for i, route in enumerate(routes):
+        for other in routes[i + 1:]:
+            a, b = sorted((route.source_table or "", other.source_table or ""), key=len)
+            if a == b or b.endswith(f".{a}"):
+                raise ValueError(f"routes '{route.name}' and '{other.name}' on topic '{topic}': "
+                                 f"source_table '{a}' matches the records of '{b}': expected "
+                                 "source tables neither equal to nor a dotted suffix of another")
 
 
 def load_manifest(location: str) -> Manifest:

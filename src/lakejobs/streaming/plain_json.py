@@ -21,7 +21,18 @@ def decode_json(fields: Sequence[FieldSpec], key_fields: Sequence[str] = (),
     text = F.col(value_col).cast("string")
     # from_json gives a struct of nulls for text that is not JSON: ask for an object first
     is_object = F.json_object_keys(text).isNotNull()
-    parsed = F.when(is_object, F.from_json(text, text_struct(fields)))
+    # from_json and json_object_keys read the first document and ignore what follows it (more
+    # documents, junk), which would vanish unlanded. In "[" + text + "]" a parser reads elements
+    # up to the first "]" at the top level: one element there and two in "[" + text + ",0]"
+    # means nothing follows the first document (a "]" after it would end both arrays at one)
+    one_document = (
+        (F.json_array_length(F.concat(F.lit("["), text, F.lit("]"))) == 1)
+        & (F.json_array_length(F.concat(F.lit("["), text, F.lit(",0]"))) == 2))
+    # a named column, read by the parse, the error and its detail: computed once per record
+    shape = F.when(is_object, F.when(F.coalesce(one_document, F.lit(False)), F.lit("one"))
+                   .otherwise(F.lit("trailing")))
+    trailing = F.col("_json_shape") == "trailing"
+    parsed = F.when(F.col("_json_shape") == "one", F.from_json(text, text_struct(fields)))
     problem = violation("_json", fields)
     missing_key = F.lit(False)
     for key in key_fields:
@@ -32,7 +43,8 @@ def decode_json(fields: Sequence[FieldSpec], key_fields: Sequence[str] = (),
         .when(problem.isNotNull(), F.lit(CONTRACT_VIOLATION))
     )
     detail = (
-        F.when(F.col("_json").isNull(), F.lit("not a JSON object"))
+        F.when(trailing, F.lit("text after the JSON object: expected one JSON object per record"))
+        .when(F.col("_json").isNull(), F.lit("not a JSON object"))
         .when(missing_key, F.lit(f"key {list(key_fields)} is missing"))
         .otherwise(problem)
     )
@@ -40,11 +52,12 @@ def decode_json(fields: Sequence[FieldSpec], key_fields: Sequence[str] = (),
 
     def transform(records: DataFrame) -> DataFrame:
         return (
-            records.withColumn("_json", parsed)
+            records.withColumn("_json_shape", shape)
+            .withColumn("_json", parsed)
             .withColumn("_error", error)
             .withColumn("_error_detail", detail)
             .withColumn("_row", row)
-            .drop("_json")
+            .drop("_json", "_json_shape")
         )
 
     return transform

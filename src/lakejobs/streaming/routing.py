@@ -118,6 +118,7 @@ class BatchDecoder:
         self.avro_decoder = avro_decoder
         self._fits = F.coalesce(F.length(F.col("value")) <= max_payload_bytes, F.lit(True))
         self._decoders: dict[tuple[str, ...], Callable[[DataFrame], DataFrame]] = {}
+        self._shared_topics = _shared_topics(manifest)
         self._unrouted: list[Column] | None = None
 
     def __call__(self, records: DataFrame, topics_present: set[str] | None = None
@@ -148,8 +149,9 @@ class BatchDecoder:
     def _decoder(self, routes: tuple[Route, ...]) -> Callable[[DataFrame], DataFrame]:
         names = tuple(r.name for r in routes)
         if names not in self._decoders:
-            self._decoders[names] = (_envelope_group(routes) if routes[0].format == "envelope"
-                                     else _route_decoder(routes[0]))
+            self._decoders[names] = (
+                _envelope_group(routes) if routes[0].format == "envelope"
+                else _route_decoder(routes[0], shared_topics=self._shared_topics))
         return self._decoders[names]
 
 
@@ -173,21 +175,27 @@ def _avro_route(route: Route, avro_decoder: AvroDecoder | None
     return _route_decoder(route, avro_decoder(route))
 
 
-def _route_decoder(route: Route, avro: Callable[[DataFrame], DataFrame] | None = None
+def _route_decoder(route: Route, avro: Callable[[DataFrame], DataFrame] | None = None, *,
+                   shared_topics: frozenset[str] = frozenset()
                    ) -> Callable[[DataFrame], DataFrame]:
     """The records of ``route`` (its topics, its Debezium source table) decoded into its landing
-    columns, ``_route``, ``_error``, ``_error_detail``, ``_event_time``, ``_schema_version``."""
-    on_route = F.col("topic").isin(list(route.topics)) & _source_matches(route)
+    columns, ``_route``, ``_error``, ``_error_detail``, ``_event_time``, ``_schema_version``;
+    ``shared_topics``: the topics other routes read too (see :func:`_source_matches`)."""
+    on_route = F.col("topic").isin(list(route.topics)) & _source_matches(route, shared_topics)
     columns = [F.col(f"_row.`{c.name}`").alias(c.name) for c in route.columns]
     common = [*KAFKA_COLUMNS, F.lit(route.name).alias("_route"), "_error", "_error_detail"]
     if route.format == "debezium":
         decode = decode_debezium(route.columns, key_fields=route.key)
         source = F.col("_source")
         event_ms = F.coalesce(source["ts_ms"], F.col("_ts_ms"))
+        # without a source position (a connector that sends none, a tombstone) the record's
+        # Kafka position orders it: never a timestamp, which two changes of a row can share
+        kafka_position = F.concat(
+            F.lit("kafka|"), F.lpad(F.col("partition").cast("string"), 10, "0"),
+            F.lit("|"), F.lpad(F.col("offset").cast("string"), 20, "0"))
         selected = [
             *columns, F.col("_op"),
-            F.coalesce(F.col("_commit_position"), event_ms.cast("string"))
-            .alias("_commit_position"),
+            F.coalesce(F.col("_commit_position"), kafka_position).alias("_commit_position"),
             source["ts_ms"].alias("_source_ts_ms"),
             F.concat_ws(".", source["db"], source["schema"], source["table"])
             .alias("_source_table"),
@@ -216,14 +224,21 @@ def _route_decoder(route: Route, avro: Callable[[DataFrame], DataFrame] | None =
     return transform
 
 
-def _source_matches(route: Route) -> Column:
-    """Debezium routes naming a source table take only that table's records (tombstones, which
-    carry no source, go to the topic's routes)."""
+def _shared_topics(manifest: Manifest) -> frozenset[str]:
+    """The topics more than one route reads."""
+    return frozenset(t for t in manifest.topics if len(manifest.routes_for(t)) > 1)
+
+
+def _source_matches(route: Route, shared_topics: frozenset[str] = frozenset()) -> Column:
+    """Debezium routes naming a source table take only that table's records. A tombstone
+    carries no source: it goes to the route only on a topic no other route reads; on a shared
+    topic it is nobody's, and is quarantined (the delete event before it holds the delete)."""
     if route.source_table is None:
         return F.lit(True)
     schema_table, full = _source_names()
-    return F.col("value").isNull() | (schema_table == route.source_table) | (
-        full == route.source_table)
+    tombstone = F.col("value").isNull() & ~F.col("topic").isin(
+        sorted(shared_topics & set(route.topics)))
+    return tombstone | (schema_table == route.source_table) | (full == route.source_table)
 
 
 def _source_names() -> tuple[Column, Column]:
@@ -241,14 +256,16 @@ def _unrouted_columns(manifest: Manifest, fits: Column) -> list[Column]:
     """The Kafka columns with the reason a record has no route (null when it has one): too
     large to decode, a topic no route reads, or a Debezium source table no route names."""
     known = F.col("topic").isin(list(manifest.topics))
+    shared = _shared_topics(manifest)
     claimed = F.lit(False)
     for topic in manifest.topics:
         routes = [r for r in manifest.routes_for(topic) if r.format == "debezium"]
         if routes and all(r.source_table is not None for r in routes):
             any_source = F.lit(False)
             for route in routes:
-                any_source = any_source | _source_matches(route)
+                any_source = any_source | _source_matches(route, shared)
             claimed = claimed | ((F.col("topic") == topic) & ~any_source)
+    unattributed = F.col("value").isNull() & F.col("topic").isin(sorted(shared))
     reason = (
         F.when(~fits, F.lit(OVERSIZE))
         .when(~known | claimed, F.lit(UNKNOWN_ROUTE))
@@ -257,6 +274,8 @@ def _unrouted_columns(manifest: Manifest, fits: Column) -> list[Column]:
         F.when(~fits, F.concat(F.lit("value of "), F.length("value").cast("string"),
                                F.lit(" bytes is larger than the limit")))
         .when(~known, F.concat(F.lit("no route reads topic "), F.col("topic")))
+        .when(unattributed, F.lit("a tombstone on a topic shared by several source tables "
+                                  "names no table"))
         .otherwise(F.lit("no route for this Debezium source table"))
     )
     return [*KAFKA_COLUMNS, reason.alias("_error"), detail.alias("_error_detail")]
