@@ -2,7 +2,7 @@
 
 A record is a duplicate when an earlier record of the same batch, or a record landed within the
 watermark (by ingestion time), has the same dedupe key: ``request_id`` for events, (key, commit
-position, op) for CDC. Duplicates are counted and not landed; everything else lands, records
+position) for CDC. Duplicates are counted and not landed; everything else lands, records
 whose event time is older than the watermark on arrival flagged ``_is_late``.
 """
 
