@@ -493,6 +493,10 @@ def test_working_column_names_and_new_spec_columns_are_refused_plainly(spark, di
         ScdSpec(keys=("id",), sequence_by="ts", scd1_columns=("_o_city",))
     with pytest.raises(ConfigError, match="plain column name"):
         ScdSpec(keys=("id\n",), sequence_by="ts")
+    with pytest.raises(ConfigError, match=r"\['_reasons'\]"):
+        ScdSpec(keys=("id",), sequence_by="_reasons")
+    # read once into the working columns: a landing table's CDC columns are fine here
+    assert ScdSpec(keys=("id",), sequence_by="_seq", operation="_op").operation == "_op"
     apply_changes(spark, changes(spark, [(1, "Lyon", "a@x", day(1), "c")]), SPEC, dim)
     wider = ScdSpec(keys=("id",), sequence_by="ts", scd2_columns=("city",),
                     scd1_columns=("email", "phone"), operation="op")

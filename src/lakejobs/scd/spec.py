@@ -99,9 +99,14 @@ class ScdSpec:
         clash = reserved.intersection(attributes)
         if clash:
             raise ConfigError(f"ScdSpec: {sorted(clash)} are reserved dimension columns")
-        working = sorted(n for n in names + [n for n in (self.effective_at, self.operation,
-                                                         self.delete_flag) if n]
-                         if n in WORKING_COLUMNS or n.startswith(WORKING_PREFIXES))
+        # Keys and attributes travel with the merge's working columns; the sequence, effective
+        # time, operation and delete flag are read once, into the working columns (a landing
+        # table's ``_op`` is a fine operation column), after ``_reasons`` is added to the batch.
+        consumed = [n for n in (self.sequence_by, self.effective_at, self.operation,
+                                self.delete_flag) if n]
+        working = sorted({n for n in attributes
+                          if n in WORKING_COLUMNS or n.startswith(WORKING_PREFIXES)}
+                         | {n for n in consumed if n == "_reasons"})
         if working:
             raise ConfigError(f"ScdSpec: {working}: expected column names other than the merge's "
                               f"working columns ({', '.join(sorted(WORKING_COLUMNS))} and names "
