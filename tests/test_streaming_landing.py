@@ -175,6 +175,40 @@ def test_a_replayed_batch_writes_nothing_twice(
     assert quarantine(spark, lake_root) == [(1, "undecodable")]
 
 
+def test_a_batch_is_stamped_with_the_time_spark_planned_it_also_when_replayed(
+    spark: SparkSession, lake_root: Path, tmp_path: Path
+) -> None:
+    # a checkpoint as Spark writes it: the query id, and the offset log of batch 0, written
+    # before the batch runs and read again when a restart replays it
+    checkpoint = tmp_path / "checkpoint"
+    (checkpoint / "offsets").mkdir(parents=True)
+    (checkpoint / "metadata").write_text('{"id":"q-1"}\n')
+    (checkpoint / "offsets" / "0").write_text(
+        'v1\n{"batchWatermarkMs":0,"batchTimestampMs":1795602600000,"conf":{}}\n'
+        '{"analytics.events":{"0":1}}\n')
+    settings = settings_from_mapping({"lake": {"root": str(lake_root)}}, source="test",
+                                     env="dev", environ={})
+    bundled = load_manifest(resolve_location(settings.streaming.manifest))
+    manifest = Manifest(routes=tuple(r for r in bundled.routes if r.format == "envelope"))
+    landing = LandingSink(spark, settings, LakePaths(settings.lake), manifest, "run-1",
+                          checkpoint=str(checkpoint))
+    batch = kafka_frame(spark, [(EVENTS, 0, envelope("page_view", 1, "r-1", PAGE))])
+
+    landing(batch, 0)
+    landing(batch, 0)  # the replay after a crash: same stamp, same figures, nothing twice
+
+    planned = datetime(2026, 11, 25, 10, 30)  # 1795602600000 ms, whatever the clock says
+    rows = events(spark, lake_root).select("event_id", "_ingested_at", "_batch_id", "hour")
+    expected = spark.createDataFrame([("r-1", planned, 0, 10)],
+                                     "event_id string, _ingested_at timestamp, _batch_id long, "
+                                     "hour int")
+    assert_df_equality(rows, expected, ignore_nullable=True)
+    metrics = spark.read.format("delta").load(LakePaths(settings.lake).table(
+        "system", settings.streaming.metrics_table))
+    assert [(r.batch_id, r.ingested_at, r.records_in, r.landed) for r in metrics.collect()] == [
+        (0, planned, 1, 1)]
+
+
 def test_a_route_whose_target_is_not_a_safe_name_is_refused(tmp_path: Path) -> None:
     manifest = tmp_path / "manifest.yaml"
     manifest.write_text(json.dumps({"routes": [{

@@ -13,7 +13,8 @@ Per micro-batch (:class:`LandingSink`):
 4. write each landing table, the quarantine table and the metrics row side by side, each write
    idempotent for (query, table, batch id) — so a crash anywhere followed by a restart (Spark
    replays the uncommitted batch from the checkpoint) neither loses nor duplicates a record (a
-   replay finds the metrics row of an interrupted attempt written, with the same figures);
+   replay finds the metrics row of an interrupted attempt written, with the same figures: every
+   batch is stamped with the time Spark planned it, from the offset log, not with the clock);
 5. log the metrics and append them to the run log.
 """
 
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
+from py4j.protocol import Py4JJavaError
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import DataStreamWriter
@@ -128,7 +130,9 @@ class LandingSink:
         return self.paths.table("landing", validate_name(target, "table"))
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
-        self.process(batch, batch_id)
+        batch_time = (_batch_timestamp(self.spark, self.checkpoint, batch_id)
+                      if self.checkpoint else None)
+        self.process(batch, batch_id, ingested_at=batch_time)
 
     def process(self, batch: DataFrame, batch_id: int,
                 ingested_at: datetime | None = None) -> BatchMetrics:
@@ -373,13 +377,39 @@ def _avro_decoder(settings: Settings):
 
 def _checkpoint_id(spark: SparkSession, checkpoint: str) -> str:
     """The query id Spark wrote to ``<checkpoint>/metadata`` when the query first started."""
+    return str(json.loads(_checkpoint_lines(spark, f"{checkpoint}/metadata", 1)[0])["id"])
+
+
+def _batch_timestamp(spark: SparkSession, checkpoint: str, batch_id: int) -> datetime | None:
+    """The batch's time as Spark planned it, from the offset log (``<checkpoint>/offsets/N``: a
+    version line, then the batch's metadata). Spark writes it before running the batch and reuses
+    it when it replays the batch after a crash, so a replay stamps, deduplicates, flags late
+    records and measures exactly as the interrupted attempt did (the clock would move the
+    watermark). None when the log lacks it (the caller then takes the clock)."""
+    try:
+        lines = _checkpoint_lines(spark, f"{checkpoint}/offsets/{batch_id}", 2)
+        millis = int(json.loads(lines[1])["batchTimestampMs"])
+    except (Py4JJavaError, IndexError, KeyError, TypeError, ValueError) as e:
+        log.warning("batch %d: no batch time in the offset log (%s): using the clock", batch_id, e)
+        return None
+    return datetime.fromtimestamp(millis / 1000, tz=UTC)
+
+
+def _checkpoint_lines(spark: SparkSession, path: str, count: int) -> list[str]:
+    """The first ``count`` lines of a checkpoint file (fewer when it is shorter)."""
     jvm = spark.sparkContext._jvm
-    path = jvm.org.apache.hadoop.fs.Path(f"{checkpoint}/metadata")
-    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    stream = fs.open(path)
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    stream = fs.open(hadoop_path)
     try:
         reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8"))
-        return str(json.loads(reader.readLine())["id"])
+        lines = []
+        for _ in range(count):
+            line = reader.readLine()
+            if line is None:
+                break
+            lines.append(str(line))
+        return lines
     finally:
         stream.close()
 
