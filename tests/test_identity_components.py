@@ -11,6 +11,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakejobs.identity.components import RESULT_SCHEMA, GraphError, connected_components
+from lakejobs.spark_conf import temporary_conf
 
 CHAIN = 10_000
 HUB_EDGES = 50_000
@@ -68,8 +69,7 @@ def test_components_equal_the_networkx_oracle(
     spark: SparkSession, hard_graph, strategy: str, aqe: str, local_max_edges: int
 ) -> None:
     edges, expected = hard_graph
-    spark.conf.set("spark.sql.adaptive.enabled", aqe)
-    try:
+    with temporary_conf(spark, {"spark.sql.adaptive.enabled": aqe}):
         actual = connected_components(
             edges, spark.createDataFrame([("i:alone",), ("i:other",), ("c:00042",)], "node string"),
             strategy=strategy, local_max_edges=local_max_edges,
@@ -78,8 +78,6 @@ def test_components_equal_the_networkx_oracle(
         labels = {r.node: r.component for r in actual.collect()}
         assert len(expected) > 62_000
         assert labels == expected
-    finally:
-        spark.conf.unset("spark.sql.adaptive.enabled")
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

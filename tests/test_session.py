@@ -56,6 +56,8 @@ def test_local_sessions_compile_huge_generated_methods_unless_the_tables_are_tin
         ["-Duser.timezone=UTC", "-XX:+UseParallelGC", avro], ["-Duser.timezone=UTC", avro])
     assert tiny["spark.python.sql.dataFrameDebugging.enabled"] == "false"
     assert "spark.python.sql.dataFrameDebugging.enabled" not in default
+    assert tiny["spark.sql.adaptive.enabled"] == "false"
+    assert "spark.sql.adaptive.enabled" not in default
     # the settings' own conf still wins
     assert local_session_conf(SparkSettings(tiny_tables=True, conf={
         "spark.python.sql.dataFrameDebugging.enabled": "true"}))[

@@ -67,8 +67,9 @@ class SparkSettings(_Model):
     conf: dict[str, str] = Field(default_factory=dict, description="extra Spark settings")
     tiny_tables: bool = Field(
         False, description="a session over tiny tables (the test suite, the demo), where the "
-        "driver's overhead is most of the time: huge generated methods are not JIT-compiled and "
-        "PySpark does not record the Python call site of every DataFrame call")
+        "driver's overhead is most of the time: huge generated methods are not JIT-compiled, "
+        "PySpark does not record the Python call site of every DataFrame call and adaptive "
+        "query execution is off")
     table_threads: int = Field(
         2, ge=1, le=32, description="independent tables a job loads side by side (driver "
         "threads sharing the executors; also on Glue); 1: one after another")
