@@ -209,6 +209,38 @@ def test_a_batch_is_stamped_with_the_time_spark_planned_it_also_when_replayed(
         (0, planned, 1, 1)]
 
 
+def test_after_a_checkpoint_reset_the_old_querys_batches_are_history_for_dedupe(
+    spark: SparkSession, lake_root: Path, tmp_path: Path
+) -> None:
+    settings = settings_from_mapping({"lake": {"root": str(lake_root)}}, source="test",
+                                     env="dev", environ={})
+    bundled = load_manifest(resolve_location(settings.streaming.manifest))
+    manifest = Manifest(routes=tuple(r for r in bundled.routes if r.format == "envelope"))
+
+    def query(query_id: str, planned_ms: int) -> LandingSink:
+        checkpoint = tmp_path / query_id
+        (checkpoint / "offsets").mkdir(parents=True)
+        (checkpoint / "metadata").write_text(json.dumps({"id": query_id}) + "\n")
+        (checkpoint / "offsets" / "0").write_text(
+            f'v1\n{{"batchWatermarkMs":0,"batchTimestampMs":{planned_ms},"conf":{{}}}}\n')
+        return LandingSink(spark, settings, LakePaths(settings.lake), manifest, "run-1",
+                           checkpoint=str(checkpoint))
+
+    old = query("q-old", 1795602600000)  # 10:30
+    old(kafka_frame(spark, [(EVENTS, 0, envelope("page_view", 1, "r-1", PAGE))]), 0)
+    # the checkpoint is reset a quarter of an hour later: the new query numbers from 0 again,
+    # and the SDK resends r-1 within the watermark
+    new = query("q-new", 1795603500000)  # 10:45
+    new(kafka_frame(spark, [(EVENTS, 7, envelope("page_view", 1, "r-1", PAGE)),
+                            (EVENTS, 8, envelope("page_view", 1, "r-2", PAGE))]), 0)
+
+    assert (new.totals.records_in, new.totals.landed, new.totals.duplicates) == (2, 1, 1)
+    rows = events(spark, lake_root).select("event_id", "_offset", "_batch_id")
+    expected = spark.createDataFrame([("r-1", 0, 0), ("r-2", 8, 0)],
+                                     "event_id string, _offset long, _batch_id long")
+    assert_df_equality(rows, expected, ignore_row_order=True, ignore_nullable=True)
+
+
 def test_a_route_whose_target_is_not_a_safe_name_is_refused(tmp_path: Path) -> None:
     manifest = tmp_path / "manifest.yaml"
     manifest.write_text(json.dumps({"routes": [{

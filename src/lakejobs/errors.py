@@ -64,6 +64,10 @@ class LandingConflictError(LakejobsError):
     """A landing write would replace what another streaming query landed."""
 
 
+class CheckpointError(LakejobsError):
+    """A streaming query's checkpoint lacks what Spark writes to it."""
+
+
 class DataQualityError(LakejobsError):
     """A ``fail``-level data-quality rule failed: the run stopped before writing anything.
 

@@ -10,6 +10,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakejobs.bookmarks import JobBookmarks
+from lakejobs.hadoop_files import file_system
 
 
 def list_files(spark: SparkSession, path: str) -> list[str]:
@@ -18,9 +19,7 @@ def list_files(spark: SparkSession, path: str) -> list[str]:
     Hidden and marker files (``_SUCCESS``, ``.crc``, ``_delta_log``) are left out. Hadoop's file
     system API is used so that the same code lists local folders and S3 prefixes.
     """
-    jvm = spark.sparkContext._jvm
-    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
-    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    fs, hadoop_path = file_system(spark, path)
     if not fs.exists(hadoop_path):
         return []
     files = []

@@ -21,6 +21,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakejobs.batch.contracts import Contract
+from lakejobs.hadoop_files import file_system
 
 DEFAULT_MARKER = "_SUCCESS"
 
@@ -33,9 +34,7 @@ def complete_files(
     Hidden and metadata files (``_*``, ``.*``) are never returned. Uses Hadoop's file system API,
     so local folders and S3 prefixes list the same way.
     """
-    jvm = spark.sparkContext._jvm
-    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
-    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    fs, hadoop_path = file_system(spark, path)
     if not fs.exists(hadoop_path):
         return []
     by_folder: dict[str, list[str]] = defaultdict(list)

@@ -20,6 +20,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from lakejobs.delta_io import is_delta_table, read_delta
 from lakejobs.errors import LandingConflictError
+from lakejobs.hadoop_files import delete_tree, exists, glob, read_lines, write_text
 from lakejobs.streaming.manifest import PARTITION_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -67,15 +68,16 @@ def write_parquet_batch(df: DataFrame, path: str, *, batch_id: int, writer_id: s
             checkpoint was reset): removing it would lose landed records.
     """
     spark = df.sparkSession
-    for folder in _batch_folders(spark, path, batch_id):
-        owner = _read_text(spark, f"{folder}/{WRITER_MARKER}")
+    for folder in glob(spark, f"{path}/year=*/month=*/day=*/hour=*/batch={batch_id}"):
+        marker = read_lines(spark, f"{folder}/{WRITER_MARKER}", 1)  # None: no marker
+        owner = None if marker is None else "".join(marker)
         if owner is not None and owner != writer_id:
             raise LandingConflictError(
                 f"{folder}: holds batch {batch_id} of query {owner!r}, not of {writer_id!r} (was "
                 "the checkpoint reset?); Parquet landing keeps one query's batches per table: "
                 "move that query's batch folders away or land in Delta, then restart")
         log.info("removing the partial output of an earlier attempt: %s", folder)
-        _delete(spark, folder)
+        delete_tree(spark, folder)
     first = df.select(*PARTITION_COLUMNS).limit(1).collect()
     if not first:
         return
@@ -86,60 +88,13 @@ def write_parquet_batch(df: DataFrame, path: str, *, batch_id: int, writer_id: s
     # marker follows: a crash before it leaves a folder a replay of any query may replace, as
     # folders written before markers existed.
     df.drop(*PARTITION_COLUMNS).write.mode("overwrite").parquet(target)
-    _write_text(spark, f"{target}/{WRITER_MARKER}", writer_id)
+    write_text(spark, f"{target}/{WRITER_MARKER}", writer_id)
 
 
 def read_landing(spark: SparkSession, path: str, fmt: str) -> DataFrame | None:
     """A landing table, or None when it does not exist yet."""
     if fmt == "delta":
         return read_delta(spark, path) if is_delta_table(spark, path) else None
-    if not _exists(spark, path):
+    if not exists(spark, path):
         return None
     return spark.read.option("basePath", path).parquet(path)
-
-
-def _batch_folders(spark: SparkSession, path: str, batch_id: int) -> list[str]:
-    jvm = spark.sparkContext._jvm
-    pattern = jvm.org.apache.hadoop.fs.Path(f"{path}/year=*/month=*/day=*/hour=*/batch={batch_id}")
-    fs = pattern.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    statuses = fs.globStatus(pattern) or []
-    return [s.getPath().toString() for s in statuses]
-
-
-def _delete(spark: SparkSession, folder: str) -> None:
-    jvm = spark.sparkContext._jvm
-    hadoop_path = jvm.org.apache.hadoop.fs.Path(folder)
-    hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).delete(
-        hadoop_path, True)
-
-
-def _read_text(spark: SparkSession, path: str) -> str | None:
-    jvm = spark.sparkContext._jvm
-    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
-    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    if not fs.exists(hadoop_path):
-        return None
-    stream = fs.open(hadoop_path)
-    try:
-        reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8"))
-        return str(reader.readLine() or "")
-    finally:
-        stream.close()
-
-
-def _write_text(spark: SparkSession, path: str, text: str) -> None:
-    jvm = spark.sparkContext._jvm
-    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
-    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    stream = fs.create(hadoop_path, True)
-    try:
-        stream.write(bytearray(text.encode("utf-8")))
-    finally:
-        stream.close()
-
-
-def _exists(spark: SparkSession, path: str) -> bool:
-    jvm = spark.sparkContext._jvm
-    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
-    return bool(hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-                .exists(hadoop_path))

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
-from py4j.protocol import Py4JJavaError
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import DataStreamWriter
@@ -35,6 +34,8 @@ from pyspark.sql.streaming import DataStreamWriter
 from lakejobs._compat import current_stack
 from lakejobs.concurrency import run_side_by_side
 from lakejobs.config import Settings
+from lakejobs.errors import CheckpointError
+from lakejobs.hadoop_files import read_lines
 from lakejobs.paths import LakePaths, validate_name
 from lakejobs.resources import resolve_location
 from lakejobs.run_log import SUCCEEDED, RunRecord, append_run
@@ -166,7 +167,7 @@ class LandingSink:
                 decoded.append(Group(group.routes, rows))
             stamped = stamp_batch(RoutedBatch(tuple(decoded), routed.unrouted),
                                   ingested_at=ingested_at, batch_id=batch_id)
-            duplicates = [self._duplicates(g, ingested_at - watermark, batch_id)
+            duplicates = [self._duplicates(g, ingested_at, watermark, batch_id)
                           for g in stamped.groups]
             cached.extend(duplicates)
             groups = [Group(g.routes, g.frame.transform(flag_duplicates(d))
@@ -183,29 +184,36 @@ class LandingSink:
         self._record(metrics)
         return metrics
 
-    def _duplicates(self, group: Group, since: datetime, batch_id: int) -> DataFrame:
+    def _duplicates(self, group: Group, ingested_at: datetime, watermark: timedelta,
+                    batch_id: int) -> DataFrame:
         """The duplicates' positions of one group, cached (small; used by every action)."""
         keys = group.routes[0].dedupe_columns
         if not keys:
             return group.frame.sparkSession.createDataFrame(
                 [], "topic string, partition int, offset long")
-        history = self._history(group.routes, since, batch_id)
+        history = self._history(group.routes, ingested_at, watermark, batch_id)
         return duplicate_offsets(keys, history, group.frame).persist()
 
-    def _history(self, routes: tuple[Route, ...], since: datetime, batch_id: int
-                 ) -> DataFrame | None:
-        """Dedupe keys landed since ``since`` by *other* batches: what an interrupted attempt of
-        this batch left is not history (a Parquet replay replaces it)."""
+    def _history(self, routes: tuple[Route, ...], ingested_at: datetime, watermark: timedelta,
+                 batch_id: int) -> DataFrame | None:
+        """Dedupe keys landed within the watermark by *other* batches. What an earlier attempt
+        of this very batch landed is not history: in Delta, the rows of this batch id stamped
+        with this batch's time (a replay is stamped as its first attempt; the same batch id at
+        another time is another query's batch, landed before a checkpoint reset); in Parquet,
+        the rows of this batch id (the replay replaces their folder; another query's folder of
+        that batch id stops the write, see :func:`write_parquet_batch`)."""
         keys = routes[0].dedupe_columns
         if not keys:
             return None
+        own = F.col("_batch_id") == batch_id
+        if self.streaming.landing_format == "delta":
+            own = own & (F.col("_ingested_at") == F.lit(ingested_at).cast("timestamp"))
         frames = []
         for target in sorted({r.target for r in routes}):
             landed = read_landing(self.spark, self.landing_path(target),
                                   self.streaming.landing_format)
             if landed is not None and all(k in landed.columns for k in keys):
-                others = landed.where(F.col("_batch_id") != batch_id)
-                frames.append(recent_keys(others, keys, since))
+                frames.append(recent_keys(landed.where(~own), keys, ingested_at - watermark))
         if not frames:
             return None
         history = frames[0]
@@ -377,7 +385,11 @@ def _avro_decoder(settings: Settings):
 
 def _checkpoint_id(spark: SparkSession, checkpoint: str) -> str:
     """The query id Spark wrote to ``<checkpoint>/metadata`` when the query first started."""
-    return str(json.loads(_checkpoint_lines(spark, f"{checkpoint}/metadata", 1)[0])["id"])
+    lines = read_lines(spark, f"{checkpoint}/metadata", 1)
+    if not lines:
+        raise CheckpointError(f"{checkpoint}/metadata: no query id (Spark writes it when the "
+                              "query starts)")
+    return str(json.loads(lines[0])["id"])
 
 
 def _batch_timestamp(spark: SparkSession, checkpoint: str, batch_id: int) -> datetime | None:
@@ -386,32 +398,13 @@ def _batch_timestamp(spark: SparkSession, checkpoint: str, batch_id: int) -> dat
     it when it replays the batch after a crash, so a replay stamps, deduplicates, flags late
     records and measures exactly as the interrupted attempt did (the clock would move the
     watermark). None when the log lacks it (the caller then takes the clock)."""
+    lines = read_lines(spark, f"{checkpoint}/offsets/{batch_id}", 2) or []
     try:
-        lines = _checkpoint_lines(spark, f"{checkpoint}/offsets/{batch_id}", 2)
         millis = int(json.loads(lines[1])["batchTimestampMs"])
-    except (Py4JJavaError, IndexError, KeyError, TypeError, ValueError) as e:
+    except (IndexError, KeyError, TypeError, ValueError) as e:
         log.warning("batch %d: no batch time in the offset log (%s): using the clock", batch_id, e)
         return None
     return datetime.fromtimestamp(millis / 1000, tz=UTC)
-
-
-def _checkpoint_lines(spark: SparkSession, path: str, count: int) -> list[str]:
-    """The first ``count`` lines of a checkpoint file (fewer when it is shorter)."""
-    jvm = spark.sparkContext._jvm
-    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
-    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    stream = fs.open(hadoop_path)
-    try:
-        reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8"))
-        lines = []
-        for _ in range(count):
-            line = reader.readLine()
-            if line is None:
-                break
-            lines.append(str(line))
-        return lines
-    finally:
-        stream.close()
 
 
 # Spark 4.1's Kafka source fails the progress report of a batch replayed after a restart
