@@ -241,6 +241,48 @@ def test_after_a_checkpoint_reset_the_old_querys_batches_are_history_for_dedupe(
     assert_df_equality(rows, expected, ignore_row_order=True, ignore_nullable=True)
 
 
+def test_a_change_on_two_topics_routed_to_one_table_lands_once_also_within_a_batch(
+    spark: SparkSession, lake_root: Path
+) -> None:
+    """A connector moved to a new topic: while both are read, one change (same key and commit
+    position) can arrive on each, in one batch or in two."""
+    def route(name: str, topic: str) -> dict:
+        return {"name": name, "format": "debezium", "topics": [topic], "target": "orders",
+                "key": ["id"], "columns": [{"name": "id", "type": "bigint", "nullable": False},
+                                           {"name": "city", "type": "string"}]}
+
+    def change(row: int, city: str, lsn: int) -> bytes:
+        return json.dumps({"before": None, "after": {"id": row, "city": city}, "op": "c",
+                           "source": {"connector": "postgresql", "db": "shop", "schema": "public",
+                                      "table": "orders", "lsn": lsn, "ts_ms": 1795602000000}}
+                          ).encode()
+
+    settings = settings_from_mapping({"lake": {"root": str(lake_root)}}, source="test",
+                                     env="dev", environ={})
+    manifest = Manifest.model_validate({"routes": [route("orders_old", "shop.orders"),
+                                                   route("orders_new", "shop.orders.v2")]})
+    landing = LandingSink(spark, settings, LakePaths(settings.lake), manifest, "run-1")
+
+    first = landing.process(kafka_frame(spark, [
+        ("shop.orders", 0, change(1, "Lyon", 10)),
+        ("shop.orders.v2", 0, change(1, "Lyon", 10)),  # the same change on the new topic
+        ("shop.orders.v2", 1, change(2, "Nice", 11)),
+    ]), 0, INGESTED)
+    second = landing.process(kafka_frame(spark, [
+        ("shop.orders", 1, change(2, "Nice", 11)),  # late on the old topic: landed before
+        ("shop.orders.v2", 2, change(1, "Oslo", 12)),
+    ]), 1, INGESTED)
+
+    assert (first.records_in, first.landed, first.duplicates) == (3, 2, 1)
+    assert (second.records_in, second.landed, second.duplicates) == (2, 1, 1)
+    rows = spark.read.format("delta").load(str(lake_root / "landing" / "orders")).select(
+        "id", "city", "_topic", "_offset")
+    expected = spark.createDataFrame(
+        [(1, "Lyon", "shop.orders", 0), (2, "Nice", "shop.orders.v2", 1),
+         (1, "Oslo", "shop.orders.v2", 2)], "id long, city string, _topic string, _offset long")
+    assert_df_equality(rows, expected, ignore_row_order=True, ignore_nullable=True)
+
+
 def test_a_route_whose_target_is_not_a_safe_name_is_refused(tmp_path: Path) -> None:
     manifest = tmp_path / "manifest.yaml"
     manifest.write_text(json.dumps({"routes": [{

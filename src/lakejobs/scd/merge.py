@@ -200,10 +200,7 @@ def add_inferred_members(
     if not DeltaTable.isDeltaTable(spark, path):
         raise ConfigError(f"{path}: the dimension must exist before inferred members are added")
     types = {f.name: f.dataType for f in spark.read.format("delta").load(path).schema.fields}
-    not_null = F.lit(True)
-    for k in spec.keys:
-        not_null = not_null & F.col(k).isNotNull()
-    placeholders = keys.where(not_null).select(
+    placeholders = keys.where(spec.keys_present()).select(
         *[F.col(k).cast(types[k]) for k in spec.keys],
         F.lit(None).cast(types[SEQ_FROM]).alias(SEQ),
         F.lit(effective_from).cast("timestamp").alias(EFF),

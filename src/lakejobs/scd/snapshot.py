@@ -61,11 +61,8 @@ def duplicate_snapshot_keys(snapshot: DataFrame, spec: ScdSpec) -> DataFrame:
     """Snapshot rows whose key occurs more than once (a snapshot has one row per key). Rows with
     a null key are left to the merge, which rejects them for that reason (once)."""
     per_key = Window.partitionBy(*spec.keys)
-    has_key = F.lit(True)
-    for k in spec.keys:
-        has_key = has_key & F.col(k).isNotNull()
     return (
-        snapshot.where(has_key).withColumn("_copies", F.count(F.lit(1)).over(per_key))
+        snapshot.where(spec.keys_present()).withColumn("_copies", F.count(F.lit(1)).over(per_key))
         .where(F.col("_copies") > 1)
         .drop("_copies")
         .withColumn("_reasons", F.array(F.lit("duplicate_key_in_snapshot")))

@@ -123,6 +123,13 @@ class ScdSpec:
     def effective_column(self) -> str:
         return self.effective_at or self.sequence_by
 
+    def keys_present(self) -> Column:
+        """True for rows whose every key column is set."""
+        present = F.lit(True)
+        for key in self.keys:
+            present = present & F.col(key).isNotNull()
+        return present
+
     @property
     def attribute_columns(self) -> tuple[str, ...]:
         return (*self.scd2_columns, *self.scd1_columns)

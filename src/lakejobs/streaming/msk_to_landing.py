@@ -167,12 +167,15 @@ class LandingSink:
                 decoded.append(Group(group.routes, rows))
             stamped = stamp_batch(RoutedBatch(tuple(decoded), routed.unrouted),
                                   ingested_at=ingested_at, batch_id=batch_id)
-            duplicates = [self._duplicates(g, ingested_at, watermark, batch_id)
-                          for g in stamped.groups]
-            cached.extend(duplicates)
-            groups = [Group(g.routes, g.frame.transform(flag_duplicates(d))
+            duplicates: dict[int, DataFrame] = {}
+            for family in _dedupe_families(stamped.groups):
+                found = self._duplicates([stamped.groups[i] for i in family], ingested_at,
+                                         watermark, batch_id)
+                cached.append(found)
+                duplicates.update(dict.fromkeys(family, found))
+            groups = [Group(g.routes, g.frame.transform(flag_duplicates(duplicates[i]))
                             .transform(flag_late(ingested_at, watermark)))
-                      for g, d in zip(stamped.groups, duplicates, strict=True)]
+                      for i, g in enumerate(stamped.groups)]
             metrics = self._measure(sum(per_topic.values()),
                                     RoutedBatch(tuple(groups), stamped.unrouted),
                                     batch_id, ingested_at)
@@ -184,15 +187,16 @@ class LandingSink:
         self._record(metrics)
         return metrics
 
-    def _duplicates(self, group: Group, ingested_at: datetime, watermark: timedelta,
+    def _duplicates(self, family: list[Group], ingested_at: datetime, watermark: timedelta,
                     batch_id: int) -> DataFrame:
-        """The duplicates' positions of one group, cached (small; used by every action)."""
-        keys = group.routes[0].dedupe_columns
+        """The duplicates' positions among groups deduplicated together (see
+        :func:`_dedupe_families`), cached (small; used by every action)."""
+        keys = family[0].routes[0].dedupe_columns
         if not keys:
-            return group.frame.sparkSession.createDataFrame(
-                [], "topic string, partition int, offset long")
-        history = self._history(group.routes, ingested_at, watermark, batch_id)
-        return duplicate_offsets(keys, history, group.frame).persist()
+            return self.spark.createDataFrame([], "topic string, partition int, offset long")
+        routes = tuple(r for g in family for r in g.routes)
+        history = self._history(routes, ingested_at, watermark, batch_id)
+        return duplicate_offsets(keys, history, _dedupe_rows(family, keys)).persist()
 
     def _history(self, routes: tuple[Route, ...], ingested_at: datetime, watermark: timedelta,
                  batch_id: int) -> DataFrame | None:
@@ -335,6 +339,35 @@ class LandingSink:
                              rows_read=metrics.records_in, rows_written=metrics.landed,
                              rows_quarantined=metrics.quarantined, error_message=None,
                              summary=line))
+
+
+def _dedupe_families(groups: tuple[Group, ...]) -> list[list[int]]:
+    """The indexes of the groups deduplicated together: groups with the same dedupe columns that
+    land in a common table (one change can arrive on two topics routed to one table, as when a
+    connector moves to a new topic). Groups without dedupe columns stand alone."""
+    families: list[list[int]] = []
+    for index, group in enumerate(groups):
+        keys = group.routes[0].dedupe_columns
+        targets = {r.target for r in group.routes}
+        joined = [f for f in families if keys and groups[f[0]].routes[0].dedupe_columns == keys
+                  and targets & {r.target for i in f for r in groups[i].routes}]
+        families = [f for f in families if f not in joined]
+        families.append(sorted([index, *[i for f in joined for i in f]]))
+    return families
+
+
+def _dedupe_rows(family: list[Group], keys: tuple[str, ...]) -> DataFrame:
+    """The dedupe keys, Kafka positions and errors of a family's records, in one frame. Keys
+    whose types differ between the groups are compared as text."""
+    columns = [*keys, "topic", "partition", "offset", "_error"]
+    frames = [g.frame.select(*[F.col(f"`{c}`") for c in columns]) for g in family]
+    for key in keys:
+        if len({f.schema[key].dataType for f in frames}) > 1:
+            frames = [f.withColumn(key, F.col(f"`{key}`").cast("string")) for f in frames]
+    rows = frames[0]
+    for frame in frames[1:]:
+        rows = rows.unionByName(frame)
+    return rows
 
 
 def _release(frame: DataFrame) -> None:
