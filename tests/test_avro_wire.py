@@ -433,7 +433,8 @@ def test_schema_id_zero_or_beyond_a_java_int_is_unknown_without_asking_the_regis
 def test_values_their_declared_type_cannot_hold_are_contract_violations(spark, standin,
                                                                          confluent):
     # as in the JSON decoders: a double beyond float's range, dates and timestamps beyond year
-    # 9999 (same-typed Avro logical values, or text Spark parses) do not land
+    # 9999 (same-typed Avro logical values, or text Spark parses) and a timestamp's text without
+    # a date do not land
     schema = json.dumps({"type": "record", "name": "Reading", "fields": [
         {"name": "id", "type": "long"},
         {"name": "ratio", "type": "double"},
@@ -448,7 +449,8 @@ def test_values_their_declared_type_cannot_hold_are_contract_violations(spark, s
               FieldSpec(name="seen_at", type="timestamp"))
     ok = (0.5, 1_764_064_800_000_000, 20_000, "2026-11-25T10:00:00Z")
     values = [(1, *ok), (2, 1e300, *ok[1:]), (3, ok[0], 2**62, *ok[2:]),
-              (4, *ok[:2], 3_000_000, ok[3]), (5, *ok[:3], "+10000-01-01T00:00:00Z")]
+              (4, *ok[:2], 3_000_000, ok[3]), (5, *ok[:3], "+10000-01-01T00:00:00Z"),
+              (6, *ok[:3], "10:15:30")]  # no date: Spark would take today's
     avro = spark.createDataFrame(values, "id long, ratio double, micros long, days int, "
                                          "seen_at string").select(to_avro(F.struct(
         "id", "ratio", F.timestamp_micros("micros").alias("paid_at"),
@@ -467,6 +469,7 @@ def test_values_their_declared_type_cannot_hold_are_contract_violations(spark, s
         (3, "4", None, "contract_violation", "paid_on: cannot convert '+10183-09-21' to date"),
         (4, "4", None, "contract_violation",
          "seen_at: cannot convert '+10000-01-01T00:00:00Z' to timestamp"),
+        (5, "4", None, "contract_violation", "seen_at: cannot convert '10:15:30' to timestamp"),
     ], T.StructType([*OUTPUT.fields[:2], T.StructField("_row", row), *OUTPUT.fields[3:]]))
     assert_df_equality(decoded(records, fields, confluent), expected,
                        ignore_row_order=True, ignore_nullable=True)

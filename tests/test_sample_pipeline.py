@@ -34,6 +34,7 @@ def test_conform_types_normalises_and_lists_every_failed_check(spark: SparkSessi
             ("1", " Ada@Example.COM ", " Ada ", "gb", "2026-11-01T08:00:00Z", None),
             ("x2", "bad", "Bob", "us", "soon", None),
             (None, None, None, None, None, "{oops"),
+            ("4", "cy@example.com", "Cy", "fr", "08:00", None),  # no date: not today's
         ],
         RAW_SCHEMA,
     ).withColumn("_source_file", F.lit("f.json"))
@@ -46,6 +47,7 @@ def test_conform_types_normalises_and_lists_every_failed_check(spark: SparkSessi
             (None, "bad", "Bob", "US", None,
              ["customer_id_not_integer", "email_invalid", "updated_at_not_timestamp"]),
             (None, None, None, None, None, ["malformed_json"]),
+            (4, "cy@example.com", "Cy", "FR", None, ["updated_at_not_timestamp"]),
         ],
         T.StructType([*STAGING_SCHEMA.fields,
                       T.StructField("_errors", T.ArrayType(T.StringType(), True), True)]),

@@ -362,3 +362,24 @@ def test_typed_landing_keeps_unknown_columns_and_quarantines_the_original_record
     assert_df_equality(bad, expected_bad, ignore_row_order=True, ignore_nullable=True)
     assert (measurement.rows, measurement.rows_bad) == (3, 2)
     held.unpersist()
+
+
+def test_a_landed_timestamp_text_without_a_date_does_not_conform_to_today(
+    spark: SparkSession,
+) -> None:
+    from lakejobs.batch.conform import conform
+    from lakejobs.batch.contracts import Contract
+    from lakejobs.batch.landing import landed_columns
+
+    contract = Contract.model_validate({"table": "t", "format": "csv", "columns": [
+        {"name": "id", "type": "bigint", "nullable": False},
+        {"name": "at", "type": "timestamp"}]})
+    landed = spark.createDataFrame(
+        [("1", "2024-01-15 10:00:00"), ("2", "08:00"), ("3", "T08:00:00Z")],
+        "id string, at string").withColumn("_source_file", F.lit("f.csv"))
+
+    conformed = landed_columns(landed, contract).transform(conform(contract)).select("id", "at")
+
+    expected = spark.createDataFrame(
+        [(1, datetime(2024, 1, 15, 10)), (2, None), (3, None)], "id long, at timestamp")
+    assert_df_equality(conformed, expected, ignore_row_order=True, ignore_nullable=True)

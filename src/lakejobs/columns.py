@@ -46,6 +46,21 @@ def fitting_cast_sql(expression: str, type_sql: str) -> Column:
     return value
 
 
+# Spark reads a time of day alone ("10:15:30", "T10:15:30Z") as a timestamp of the current date,
+# a value that changes with the day it is read: a timestamp's text must start with its year
+# (Spark skips leading whitespace and control characters, and wants four or more year digits)
+DATED_TEXT = r"^[\x00-\x20]*[+-]?[0-9]{4}"
+
+
+def fitting_text_cast_sql(text_sql: str, type_sql: str) -> Column:
+    """:func:`fitting_cast_sql` of text, and null too for a timestamp's text that holds no date
+    (Spark would take today's)."""
+    value = fitting_cast_sql(text_sql, type_sql)
+    if type_sql.strip().lower() in ("timestamp", "timestamp_ntz"):
+        return F.when(F.expr(text_sql).rlike(DATED_TEXT), value)
+    return value
+
+
 def failed_checks(checks: dict[str, Column]) -> Column:
     """An array of the names of the ``checks`` whose condition is true (empty when none is)."""
     flagged = F.array(*[F.when(condition, F.lit(name)) for name, condition in checks.items()])

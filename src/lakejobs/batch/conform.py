@@ -18,7 +18,7 @@ from pyspark.sql import types as T
 
 from lakejobs.batch.contracts import ColumnContract, Contract
 from lakejobs.batch.rules import Check, flag_column
-from lakejobs.columns import fitting_cast_sql
+from lakejobs.columns import fitting_cast_sql, fitting_text_cast_sql
 
 E164 = r"^\+[1-9][0-9]{6,14}$"
 LANDED_META = ("_extra_columns", "_raw_record", "_malformed", "_source_file")
@@ -129,6 +129,8 @@ def _conformed(column: ColumnContract, raw: Column, landed_type: T.DataType) -> 
         return (F.when(lowered.isin("true", "t", "yes", "y", "1"), F.lit(True))
                 .when(lowered.isin("false", "f", "no", "n", "0"), F.lit(False)))
     # a value that does not convert becomes null, reported instead of failing the job
+    if isinstance(landed_type, T.StringType):
+        return fitting_text_cast_sql(text_sql, column.type)
     return fitting_cast_sql(text_sql, column.type)
 
 

@@ -16,7 +16,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakejobs.columns import failed_checks, try_cast
+from lakejobs.columns import failed_checks, fitting_text_cast_sql, try_cast
 from lakejobs.delta_io import insert_new, upsert_latest
 from lakejobs.incremental import new_files
 from lakejobs.paths import LakePaths
@@ -36,7 +36,7 @@ def conform_customers(raw: DataFrame) -> DataFrame:
     """Typed, normalised customers with an ``_errors`` array of failed checks per row."""
     customer_id = try_cast("customer_id", "BIGINT")
     email = F.lower(F.trim(F.col("email")))
-    updated_at = try_cast("updated_at", "TIMESTAMP")
+    updated_at = fitting_text_cast_sql("updated_at", "timestamp")  # a time alone is not today
     checks = {
         "malformed_json": F.col("_corrupt_record").isNotNull(),
         "customer_id_missing": F.col("customer_id").isNull() & F.col("_corrupt_record").isNull(),

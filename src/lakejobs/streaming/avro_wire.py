@@ -44,7 +44,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.avro.functions import from_avro
 
-from lakejobs.columns import fitting_cast_sql, try_cast_sql
+from lakejobs.columns import fitting_cast_sql, fitting_text_cast_sql, try_cast_sql
 from lakejobs.errors import ConfigError, ContractError
 from lakejobs.streaming.fields import FieldSpec
 from lakejobs.streaming.reasons import (
@@ -338,7 +338,8 @@ def _field(spark: SparkSession, writer: _Writer, field: FieldSpec,
     if same_type and field.data_type not in _RANGE_GUARDED:
         value = raw
     elif same_type or _can_try_cast(spark, source, field.type, castable):
-        value = fitting_cast_sql(path, field.type)
+        value = (fitting_text_cast_sql(path, field.type) if isinstance(source, T.StringType)
+                 else fitting_cast_sql(path, field.type))
         problems.append(F.when(raw.isNotNull() & value.isNull(), F.concat(
             F.lit(f"{field.name}: cannot convert '"), F.substring(raw.cast("string"), 1, 80),
             F.lit(f"' to {field.type}"))))

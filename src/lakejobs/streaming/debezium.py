@@ -42,7 +42,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakejobs.columns import MAX_DAY, MAX_MICROS, MIN_DAY, MIN_MICROS, fitting_cast_sql
+from lakejobs.columns import MAX_DAY, MAX_MICROS, MIN_DAY, MIN_MICROS, fitting_text_cast_sql
 from lakejobs.columns import try_cast_sql as _try_cast
 from lakejobs.errors import ConfigError
 from lakejobs.streaming.fields import FieldSpec
@@ -262,7 +262,7 @@ def _steps(raw: str, field: FieldSpec, column: str, params: str | None) -> list[
                                F.timestamp_micros(previous))]
     if logical == ZONED_TIMESTAMP:
         # without a zone Spark would read the session's: require one, as Debezium writes it
-        return [F.when(text.rlike(ZONE_SUFFIX), fitting_cast_sql(raw, "timestamp"))]
+        return [F.when(text.rlike(ZONE_SUFFIX), fitting_text_cast_sql(raw, "timestamp"))]
     if logical in TIME_UNITS or logical == ZONED_TIME:
         if logical == ZONED_TIME:
             instant = _try_cast(f"concat('1970-01-01T', {raw})", "TIMESTAMP")
@@ -292,7 +292,7 @@ def _steps(raw: str, field: FieldSpec, column: str, params: str | None) -> list[
         return [text]
     if field.type == "binary":
         return [F.try_to_binary(text, F.lit("base64"))]
-    return [fitting_cast_sql(raw, field.type)]
+    return [fitting_text_cast_sql(raw, field.type)]
 
 
 def _div(dividend: Column, divisor: int) -> Column:

@@ -26,7 +26,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakejobs.columns import fitting_cast_sql, try_cast_sql
+from lakejobs.columns import fitting_text_cast_sql, try_cast_sql
 from lakejobs.streaming.json_values import text_struct, violation
 from lakejobs.streaming.manifest import Route
 from lakejobs.streaming.reasons import (
@@ -69,14 +69,44 @@ EVENT_COLUMNS = T.StructType([
 ])
 
 
+class _Ambiguous(dict):
+    """A JSON object that names a key more than once (its last value kept, as Spark does)."""
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    unique = dict(pairs)
+    return _Ambiguous(unique) if len(unique) < len(pairs) else unique
+
+
+def _ambiguous(value: Any) -> bool:
+    """Whether an object at any depth of ``value`` names a key twice (a walk, not a recursion:
+    as deep a payload as the parser reads)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, _Ambiguous):
+            return True
+        if isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
+
+
 def canonical_payload_digest(value: str | None) -> str | None:
     """Hex SHA-256 of the canonical form of an envelope's payload; None if there is none, or if
     it cannot be hashed: not JSON, nested deeper than Python's parser follows, or holding a lone
     UTF-16 surrogate (legal JSON escape, not encodable as UTF-8). Such a record fails the
-    signature check and is quarantined; it must never fail the batch."""
+    signature check and is quarantined; it must never fail the batch. A payload that names a key
+    twice has no canonical form (the SDK's dict cannot hold it, and the landed text would keep a
+    value the signature never covered): None too."""
+    if value is None:
+        return None
     try:
-        payload = json.loads(value)["payload"] if value is not None else None
-        return None if payload is None else payload_signature(payload)
+        payload = json.loads(value, object_pairs_hook=_object)["payload"]
+        if payload is None or _ambiguous(payload):
+            return None
+        return payload_signature(payload)
     except (ValueError, TypeError, KeyError, RecursionError):  # UnicodeError is a ValueError
         return None
 
@@ -124,7 +154,7 @@ def decode_envelope(routes: Sequence[Route], value_col: str = "value"
                                   F.from_json(F.col("_env.payload"), text_struct(route.columns)))
         payload_problem = F.when(F.col("_route") == route.name,
                                  violation(column, route.columns)).otherwise(payload_problem)
-    occurred_at = fitting_cast_sql("`_env`.`meta`.`occurred_at`", "timestamp")
+    occurred_at = fitting_text_cast_sql("`_env`.`meta`.`occurred_at`", "timestamp")
     error, detail = _classify(meta, version, events, payload_problem, occurred_at)
     row = F.struct(
         meta["request_id"].alias("event_id"),

@@ -2,8 +2,8 @@
 
 Fields are first read as text (Spark keeps a field's JSON text when it is read as a string, so a
 number, a string or a nested object all survive), then cast with ``try_cast`` (and refused
-where Spark would accept a value the type cannot hold: see
-:func:`~lakejobs.columns.fitting_cast_sql`): a value present in the JSON whose cast yields null
+where Spark would accept a value the type cannot hold, or a timestamp without a date: see
+:func:`~lakejobs.columns.fitting_text_cast_sql`): a value present in the JSON whose cast yields null
 is a contract violation, and so is a missing value of a non-nullable field.
 """
 
@@ -15,9 +15,8 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakejobs.columns import fitting_cast_sql
+from lakejobs.columns import fitting_text_cast_sql
 from lakejobs.streaming.fields import FieldSpec
-
 
 def text_struct(fields: Sequence[FieldSpec]) -> T.StructType:
     """Every field as a string: the schema that reads JSON without losing anything."""
@@ -48,4 +47,4 @@ def _cast(parsed: str, field: FieldSpec) -> Column:
     path = f"`{parsed}`.`{field.name}`"
     if field.type == "string":
         return F.col(path)
-    return fitting_cast_sql(path, field.type)
+    return fitting_text_cast_sql(path, field.type)
