@@ -486,6 +486,29 @@ def test_timestamp_ntz_keys_find_their_versions_whatever_the_driver_zone(
     assert [tuple(r) for r in rows] == [("Lyon", False), ("Nice", True)]
 
 
+def test_timestamp_keys_in_the_repeated_daylight_saving_hour_find_their_versions(
+    spark, dim, monkeypatch
+) -> None:
+    spec = ScdSpec(keys=("at",), sequence_by="ts", scd2_columns=("city",))
+    # 00:30 UTC is 02:30 in Paris the first time that hour passes on the night clocks go back;
+    # the driver process in Paris, the session in UTC
+    monkeypatch.setenv("TZ", "Europe/Paris")
+    time.tzset()
+    try:
+        for city, n in (("Lyon", 1), ("Nice", 2)):
+            batch = spark.createDataFrame([(city, day(n))], "city string, ts timestamp").select(
+                F.to_timestamp(F.lit("2026-10-25 00:30:00")).alias("at"), "city", "ts")
+            apply_changes(spark, batch, spec, dim)
+        rows = spark.read.format("delta").load(dim).select(
+            F.date_format("at", "yyyy-MM-dd HH:mm").alias("at"), "city", "is_current"
+        ).orderBy("effective_from").collect()
+    finally:
+        monkeypatch.setenv("TZ", "UTC")
+        time.tzset()
+    assert [tuple(r) for r in rows] == [("2026-10-25 00:30", "Lyon", False),
+                                        ("2026-10-25 00:30", "Nice", True)]
+
+
 def test_working_column_names_and_new_spec_columns_are_refused_plainly(spark, dim) -> None:
     with pytest.raises(ConfigError, match=r"\['_version'\]: expected column names other than"):
         ScdSpec(keys=("id",), sequence_by="ts", scd2_columns=("_version",))

@@ -48,9 +48,12 @@ EXISTING, INCOMING = 0, 1
 
 # Timestamps as JSON text, exactly: every microsecond, in UTC. Spark's default writes
 # milliseconds in the session's zone, so a change below a millisecond would hash the same (and
-# be lost) and writers in two zones would hash one value two ways.
+# be lost) and writers in two zones would hash one value two ways. Null fields are always left
+# out (Spark's default), whatever ``spark.sql.jsonGenerator.ignoreNullFields`` a session sets:
+# writing them would hash an unchanged null value another way.
 _EXACT_JSON = {"timestampFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX",
-               "timestampNTZFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSS", "timeZone": "UTC"}
+               "timestampNTZFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSS", "timeZone": "UTC",
+               "ignoreNullFields": "true"}
 
 
 def values_hash(columns: tuple[str, ...]) -> Column:

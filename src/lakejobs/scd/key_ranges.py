@@ -53,6 +53,10 @@ class KeyRanges:
         # by the session's zone: text cast to timestamp_ntz keeps the wall-clock value exactly.
         if isinstance(self.data_type, T.TimestampNTZType):
             return F.lit(value.isoformat(sep=" ")).cast(T.TimestampNTZType())
+        # a zoned timestamp is collected as its microseconds since the epoch (see
+        # :func:`key_ranges`): a naive local datetime is ambiguous in a daylight-saving hour
+        if isinstance(self.data_type, T.TimestampType):
+            return F.timestamp_micros(F.lit(value))
         return F.lit(value)
 
 
@@ -74,7 +78,9 @@ def key_ranges(keys: DataFrame, column: str, max_ranges: int, *,
     if max_ranges < 1:
         raise ValueError(f"max_ranges: expected at least 1, got {max_ranges}")
     data_type = keys.schema[column].dataType
-    values = keys.select(F.col(column).alias("v"))
+    exact = (F.unix_micros(F.col(column)) if isinstance(data_type, T.TimestampType)
+             else F.col(column))
+    values = keys.select(exact.alias("v"))
     if at_most is None or at_most > MAX_COLLECTED_KEYS:
         values = values.where(F.col("v").isNotNull()).distinct().limit(MAX_COLLECTED_KEYS + 1)
     # collect_set leaves out nulls and duplicates as it goes: one shuffle of partial sets

@@ -47,6 +47,7 @@ from lakejobs.scd.history import (
     OP,
     ORIGIN,
     SEQ,
+    UPSERT,
     append_changes,
     appendable,
     build_versions,
@@ -55,6 +56,7 @@ from lakejobs.scd.history import (
     dimension_schema,
     rejection_reasons,
     to_change_events,
+    tracked_hash,
     version_changes,
     versions_to_events,
 )
@@ -283,10 +285,17 @@ def _as_stored(spark: SparkSession, events: DataFrame, spec: ScdSpec, path: str)
             f"{path}: the dimension has no column(s) {missing} that the SCD spec names: expected "
             "the spec the dimension was built with, or the columns added to it first (ALTER "
             "TABLE ... ADD COLUMNS, and for a tracked column a recomputed _tracked_hash)")
-    wanted = {k: stored[k] for k in spec.keys} | {SEQ: stored[SEQ_FROM]}
+    # Attributes too: the tracked hash hashes their JSON, and a decimal(12,4) 1.5000 is not
+    # the JSON of the decimal(10,2) 1.50 the table holds (nor a float the double it becomes), so
+    # an unchanged value typed otherwise would open a version.
+    wanted = ({k: stored[k] for k in spec.keys} | {SEQ: stored[SEQ_FROM]}
+              | {c: stored[c] for c in spec.attribute_columns})
     if all(events.schema[c].dataType == t for c, t in wanted.items()):
         return events
-    return events.withColumns({c: F.col(c).cast(t) for c, t in wanted.items()})
+    retyped = events.withColumns({c: F.col(c).cast(t) for c, t in wanted.items()})
+    if all(events.schema[c].dataType == stored[c] for c in spec.scd2_columns):
+        return retyped
+    return retyped.withColumn(HASH, F.when(F.col(OP) == UPSERT, tracked_hash(spec.scd2_columns)))
 
 
 def changes_writer(
