@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from lakejobs.config import BlockingRule
@@ -40,13 +40,18 @@ def rule_pairs(identities: DataFrame, rule: BlockingRule, max_block_size: int) -
     at most ``max_block_size`` records."""
     keyed = identities.select("identity_key", block_key(rule).alias("_block")).where(
         F.col("_block").isNotNull())
-    sizes = keyed.groupBy("_block").agg(F.count("*").alias("_n"))
-    keyed = keyed.join(sizes, on="_block", how="inner")
-    usable = keyed.where(F.col("_n") <= max_block_size)
-    left = usable.select("_block", F.col("identity_key").alias("left_key"))
-    right = usable.select("_block", F.col("identity_key").alias("right_key"))
+    # each block's size by a window, not by joining the keys to their own aggregate (a join of
+    # one lineage, see below)
+    size = F.count(F.lit(1)).over(Window.partitionBy("_block"))
+    usable = keyed.withColumn("_n", size).where(F.col("_n") <= max_block_size)
+    # the two sides' block columns named apart: a join of one lineage on a column of the same
+    # name is what Spark 3.5 fails to resolve when the identities are a checkpoint
+    left = usable.select(F.col("_block").alias("_left_block"),
+                         F.col("identity_key").alias("left_key"))
+    right = usable.select(F.col("_block").alias("_right_block"),
+                          F.col("identity_key").alias("right_key"))
     return (
-        left.join(right, on="_block", how="inner")
+        left.join(right, F.col("_left_block") == F.col("_right_block"), how="inner")
         .where(F.col("left_key") < F.col("right_key"))
         .select("left_key", "right_key", F.lit(rule.name).alias("rule"))
     )
