@@ -18,6 +18,7 @@ from pyspark.sql import types as T
 from lakejobs.columns import fitting_text_cast_sql
 from lakejobs.streaming.fields import FieldSpec
 
+
 def text_struct(fields: Sequence[FieldSpec]) -> T.StructType:
     """Every field as a string: the schema that reads JSON without losing anything."""
     return T.StructType([T.StructField(f.name, T.StringType(), True) for f in fields])
