@@ -51,6 +51,21 @@ def test_unknown_key_names_file_key_and_allowed_keys(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize(("text", "message"), [
+    ("identity:\n  types:\n    - {prefix: u, name: user, wieght: 1.0}\n",
+     "identity.types.0.wieght: unknown key (expected one of: prefix, name, linkable, "
+     "retention_days, weight)"),
+    ("streaming:\n  schema_registry: {url: 'http://registry', auth: basic}\n",
+     "streaming.schema_registry.auth: unknown key (expected one of: url, auth_env)"),
+])
+def test_unknown_keys_in_list_items_and_optional_sections_list_the_allowed_keys(
+        tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_settings("dev", path, environ={})
+    assert str(err.value) == f"{path}: {message}"
+
+
 def test_unknown_top_level_section_is_rejected(tmp_path: Path) -> None:
     path = write(tmp_path, "sparks: {}\n")
     with pytest.raises(ConfigError, match=r"dev.yaml: sparks: unknown key \(expected one of: env, "):

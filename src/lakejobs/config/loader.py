@@ -9,8 +9,8 @@ what was expected.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -137,10 +137,31 @@ def _describe(error: ValidationError, source: str, overrides: Mapping[str, Overr
 
 
 def _allowed_keys(loc: tuple[Any, ...]) -> str:
-    model: type[BaseModel] = Settings
+    """The keys of the section at ``loc`` (a list index or a mapping key steps into the items'
+    model), or ``?`` when no model describes it."""
+    model: type[BaseModel] | None = Settings
+    in_items = False  # the last step entered a tuple, list or mapping: ``part`` is an item's
     for part in loc:
-        annotation = model.model_fields[str(part)].annotation
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+        if in_items:
+            in_items = False
+            continue
+        field = model.model_fields.get(str(part)) if model is not None else None
+        if field is None:
             return "?"
-        model = annotation
-    return ", ".join(model.model_fields)
+        model, in_items = _model_in(field.annotation)
+    return ", ".join(model.model_fields) if model is not None and not in_items else "?"
+
+
+def _model_in(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
+    """The model a field's annotation holds, and whether it holds it as the items of a tuple,
+    list or mapping (``Spark``; ``Registry | None``; ``tuple[Source, ...]``, ``dict[str, Table]``).
+    """
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation, False
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    if get_origin(annotation) in (tuple, list, dict, Sequence, Mapping):
+        models = {m for a in args if (m := _model_in(a)[0]) is not None}
+        return (models.pop() if len(models) == 1 else None), True
+    if len(args) == 1:  # optional
+        return _model_in(args[0])
+    return None, False
