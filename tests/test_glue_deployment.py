@@ -48,7 +48,7 @@ def test_a_definition_renders_for_each_stack(stack: str, glue_version: str) -> N
 def test_a_typo_in_a_definition_names_the_file_and_key(tmp_path: Path) -> None:
     path = tmp_path / "jobs.yaml"
     path.write_text("jobs:\n  x: {description: d, workers: 3}\n")
-    with pytest.raises(ConfigError, match=r"jobs.yaml: jobs.x.workers: Extra inputs"):
+    with pytest.raises(ConfigError, match=r"jobs.yaml: jobs.x.workers: unknown key"):
         load_glue_jobs(str(path))
 
 

@@ -302,25 +302,25 @@ def cdc(name: str, source_table: str | None, **route: object) -> dict:
 @pytest.mark.parametrize(("routes", "message"), [
     # a record of dbo.orders would land in both routes
     ([cdc("everything", None), cdc("orders", "dbo.orders")],
-     r"Manifest: Value error, route 'everything' names no source_table but routes \['orders'\] "
+     r"Manifest: route 'everything' names no source_table but routes \['orders'\] "
      r"also read topic 'shop.cdc': expected a source_table on every Debezium route"),
     # a JSON record names no source table: every record would be filtered out, unlanded
     ([cdc("orders", "dbo.orders", format="json")],
-     r"routes\.0: Value error, route 'orders': 'source_table' is for debezium routes only, not "
+     r"routes\.0: route 'orders': 'source_table' is for debezium routes only, not "
      r"json: expected no source_table"),
     # a record of shop.dbo.orders is dbo.orders too
     ([cdc("orders", "dbo.orders"), cdc("shop_orders", "shop.dbo.orders")],
-     r"Manifest: Value error, routes 'orders' and 'shop_orders' on topic 'shop.cdc': "
+     r"Manifest: routes 'orders' and 'shop_orders' on topic 'shop.cdc': "
      r"source_table 'dbo.orders' matches the records of 'shop.dbo.orders': expected source "
      r"tables neither equal to nor a dotted suffix of another"),
     # a text that is not a timestamp would fail the batch; a number would be read as seconds
     ([cdc("orders", None, format="json", event_time="sent",
           columns=[{"name": "id", "type": "bigint"}, {"name": "sent", "type": "string"}])],
-     r"routes\.0: Value error, route 'orders': event_time column 'sent' is string: expected a "
+     r"routes\.0: route 'orders': event_time column 'sent' is string: expected a "
      r"timestamp or date column"),
     ([cdc("orders", None, format="json", event_time="sent",
           columns=[{"name": "id", "type": "bigint"}, {"name": "sent", "type": "bigint"}])],
-     r"routes\.0: Value error, route 'orders': event_time column 'sent' is bigint: expected a "
+     r"routes\.0: route 'orders': event_time column 'sent' is bigint: expected a "
      r"timestamp or date column"),
 ], ids=["debezium_route_without_source_table", "source_table_on_json", "source_table_suffix",
         "event_time_string", "event_time_bigint"])

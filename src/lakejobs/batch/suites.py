@@ -37,6 +37,7 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from lakejobs.batch.rules import Rule, RuleSet
+from lakejobs.config.documents import problem_text
 from lakejobs.errors import ConfigError
 from lakejobs.resources import read_text
 
@@ -225,7 +226,8 @@ def _parse_rule(raw: Any, *, source: str, where: str) -> Any:
         first = e.errors()[0]
         loc = ".".join(str(p) for p in first["loc"][1:] if not isinstance(p, int)) or "check"
         rule_id = raw.get("id", "?")
-        raise ConfigError(f"{source}: {where} (rule '{rule_id}').{loc}: {first['msg']}") from None
+        raise ConfigError(
+            f"{source}: {where} (rule '{rule_id}').{loc}: {problem_text(first)}") from None
 
 
 def _rule_set(table: Any, rules: list[Any], *, source: str) -> RuleSet:
@@ -234,4 +236,4 @@ def _rule_set(table: Any, rules: list[Any], *, source: str) -> RuleSet:
     except ValidationError as e:
         first = e.errors()[0]
         loc = ".".join(str(p) for p in first["loc"]) or "rules"
-        raise ConfigError(f"{source}: {loc}: {first['msg']}") from None
+        raise ConfigError(f"{source}: {loc}: {problem_text(first)}") from None

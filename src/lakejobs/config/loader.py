@@ -15,6 +15,7 @@ from typing import Any, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from lakejobs.config.documents import problem_text
 from lakejobs.config.models import Settings
 from lakejobs.errors import ConfigError
 from lakejobs.resources import bundled_path, list_bundled, read_text
@@ -121,17 +122,7 @@ def _describe(error: ValidationError, source: str, overrides: Mapping[str, Overr
             allowed = _allowed_keys(item["loc"][:-1])
             problems.append(f"{where}: {key}: unknown key (expected one of: {allowed})")
             continue
-        message = (
-            item["msg"]
-            .replace("Input should be", "expected")
-            .replace("String should match pattern", "expected a string matching")
-            .replace("Value error, ", "")
-        )
-        if item["type"] == "missing":
-            message = "required key is missing"
-        elif not isinstance(item.get("input"), dict | list):
-            message += f", got {item.get('input')!r}"
-        problems.append(f"{where}: {key}: {message}")
+        problems.append(f"{where}: {key}: {problem_text(item)}")
     extra = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
     return problems[0] + extra
 
