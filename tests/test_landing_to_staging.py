@@ -14,7 +14,9 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakejobs.errors import ContractError, DataQualityError
+from lakejobs.batch.landing_to_staging import table_rules
+from lakejobs.config import ValidationTable
+from lakejobs.errors import ConfigError, ContractError, DataQualityError
 from lakejobs.registry import get_job
 from lakejobs.runtime import JobResult, run_job
 
@@ -85,12 +87,15 @@ def delta_version(spark: SparkSession, path: Path) -> int:
 def test_complete_landing_folders_are_split_into_staging_and_quarantine(
     spark: SparkSession, config: Path, lake_root: Path
 ) -> None:
-    land(lake_root, "customers", "dt=2026-11-22", [*CUSTOMERS, "{not json"])
+    # a key named twice: one of its values would be dropped unseen
+    twice = ('{"customer_id": 6, "email": "fay@example.org", "full_name": "Fay", '
+             '"updated_at": "2026-11-22T10:00:00Z", "customer_id": 7}')
+    land(lake_root, "customers", "dt=2026-11-22", [*CUSTOMERS, "{not json", twice])
     land(lake_root, "customers", "dt=2026-11-23", CUSTOMERS[:1], complete=False)
 
     result = run(spark, config, "r1", "--table", "customers")
 
-    assert (result.rows_read, result.rows_written, result.rows_quarantined) == (6, 2, 4)
+    assert (result.rows_read, result.rows_written, result.rows_quarantined) == (7, 2, 5)
     staged = spark.read.format("delta").load(str(lake_root / "staging" / "customers"))
     expected = spark.createDataFrame(
         [
@@ -116,6 +121,7 @@ def test_complete_landing_folders_are_split_into_staging_and_quarantine(
             ("Eve", ["not_e164_phone"]),
             # the rules still run on a malformed record: its email is missing too
             (None, ["malformed_record", "null"]),
+            ("Fay", ["malformed_record"]),
         ],
         "name string, reasons array<string>",
     )
@@ -289,3 +295,22 @@ def test_data_docs_are_built_for_the_run_when_configured(
     # the conformed batch, bad rows included, fails email_format and country_known in GX too
     assert "staging.customers" in html and "Failed" in html
     assert result.rows_read == 5
+
+
+def test_a_rule_on_a_column_the_contract_lacks_is_a_config_error_naming_file_rule_and_column(
+    tmp_path: Path,
+) -> None:
+    rules = tmp_path / "orders-rules.yaml"
+    rules.write_text(json.dumps({"table": "orders", "rules": [
+        {"id": "status_known", "check": "in_set", "column": "order_stauts",
+         "values": ["placed"]}]}))
+    table = ValidationTable(name="orders", contract="conf/contracts/orders.yaml",
+                            rules=str(rules))
+
+    with pytest.raises(ConfigError) as error:
+        table_rules(table)
+
+    assert str(error.value) == (
+        f"{rules}: rule 'status_known': column(s) ['order_stauts'] are not in the contract of "
+        "orders: expected one of ['order_id', 'customer_id', 'order_status', 'order_total', "
+        "'currency', 'ordered_at', 'updated_at']")

@@ -4,10 +4,13 @@ quarantined, every replayed row is marked, and replaying again duplicates nothin
 from __future__ import annotations
 
 import json
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
 from chispa import assert_df_equality
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from lakejobs.registry import get_job
 from lakejobs.runtime import JobResult, run_job
@@ -73,3 +76,37 @@ def test_replay_after_a_rule_fix_stages_what_now_passes_exactly_once(
         ("3", "r2", "still_failing", ["currency_code"]),
     ], "order_id string, replay_run_id string, replay_outcome string, "
        "replay_failed array<string>"), ignore_row_order=True, ignore_nullable=True)
+
+
+def test_replay_of_a_streamed_parquet_row_stages_its_exact_values_and_metadata_is_not_drift(
+    spark: SparkSession, tmp_path: Path, lake_root: Path
+) -> None:
+    # what the streaming job lands: typed columns (microsecond timestamps) and its own
+    # _-prefixed metadata; orders quarantine drift, so metadata taken for drift never replays
+    spark.createDataFrame(
+        [(1, 7, "placed", Decimal("10.00"), "EUR", datetime(2026, 11, 22, 10, 0, 0, 123456),
+          "retail.orders", 5),
+         (2, 7, "refunded", Decimal("5.00"), "EUR", datetime(2026, 11, 22, 11, 0, 0, 654321),
+          "retail.orders", 6)],
+        "order_id bigint, customer_id bigint, order_status string, order_total decimal(12,2), "
+        "currency string, ordered_at timestamp, _topic string, _offset bigint",
+    ).write.parquet(str(lake_root / "landing" / "orders" / "hour=10" / "batch=0"))
+    config = tmp_path / "dev.yaml"
+    config.write_text(json.dumps({"env": "dev", "lake": {"root": str(lake_root)}, "validation": {
+        "tables": [{"name": "orders", "contract": "conf/contracts/orders.yaml",
+                    "rules": str(tmp_path / "orders-rules.yaml")}]}}))
+    rules(tmp_path, ["placed"])
+    first = run(spark, "landing_to_staging", config, "v1")
+    rules(tmp_path, ["placed", "refunded"])
+    replay = run(spark, "replay_quarantine", config, "r1", "--table", "orders")
+
+    assert (first.rows_written, first.rows_quarantined) == (1, 1)
+    assert (replay.rows_read, replay.rows_written, replay.rows_quarantined) == (1, 1, 0)
+    staged = spark.read.format("delta").load(str(lake_root / "staging" / "orders"))
+    assert_df_equality(
+        staged.select("order_id", "ordered_at", F.map_keys("_extra_columns").alias("extra")),
+        spark.createDataFrame([
+            (1, datetime(2026, 11, 22, 10, 0, 0, 123456), []),
+            (2, datetime(2026, 11, 22, 11, 0, 0, 654321), []),
+        ], "order_id bigint, ordered_at timestamp, extra array<string>"),
+        ignore_row_order=True, ignore_nullable=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -24,6 +24,15 @@ from lakejobs.batch.contracts import Contract
 from lakejobs.hadoop_files import file_system
 
 DEFAULT_MARKER = "_SUCCESS"
+# to_json writes timestamps to the millisecond by default: a quarantined record must keep the
+# microseconds it landed with, or its replay stages another value than the one that arrived
+RAW_JSON_OPTIONS = {"timestampFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX",
+                    "timestampNTZFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSSSS"}
+
+
+def raw_record_json(raw: Column) -> Column:
+    """The JSON text of a landed row kept as a struct (``_raw_record`` of Parquet files)."""
+    return F.to_json(raw, RAW_JSON_OPTIONS)
 
 
 def complete_files(
@@ -84,20 +93,29 @@ def read_landed(spark: SparkSession, files: list[str], contract: Contract) -> Da
                         "_extra_columns",
                         F.col("_raw_record") if isinstance(f.schema["_raw_record"].dataType,
                                                            T.StringType)
-                        else F.to_json("_raw_record").alias("_raw_record"),
+                        else raw_record_json(F.col("_raw_record")).alias("_raw_record"),
                         "_malformed", "_source_file") for f in frames]
     return aligned[0].unionByName(aligned[1], allowMissingColumns=True)
 
 
 def landed_json(lines: DataFrame, contract: Contract) -> DataFrame:
-    """JSON lines (column ``value``) as landed columns: every top-level field parsed as text."""
+    """JSON lines (column ``value``) as landed columns: every top-level field parsed as text.
+
+    A line from a ``.parquet`` file is a quarantined Parquet row being replayed (its raw record
+    is the JSON of all its columns): as in :func:`landed_columns`, its ``_``-prefixed fields are
+    the landing job's metadata, not drift.
+    """
     fields = F.from_json(F.col("value"), T.MapType(T.StringType(), T.StringType()))
     known = F.array(*[F.lit(name) for name in contract.names])
+    landing_metadata = F.col("_source_file").endswith(".parquet")
     return lines.select(
         *[fields.getItem(name).alias(name) for name in contract.names],
-        F.map_filter(fields, lambda k, _v: ~F.array_contains(known, k)).alias("_extra_columns"),
+        F.map_filter(fields, lambda k, _v: ~F.array_contains(known, k)
+                     & ~(landing_metadata & k.startswith("_"))).alias("_extra_columns"),
         F.col("value").alias("_raw_record"),
-        fields.isNull().alias("_malformed"),
+        # a key named twice: the parsed map holds both values and the first would be read
+        (fields.isNull() | (F.size(F.array_distinct(F.map_keys(fields))) != F.size(fields)))
+        .alias("_malformed"),
         F.col("_source_file"),
     )
 

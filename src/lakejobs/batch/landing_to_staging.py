@@ -54,7 +54,12 @@ from lakejobs.delta_io import (
     rows_written_since,
     table_version,
 )
-from lakejobs.errors import ConservationError, DataQualityError, JobArgumentError
+from lakejobs.errors import (
+    ConfigError,
+    ConservationError,
+    DataQualityError,
+    JobArgumentError,
+)
 from lakejobs.resources import resolve_location
 from lakejobs.runtime import JobContext, JobResult
 
@@ -131,9 +136,20 @@ def configured_table(context: JobContext, name: str) -> ValidationTable:
 
 
 def table_rules(table: ValidationTable) -> tuple[Contract, RuleSet]:
-    """The contract and the rules of a configured table."""
+    """The contract and the rules of a configured table.
+
+    Raises:
+        ConfigError: a rule names a column the contract does not have (a typo would otherwise
+            surface as Spark's unresolved-column error in the middle of the run).
+    """
     contract = load_contract(resolve_location(table.contract))
     rules = load_rules(resolve_location(table.rules)) if table.rules else RuleSet(table=table.name)
+    for rule in rules.rules:
+        unknown = [c for c in rule.columns if c not in contract.names]
+        if unknown:
+            raise ConfigError(f"{table.rules}: rule '{rule.id}': column(s) {unknown} are not in "
+                              f"the contract of {contract.table}: expected one of "
+                              f"{list(contract.names)}")
     return contract, rules
 
 

@@ -29,6 +29,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakejobs._compat import current_stack
+from lakejobs.batch.landing import raw_record_json
 from lakejobs.batch.rules import Check, RuleSet, flag_column
 from lakejobs.errors import ConfigError
 
@@ -275,7 +276,7 @@ def bad_rows(table: str, run_id: str, checks: Sequence[Check]):
     def transform(flagged: DataFrame) -> DataFrame:
         raw = F.col("_raw_record")
         if not isinstance(flagged.schema["_raw_record"].dataType, T.StringType):
-            raw = F.to_json(raw)
+            raw = raw_record_json(raw)
         return flagged.where(blocking(checks)).select(
             F.lit(table).alias("table"),
             F.col("_source_file"),
