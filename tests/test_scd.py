@@ -156,6 +156,66 @@ def test_an_inferred_member_is_filled_in_place_by_the_first_real_change(spark, d
     assert actual.where(f"sk = {placeholder_sk}").select("city").first().city == "Lyon"
 
 
+INFERRED_VIEW = T.StructType([T.StructField("sk", T.LongType()), *VIEW.fields,
+                              T.StructField("is_inferred", T.BooleanType())])
+
+
+@pytest.mark.parametrize("arrival", ["late", "in_order"])
+def test_a_delete_older_than_the_fill_of_a_placeholder_leaves_the_filled_member_current(
+    spark, dim, arrival: str
+) -> None:
+    """A delete sequenced before a key's first real upsert has no real version to close: the
+    placeholder stands for a key the dimension holds no record of yet. The delete is recorded in
+    the placeholder's change log; the upsert fills the placeholder in place, whichever of the
+    two arrives first, so facts pointing at the placeholder never see a deleted member."""
+    spec = ScdSpec(keys=("id",), sequence_by="ts", scd2_columns=("city",),
+                   scd1_columns=("email",), operation="op", inferred_members=True)
+    apply_changes(spark, changes(spark, [(2, "Rome", "r@x", day(1), "c")]), spec, dim)
+    add_inferred_members(spark, spark.createDataFrame([(1,)], "id bigint"), spec, dim)
+    sk = spark.read.format("delta").load(dim).where("id = 1").first().sk
+    rome_sk = spark.read.format("delta").load(dim).where("id = 2").first().sk
+    fill, delete = (1, "Lyon", "a@x", day(10), "c"), (1, None, None, day(5), "d")
+    if arrival == "in_order":
+        apply_changes(spark, changes(spark, [delete]), spec, dim)
+        # nothing real to delete yet: the placeholder stays, still inferred
+        assert_df_equality(
+            spark.read.format("delta").load(dim).select(*INFERRED_VIEW.fieldNames()),
+            spark.createDataFrame([
+                (sk, 1, None, None, INFERRED_FROM, END, True, False, True),
+                (rome_sk, 2, "Rome", "r@x", day(1), END, True, False, False),
+            ], INFERRED_VIEW), ignore_row_order=True, ignore_nullable=True)
+    apply_changes(spark, changes(spark, [fill]), spec, dim)
+    if arrival == "late":
+        apply_changes(spark, changes(spark, [delete]), spec, dim)
+
+    actual = spark.read.format("delta").load(dim)
+    expected = spark.createDataFrame([
+        (sk, 1, "Lyon", "a@x", INFERRED_FROM, END, True, False, False),
+        (rome_sk, 2, "Rome", "r@x", day(1), END, True, False, False),
+    ], INFERRED_VIEW)
+    assert_df_equality(actual.select(*INFERRED_VIEW.fieldNames()), expected,
+                       ignore_row_order=True, ignore_nullable=True)
+    logged = actual.where("id = 1").first()["_change_log"]
+    assert [(e.seq, e.op) for e in logged] == [(day(5), "d"), (day(10), "u")]
+
+
+def test_a_delete_after_the_fill_of_a_placeholder_still_deletes_it(spark, dim) -> None:
+    spec = ScdSpec(keys=("id",), sequence_by="ts", scd2_columns=("city",),
+                   scd1_columns=("email",), operation="op", inferred_members=True)
+    apply_changes(spark, changes(spark, [(2, "Rome", "r@x", day(1), "c")]), spec, dim)
+    add_inferred_members(spark, spark.createDataFrame([(1,)], "id bigint"), spec, dim)
+    apply_changes(spark, changes(spark, [(1, None, None, day(5), "d")]), spec, dim)
+    # a late upsert older than the delete fills the placeholder, which the delete then closes
+    apply_changes(spark, changes(spark, [(1, "Lyon", "a@x", day(3), "c")]), spec, dim)
+
+    expected = spark.createDataFrame([
+        (1, "Lyon", "a@x", INFERRED_FROM, day(5), False, True, False),
+        (2, "Rome", "r@x", day(1), END, True, False, False),
+    ], T.StructType([*VIEW.fields, T.StructField("is_inferred", T.BooleanType())]))
+    assert_df_equality(spark.read.format("delta").load(dim).select(*expected.columns), expected,
+                       ignore_row_order=True, ignore_nullable=True)
+
+
 def test_a_placeholder_before_any_real_change_is_flagged_inferred(spark, dim) -> None:
     spec = ScdSpec(keys=("id",), sequence_by="ts", scd2_columns=("city",),
                    scd1_columns=("email",), operation="op", inferred_members=True)
@@ -278,6 +338,45 @@ def test_surrogate_keys_are_unique_and_survive_restitching(spark, dim) -> None:
     assert len({r.sk for r in after}) == len(after) == 4
     after_by_version = {(r.id, r.effective_from): r.sk for r in after}
     assert {version: after_by_version[version] for version in before} == before
+
+
+@pytest.mark.parametrize("split", ["one_batch", "in_sequence_order", "late"])
+def test_effective_times_out_of_step_with_the_sequence_never_run_backwards(
+    spark, dim, split: str
+) -> None:
+    """The sequence orders a key's versions; an effective time earlier than a predecessor's
+    (clock skew between the source's writers) is raised to it: intervals never run backwards."""
+    spec = ScdSpec(keys=("id",), sequence_by="lsn", effective_at="ts", scd2_columns=("city",),
+                   operation="op")
+    schema = "id bigint, city string, lsn bigint, ts timestamp, op string"
+    rows = [
+        (1, "Lyon", 1, day(1), "c"), (1, "Nice", 2, day(5), "u"),
+        (1, "Paris", 3, day(3), "u"),             # after Nice, dated before it
+        (1, "Rome", 4, day(7), "u"), (1, None, 5, day(6), "d"),  # deleted before it opened
+        (2, "Oslo", 1, day(4), "c"), (2, None, 2, day(2), "d"),
+    ]
+    batches = {
+        "one_batch": [rows],
+        "in_sequence_order": [[r for r in rows if r[2] == n] for n in range(1, 6)],
+        "late": [[r for r in rows if r[2] % 2], [r for r in rows if not r[2] % 2]],
+    }[split]
+    for batch in batches:
+        result = apply_changes(spark, spark.createDataFrame(batch, schema), spec, dim)
+        assert result.changes_rejected == 0
+        if split == "in_sequence_order":
+            assert result.appended is True
+
+    actual = spark.read.format("delta").load(dim).select(
+        "id", "city", "effective_from", "effective_to", "is_current", "is_deleted")
+    expected = spark.createDataFrame([
+        (1, "Lyon", day(1), day(5), False, False),
+        (1, "Nice", day(5), day(5), False, False),
+        (1, "Paris", day(5), day(7), False, False),
+        (1, "Rome", day(7), day(7), False, True),
+        (2, "Oslo", day(4), day(4), False, True),
+    ], "id bigint, city string, effective_from timestamp, effective_to timestamp, "
+       "is_current boolean, is_deleted boolean")
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
 
 
 def test_null_keys_and_sequences_are_rejected_with_reasons(spark, dim) -> None:

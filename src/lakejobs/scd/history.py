@@ -65,11 +65,49 @@ def values_hash(columns: tuple[str, ...]) -> Column:
     return F.xxhash64(F.to_json(F.struct(*[F.col(c) for c in columns]), _EXACT_JSON))
 
 
-def tracked_hash(columns: tuple[str, ...]) -> Column:
-    """The hash of the tracked columns (:func:`values_hash`; 0 when there are none)."""
+def tracked_hash(columns: tuple[str, ...], schema: T.StructType) -> Column:
+    """The hash of the tracked columns (0 when there are none) of a frame of ``schema``.
+
+    As :func:`values_hash`, except that values Spark SQL holds equal but writes two ways hash
+    alike: a float or double -0.0 (at any depth of arrays, structs and map values) hashes as 0.0,
+    since ``-0.0 = 0.0`` and a change of sign is no change. Every NaN already writes as ``NaN``.
+    Columns without floating-point values are hashed as they are, so no other stored hash moves.
+    """
     if not columns:
         return F.lit(0).cast("bigint")
-    return values_hash(columns)
+    types = {f.name: f.dataType for f in schema.fields}
+    fields = [_signless_zeros(F.col(c), types[c]).alias(c) if _holds_floats(types[c])
+              else F.col(c) for c in columns]
+    return F.xxhash64(F.to_json(F.struct(*fields), _EXACT_JSON))
+
+
+def _holds_floats(data_type: T.DataType) -> bool:
+    if isinstance(data_type, (T.FloatType, T.DoubleType)):
+        return True
+    if isinstance(data_type, T.ArrayType):
+        return _holds_floats(data_type.elementType)
+    if isinstance(data_type, T.MapType):
+        return _holds_floats(data_type.valueType)
+    if isinstance(data_type, T.StructType):
+        return any(_holds_floats(f.dataType) for f in data_type.fields)
+    return False
+
+
+def _signless_zeros(value: Column, data_type: T.DataType) -> Column:
+    """``value`` with every floating-point -0.0 in it written as 0.0 (map keys left as they are:
+    rewriting one could collide with another key)."""
+    if isinstance(data_type, (T.FloatType, T.DoubleType)):
+        return F.when(value == 0, F.lit(0).cast(data_type)).otherwise(value)
+    if isinstance(data_type, T.ArrayType):
+        return F.transform(value, lambda v: _signless_zeros(v, data_type.elementType))
+    if isinstance(data_type, T.MapType):
+        return F.transform_values(value, lambda _, v: _signless_zeros(v, data_type.valueType))
+    if isinstance(data_type, T.StructType):
+        fields = [_signless_zeros(value.getField(f.name), f.dataType).alias(f.name)
+                  if _holds_floats(f.dataType) else value.getField(f.name).alias(f.name)
+                  for f in data_type.fields]
+        return F.when(value.isNotNull(), F.struct(*fields))
+    return value
 
 
 def surrogate_key(keys: list[str], seq_from: Column) -> Column:
@@ -107,7 +145,7 @@ def to_change_events(changes: DataFrame, spec: ScdSpec) -> DataFrame:
         F.col(spec.effective_column).cast("timestamp").alias(EFF),
         F.when(delete, F.lit(DELETE)).otherwise(F.lit(UPSERT)).alias(OP),
         F.when(delete, F.lit(None).cast("bigint")).otherwise(
-            tracked_hash(spec.scd2_columns)).alias(HASH),
+            tracked_hash(spec.scd2_columns, changes.schema)).alias(HASH),
         *[F.col(c) for c in spec.attribute_columns],
         F.lit(INCOMING).alias(ORIGIN),
     )
@@ -147,7 +185,8 @@ def versions_to_events(dimension: DataFrame, spec: ScdSpec) -> DataFrame:
 def deduplicate_events(events: DataFrame, spec: ScdSpec) -> DataFrame:
     """One event per (key, sequence): an event already in the dimension wins over a new one;
     among new duplicates the choice is deterministic (delete first, then lowest hash of the
-    tracked columns, then of every attribute: never the rows' order in the batch).
+    tracked columns, then of every attribute as written, so that of a 0.0 and a -0.0 one is
+    always kept: never the rows' order in the batch).
 
     A new placeholder (inferred member) for a key the dimension already holds is dropped: it would
     otherwise take over the surrogate key of the key's first real version.
@@ -181,25 +220,45 @@ def build_versions(events: DataFrame, spec: ScdSpec) -> DataFrame:
     """
     keys = list(spec.keys)
     in_order = Window.partitionBy(*keys).orderBy(SEQ)
+    so_far = in_order.rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    before = in_order.rowsBetween(Window.unboundedPreceding, -1)
     whole_key = in_order.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
+    if not spec.hard_delete:
+        # The sequence orders a key's versions; an effective time behind a predecessor's (clock
+        # skew among the source's writers, a sequence that is not the commit time) is raised to
+        # it, so intervals never run backwards. Rejecting such a change instead would make the
+        # result depend on which change arrived first. A running maximum only grows when events
+        # are added, and the dimension records the raised times, so recovering events and
+        # rebuilding gives the same times in any split into batches. (With hard deletes only
+        # the key's last, open version is kept: nothing to raise.)
+        events = events.withColumn(EFF, F.max(EFF).over(so_far))
     prev_op = F.lag(OP).over(in_order)
     prev_hash = F.lag(HASH).over(in_order)
-    after_placeholder = F.coalesce(prev_op == INFERRED, F.lit(False))
+    is_upsert = F.col(OP) == UPSERT
+    is_placeholder = F.col(OP) == INFERRED
+    if spec.inferred_members:
+        # Until its first real upsert, a placeholder's key has no real version: that upsert fills
+        # the placeholder, and a delete sequenced before it closes nothing (it is only logged),
+        # whether it arrives before the upsert or after it.
+        unfilled = (F.max(is_placeholder).over(whole_key)
+                    & (F.coalesce(F.sum(is_upsert.cast("int")).over(before), F.lit(0)) == 0))
+    else:
+        unfilled = F.lit(False)
     # A delete or a placeholder opens a version only as a key's first event: a tombstone (delete
     # of a key never seen), or a placeholder (always first: it has no sequence, nulls sort first).
     opens_version = (
-        (F.col(OP) == UPSERT) & ~after_placeholder
+        is_upsert & ~F.col("_unfilled")
         & (prev_op.isNull() | (prev_op == DELETE) | (prev_hash != F.col(HASH)))
-    ) | ((F.col(OP) != UPSERT) & prev_op.isNull())
-    is_placeholder = F.col(OP) == INFERRED
+    ) | (~is_upsert & prev_op.isNull())
+    closing_delete = (F.col(OP) == DELETE) & ~F.col("_unfilled")
     scd1_latest = F.last(
-        F.when(F.col(OP) == UPSERT, F.struct(*[F.col(c) for c in spec.scd1_columns])),
+        F.when(is_upsert, F.struct(*[F.col(c) for c in spec.scd1_columns])),
         ignorenulls=True,
     ).over(whole_key) if spec.scd1_columns else F.lit(None)
     marked = (
-        events.withColumn("_opens", opens_version)
-        .withColumn("_version", F.sum(F.col("_opens").cast("int")).over(
-            in_order.rowsBetween(Window.unboundedPreceding, Window.currentRow)))
+        events.withColumn("_unfilled", unfilled)
+        .withColumn("_opens", opens_version)
+        .withColumn("_version", F.sum(F.col("_opens").cast("int")).over(so_far))
         .withColumn("_scd1", scd1_latest)
     )
     opening = F.struct(F.col(EFF).alias("eff"), F.col(OP).alias("op"), F.col(HASH).alias("hash"),
@@ -210,14 +269,15 @@ def build_versions(events: DataFrame, spec: ScdSpec) -> DataFrame:
     versions = marked.groupBy(*keys, "_version").agg(
         # a filled placeholder keeps no sequence, hence its surrogate key
         F.when(F.count(F.when(is_placeholder, 1)) == 0, F.min(SEQ)).alias(SEQ_FROM),
-        # attributes come from the first real change (a placeholder carries none)
-        F.min_by(opening, F.when(~is_placeholder, F.col(SEQ))).alias("_start"),
+        # attributes come from the first real change (a placeholder, and a delete before the
+        # placeholder is filled, carry none)
+        F.min_by(opening, F.when(is_upsert | closing_delete, F.col(SEQ))).alias("_start"),
         F.coalesce(F.max(F.when(is_placeholder, F.col(EFF))), F.min_by(F.col(EFF), F.col(SEQ)))
         .alias("_eff_from"),
-        F.min(is_placeholder).alias("_inferred_only"),
+        (F.max(is_placeholder) & ~F.max(is_upsert)).alias("_inferred_only"),
         F.sort_array(F.collect_list(logged)).alias(CHANGE_LOG),
-        F.min_by(F.col(EFF), F.when(F.col(OP) == DELETE, F.col(SEQ))).alias("_deleted_at"),
-        F.max((F.col(OP) == DELETE).cast("int")).alias("_has_delete"),
+        F.min_by(F.col(EFF), F.when(closing_delete, F.col(SEQ))).alias("_deleted_at"),
+        F.max(closing_delete.cast("int")).alias("_has_delete"),
         F.first("_scd1").alias("_scd1"),
     )
     by_start = Window.partitionBy(*keys).orderBy(SEQ_FROM)
@@ -299,10 +359,14 @@ def append_changes(existing: DataFrame, events: DataFrame, spec: ScdSpec) -> Dat
         F.coalesce(last_logged["op"], F.when(old[TRACKED_HASH].isNull(), F.lit(DELETE))
                    .otherwise(F.lit(UPSERT))).alias("last_op"),
     ), old[SEQ_FROM])
+    # the latest effective time recorded: the change's own is raised to it, as the rebuild does
+    recorded_eff = F.max(F.greatest(old[EFFECTIVE_FROM],
+                                    F.array_max(old[CHANGE_LOG]["effective_at"])))
     joined = (
         events.join(held, on=keys, how="left")
         .withColumn("_recorded_to", recorded_to.over(whole_key))
         .withColumn("_latest", latest.over(whole_key))
+        .withColumn(EFF, F.greatest(F.col(EFF), recorded_eff.over(whole_key)))
     )
     known = old[sk].isNotNull()
     fits = F.when(known, F.col(SEQ) > F.col("_recorded_to")).otherwise(F.col(OP) == UPSERT)

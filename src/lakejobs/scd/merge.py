@@ -295,7 +295,8 @@ def _as_stored(spark: SparkSession, events: DataFrame, spec: ScdSpec, path: str)
     retyped = events.withColumns({c: F.col(c).cast(t) for c, t in wanted.items()})
     if all(events.schema[c].dataType == stored[c] for c in spec.scd2_columns):
         return retyped
-    return retyped.withColumn(HASH, F.when(F.col(OP) == UPSERT, tracked_hash(spec.scd2_columns)))
+    return retyped.withColumn(HASH, F.when(F.col(OP) == UPSERT,
+                                           tracked_hash(spec.scd2_columns, retyped.schema)))
 
 
 def changes_writer(

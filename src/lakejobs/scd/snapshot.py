@@ -32,12 +32,12 @@ def snapshot_changes(
 ) -> DataFrame:
     """Change rows (op ``c``/``u``/``d``) that turn the ``current`` versions into ``snapshot``."""
     attributes = list(spec.attribute_columns)
-    fingerprint = tracked_hash(tuple(attributes))
-    snap = snapshot.select(*spec.keys, *attributes).withColumn("_new_fp", fingerprint)
+    snap = snapshot.select(*spec.keys, *attributes)
+    snap = snap.withColumn("_new_fp", tracked_hash(tuple(attributes), snap.schema))
     # (no dimension yet: ``current`` is the empty snapshot, without the flag)
     placeholder = F.col(IS_INFERRED) if IS_INFERRED in current.columns else F.lit(False)
-    cur = current.select(*spec.keys, *attributes, placeholder.alias("_placeholder")).withColumn(
-        "_old_fp", fingerprint)
+    cur = current.select(*spec.keys, *attributes, placeholder.alias("_placeholder"))
+    cur = cur.withColumn("_old_fp", tracked_hash(tuple(attributes), cur.schema))
     joined = snap.alias("n").join(cur.alias("o"), on=list(spec.keys), how="full")
     is_placeholder = F.coalesce(F.col("_placeholder"), F.lit(False))
     op = (

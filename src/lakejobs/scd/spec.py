@@ -31,7 +31,7 @@ WORKING_COLUMNS = frozenset({
     "_action", "_copies", "_deleted_at", "_eff", "_eff_from", "_forgotten", "_has_delete",
     "_hash", "_held", "_inferred_only", "_latest", "_new_fp", "_new_row", "_old_fp", "_old_row",
     "_op", "_opens", "_origin", "_placeholder", "_rank", "_reasons", "_recorded_to", "_row",
-    "_scd1", "_seq", "_start", "_version",
+    "_scd1", "_seq", "_start", "_unfilled", "_version",
 })
 WORKING_PREFIXES = ("_o_", "_old_")
 
