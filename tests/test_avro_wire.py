@@ -475,6 +475,30 @@ def test_values_their_declared_type_cannot_hold_are_contract_violations(spark, s
                        ignore_row_order=True, ignore_nullable=True)
 
 
+
+def test_a_boolean_from_avro_text_takes_true_or_false_only(spark, standin, confluent):
+    # Spark's text cast would also read "yes", "y", "t" and "1" as true, as in the JSON decoders
+    schema = json.dumps({"type": "record", "name": "Flag", "fields": [
+        {"name": "id", "type": "long"}, {"name": "active", "type": "string"}]})
+    flag_id = standin.register("flags-value", schema)
+    fields = (FieldSpec(name="id", type="bigint", nullable=False),
+              FieldSpec(name="active", type="boolean"))
+    avro = spark.createDataFrame(list(enumerate(["true", "FALSE", "yes", "t", "1"])),
+                                 "id long, active string").select(
+        to_avro(F.struct("id", "active"), schema).alias("body"))
+    records = kafka(spark, [framed(flag_id, bytes(r["body"])) for r in avro.collect()])
+    row = T.StructType([T.StructField("id", T.LongType()),
+                        T.StructField("active", T.BooleanType())])
+    expected = spark.createDataFrame([
+        (0, "4", (0, True), None, None),
+        (1, "4", (1, False), None, None),
+        (2, "4", None, "contract_violation", "active: cannot convert 'yes' to boolean"),
+        (3, "4", None, "contract_violation", "active: cannot convert 't' to boolean"),
+        (4, "4", None, "contract_violation", "active: cannot convert '1' to boolean"),
+    ], T.StructType([*OUTPUT.fields[:2], T.StructField("_row", row), *OUTPUT.fields[3:]]))
+    assert_df_equality(decoded(records, fields, confluent), expected,
+                       ignore_row_order=True, ignore_nullable=True)
+
 # ---------------------------------------------------------------- registry clients (no Spark)
 
 def test_confluent_registry_sends_basic_auth_from_the_environment(monkeypatch):

@@ -1,6 +1,7 @@
 """Decoded values that once landed wrong. A time of day alone, read as a timestamp, took
 the date of the day it was decoded; a payload naming a key twice passed its signature though
-its landed text kept a value the signature never covered."""
+its landed text kept a value the signature never covered; an envelope whose context was a
+string landed without its identifiers; a boolean field took "yes", "y", "t" or "1" as true."""
 
 from __future__ import annotations
 
@@ -21,6 +22,28 @@ PAGE_VIEW = {"name": "page_view_v1", "format": "envelope", "topics": ["web.event
              "columns": [{"name": "page_url", "type": "string", "nullable": False}]}
 ROUTES = Manifest.model_validate({"routes": [PAGE_VIEW]}).routes
 RESULT = "offset bigint, _error string, _error_detail string"
+# JSON booleans, their text in any case, and the texts Spark's cast would also take as booleans
+BOOLEANS = ["true", "false", '"true"', '"FALSE"', '"yes"', '"y"', '"t"', '"1"', "1", '" true"']
+BOOLEAN_RESULT = "offset bigint, active boolean, _error string, _error_detail string"
+
+
+def expected_booleans(spark):
+    """The decoded rows of the :data:`BOOLEANS` values, one per offset."""
+    def refused(text: str) -> tuple:
+        return (None, "contract_violation", f"active: cannot decode '{text}' as boolean")
+
+    return spark.createDataFrame([
+        (0, True, None, None), (1, False, None, None), (2, True, None, None),
+        (3, False, None, None), (4, *refused("yes")), (5, *refused("y")), (6, *refused("t")),
+        (7, *refused("1")), (8, *refused("1")), (9, *refused(" true")),
+    ], BOOLEAN_RESULT)
+
+
+def with_context(request_id: str, context: object) -> bytes:
+    """A signed page_view envelope whose ``context`` is ``context`` (any JSON value)."""
+    body = json.loads(envelope("page_view", 1, request_id, {"page_url": "/"}))
+    body["context"] = context
+    return json.dumps(body).encode("utf-8")
 
 
 def test_a_debezium_timestamp_without_a_date_is_a_contract_violation_not_today(spark):
@@ -106,4 +129,99 @@ def test_a_payload_naming_a_key_twice_has_no_canonical_form_and_is_a_bad_signatu
     bad = "signature does not match the canonical payload"
     expected = spark.createDataFrame([(0, None, None), (1, "bad_signature", bad),
                                       (2, "bad_signature", bad)], RESULT)
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_an_envelope_whose_context_is_not_an_object_is_a_contract_violation(spark):
+    identifiers = {"user_id": "u-1", "anon_id": "a-1", "session_id": "s-1"}
+    records = kafka_frame(spark, [
+        ("web.events", 0, with_context("r-0", {**identifiers, "device": {"ua_hash": "d-1"}})),
+        ("web.events", 1, with_context("r-1", "u-1")),
+        ("web.events", 2, with_context("r-2", json.dumps(identifiers))),  # an object's text
+        ("web.events", 3, with_context("r-3", 42)),
+        ("web.events", 4, with_context("r-4", [identifiers])),
+        ("web.events", 5, with_context("r-5", {**identifiers, "device": "d-1"})),
+    ])
+
+    actual = records.transform(decode_envelope(ROUTES)).select(
+        "offset", "_row.user_id", "_row.anon_id", "_row.session_id", "_error", "_error_detail")
+
+    not_an_object = ("contract_violation", "context: expected a JSON object")
+    expected = spark.createDataFrame([
+        (0, "u-1", "a-1", "s-1", None, None),
+        (1, None, None, None, *not_an_object),
+        (2, None, None, None, *not_an_object),
+        (3, None, None, None, *not_an_object),
+        (4, None, None, None, *not_an_object),
+        (5, None, None, None, "contract_violation", "context.device: expected a JSON object"),
+    ], "offset bigint, user_id string, anon_id string, session_id string, _error string, "
+       "_error_detail string")
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_an_envelope_whose_meta_is_not_an_object_is_undecodable_not_landed(spark):
+    def with_meta(meta: object) -> bytes:
+        body = json.loads(envelope("page_view", 1, "r-1", {"page_url": "/"}))
+        body["meta"] = meta
+        return json.dumps(body).encode("utf-8")
+
+    meta = json.loads(envelope("page_view", 1, "r-1", {"page_url": "/"}))["meta"]
+    records = kafka_frame(spark, [("web.events", 0, with_meta(meta)),
+                                  ("web.events", 1, with_meta(json.dumps(meta))),
+                                  ("web.events", 2, with_meta([meta])),
+                                  ("web.events", 3, with_meta(7))])
+
+    actual = records.transform(decode_envelope(ROUTES)).select("offset", "_error",
+                                                                "_error_detail")
+
+    undecodable = ("undecodable", "not a JSON envelope with meta")
+    expected = spark.createDataFrame([(0, None, None), (1, *undecodable), (2, *undecodable),
+                                      (3, *undecodable)], RESULT)
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_a_plain_json_boolean_takes_true_or_false_only(spark):
+    fields = [FieldSpec(name="id", type="int", nullable=False),
+              FieldSpec(name="active", type="boolean")]
+    records = kafka_frame(spark, [
+        ("shop.flags", offset, f'{{"id": {offset}, "active": {value}}}'.encode())
+        for offset, value in enumerate(BOOLEANS)])
+
+    actual = records.transform(decode_json(fields, ("id",))).select(
+        "offset", "_row.active", "_error", "_error_detail")
+
+    assert_df_equality(actual, expected_booleans(spark), ignore_row_order=True,
+                       ignore_nullable=True)
+
+
+def test_a_debezium_boolean_takes_true_or_false_only(spark):
+    fields = [FieldSpec(name="id", type="int", nullable=False),
+              FieldSpec(name="active", type="boolean")]
+    records = kafka_frame(spark, [
+        ("cdc", offset, (f'{{"before": null, "after": {{"id": {offset}, "active": {value}}}, '
+                         f'"op": "c", "source": {{"connector": "postgresql", "lsn": 1}}}}'
+                         ).encode())
+        for offset, value in enumerate(BOOLEANS)])
+
+    actual = records.transform(decode_debezium(fields, ("id",))).select(
+        "offset", "_row.active", "_error", "_error_detail")
+
+    assert_df_equality(actual, expected_booleans(spark), ignore_row_order=True,
+                       ignore_nullable=True)
+
+
+def test_an_envelope_payload_boolean_takes_true_or_false_only(spark):
+    route = {**PAGE_VIEW, "columns": [*PAGE_VIEW["columns"],
+                                      {"name": "active", "type": "boolean"}]}
+    routes = Manifest.model_validate({"routes": [route]}).routes
+    records = kafka_frame(spark, [
+        ("web.events", offset, envelope("page_view", 1, f"r-{offset}",
+                                        {"page_url": "/", "active": json.loads(value)}))
+        for offset, value in enumerate(BOOLEANS)])
+
+    actual = records.transform(decode_envelope(routes)).select("offset", "_error",
+                                                                "_error_detail")
+
+    # the payload lands as its JSON text: only whether the record lands is decided here
+    expected = expected_booleans(spark).drop("active")
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)

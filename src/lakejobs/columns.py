@@ -50,14 +50,21 @@ def fitting_cast_sql(expression: str, type_sql: str) -> Column:
 # a value that changes with the day it is read: a timestamp's text must start with its year
 # (Spark skips leading whitespace and control characters, and wants four or more year digits)
 DATED_TEXT = r"^[\x00-\x20]*[+-]?[0-9]{4}"
+# Spark reads "t", "y", "yes", "1" (and their "false" kin, and any of them padded with spaces)
+# as booleans; a contract's boolean is JSON's: the text "true" or "false", in any case
+BOOLEAN_TEXT = ("true", "false")
 
 
 def fitting_text_cast_sql(text_sql: str, type_sql: str) -> Column:
     """:func:`fitting_cast_sql` of text, and null too for a timestamp's text that holds no date
-    (Spark would take today's)."""
+    (Spark would take today's) and for a boolean's text other than "true" or "false" (any
+    case)."""
     value = fitting_cast_sql(text_sql, type_sql)
-    if type_sql.strip().lower() in ("timestamp", "timestamp_ntz"):
+    kind = type_sql.strip().lower()
+    if kind in ("timestamp", "timestamp_ntz"):
         return F.when(F.expr(text_sql).rlike(DATED_TEXT), value)
+    if kind in ("boolean", "bool"):
+        return F.when(F.lower(F.expr(text_sql)).isin(*BOOLEAN_TEXT), value)
     return value
 
 

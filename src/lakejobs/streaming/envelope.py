@@ -54,6 +54,11 @@ ENVELOPE = T.StructType([
     ])),
     T.StructField("payload", T.StringType()),  # the payload's JSON text, checked per route
 ])
+# ``context`` as JSON text, and its ``device``: present though :data:`ENVELOPE` reads them as
+# null structs, they are not objects (a string, a number, an array), and the event would land
+# without its identifiers. ``meta`` needs no such check: without it nothing lands (undecodable).
+CONTEXT_TEXT = T.StructType([T.StructField("context", T.StringType())])
+DEVICE_TEXT = T.StructType([T.StructField("device", T.StringType())])
 
 # The envelope columns every landed event carries, ahead of ``payload``.
 EVENT_COLUMNS = T.StructType([
@@ -155,7 +160,8 @@ def decode_envelope(routes: Sequence[Route], value_col: str = "value"
         payload_problem = F.when(F.col("_route") == route.name,
                                  violation(column, route.columns)).otherwise(payload_problem)
     occurred_at = fitting_text_cast_sql("`_env`.`meta`.`occurred_at`", "timestamp")
-    error, detail = _classify(meta, version, events, payload_problem, occurred_at)
+    error, detail = _classify(meta, version, events, _context_problem(), payload_problem,
+                              occurred_at)
     row = F.struct(
         meta["request_id"].alias("event_id"),
         meta["event"].alias("event_name"),
@@ -169,7 +175,8 @@ def decode_envelope(routes: Sequence[Route], value_col: str = "value"
         # its fields were checked against the route above
         F.col("_env.payload").alias("payload"),
     )
-    parsed = {"_env": F.from_json(text, ENVELOPE), "_digest": _payload_digest(text)}
+    parsed = {"_env": F.from_json(text, ENVELOPE), "_context": F.from_json(text, CONTEXT_TEXT),
+              "_digest": _payload_digest(text)}
 
     def transform(records: DataFrame) -> DataFrame:
         return (
@@ -180,14 +187,27 @@ def decode_envelope(routes: Sequence[Route], value_col: str = "value"
             .withColumn("_error_detail", detail)
             .withColumn("_row", F.when(F.col("_error").isNull(), row))
             .withColumn("_event_time", occurred_at)
-            .drop("_env", "_digest", *payloads)
+            .drop("_env", "_context", "_digest", *payloads)
         )
 
     return transform
 
 
-def _classify(meta: Column, version: Column, events: list[str], payload_problem: Column,
-              occurred_at: Column) -> tuple[Column, Column]:
+def _context_problem() -> Column:
+    """Why the envelope's ``context`` cannot land (null when it can): present but not a JSON
+    object, or holding a ``device`` that is not one."""
+    text = F.col("_context.context")
+    device_text = F.from_json(text, DEVICE_TEXT)["device"]
+    return (
+        F.when(text.isNotNull() & F.col("_env.context").isNull(),
+               F.lit("context: expected a JSON object"))
+        .when(device_text.isNotNull() & F.col("_env.context.device").isNull(),
+              F.lit("context.device: expected a JSON object"))
+    )
+
+
+def _classify(meta: Column, version: Column, events: list[str], context_problem: Column,
+              payload_problem: Column, occurred_at: Column) -> tuple[Column, Column]:
     """The first reason an envelope cannot land, and its detail."""
     known_event = meta["event"].isin(events) if events else F.lit(False)
     cases = [
@@ -203,6 +223,7 @@ def _classify(meta: Column, version: Column, events: list[str], payload_problem:
         (meta["signature"].isNull() | F.col("_digest").isNull()
          | (F.lower(meta["signature"]) != F.col("_digest")), BAD_SIGNATURE,
          F.lit("signature does not match the canonical payload")),
+        (context_problem.isNotNull(), CONTRACT_VIOLATION, context_problem),
         (meta["occurred_at"].isNotNull() & occurred_at.isNull(), CONTRACT_VIOLATION,
          F.concat(F.lit("meta.occurred_at: cannot decode '"), meta["occurred_at"], F.lit("'"))),
         (payload_problem.isNotNull(), CONTRACT_VIOLATION, payload_problem),

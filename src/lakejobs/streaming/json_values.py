@@ -2,9 +2,10 @@
 
 Fields are first read as text (Spark keeps a field's JSON text when it is read as a string, so a
 number, a string or a nested object all survive), then cast with ``try_cast`` (and refused
-where Spark would accept a value the type cannot hold, or a timestamp without a date: see
-:func:`~lakejobs.columns.fitting_text_cast_sql`): a value present in the JSON whose cast yields null
-is a contract violation, and so is a missing value of a non-nullable field.
+where Spark would accept a value the type cannot hold, a timestamp without a date, or a boolean
+other than "true"/"false": see :func:`~lakejobs.columns.fitting_text_cast_sql`): a value present
+in the JSON whose cast yields null is a contract violation, and so is a missing value of a
+non-nullable field.
 """
 
 from __future__ import annotations
