@@ -45,6 +45,35 @@ def test_a_definition_renders_for_each_stack(stack: str, glue_version: str) -> N
     assert (job["WorkerType"], job["NumberOfWorkers"], job["Timeout"]) == ("G.2X", 4, 120)
 
 
+AVRO_BOUND = "-Dorg.apache.avro.limits.collectionItems.maxLength=10000000"
+DELTA = ["spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension",
+         "spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog",
+         "spark.databricks.delta.merge.materializeSource=all"]
+
+
+@pytest.mark.parametrize("job", sorted(all_jobs()))
+def test_every_job_bounds_avro_collections_on_driver_and_executors(job: str) -> None:
+    rendered = render_glue_job(load_glue_jobs(), job, stack="glue5", artifacts="s3://a/l/1",
+                               role="r", version="1")
+    assert rendered["DefaultArguments"]["--conf"].split(" --conf ") == [
+        *DELTA, f"spark.driver.extraJavaOptions={AVRO_BOUND}",
+        f"spark.executor.extraJavaOptions={AVRO_BOUND}"]
+
+
+def test_a_definition_conf_is_kept_and_its_jvm_options_get_the_avro_bound(
+        tmp_path: Path) -> None:
+    path = tmp_path / "jobs.yaml"
+    path.write_text(
+        "defaults:\n  arguments: {--conf: spark.sql.shuffle.partitions=64}\n"
+        "jobs:\n  x:\n    description: d\n    arguments:\n      --conf: "
+        "spark.executor.extraJavaOptions=-XX:+UseG1GC --conf spark.sql.ansi.enabled=true\n")
+    rendered = render_glue_job(load_glue_jobs(str(path)), "x", stack="glue6",
+                               artifacts="s3://a/l/1", role="r", version="1")
+    assert rendered["DefaultArguments"]["--conf"].split(" --conf ") == [
+        *DELTA, "spark.sql.shuffle.partitions=64", "spark.sql.ansi.enabled=true",
+        f"spark.driver.extraJavaOptions={AVRO_BOUND}",
+        f"spark.executor.extraJavaOptions=-XX:+UseG1GC {AVRO_BOUND}"]
+
 def test_a_typo_in_a_definition_names_the_file_and_key(tmp_path: Path) -> None:
     path = tmp_path / "jobs.yaml"
     path.write_text("jobs:\n  x: {description: d, workers: 3}\n")

@@ -3,8 +3,8 @@
 A rendered definition is the request body of Glue's ``CreateJob`` API, so it can be applied with
 ``aws glue create-job --cli-input-json`` or fed to infrastructure code. What differs between the
 stacks (Glue version) comes from :mod:`lakejobs._compat`; what every job needs (the lakejobs
-wheel, Delta enabled, the catalog) is added here, so a definition only states what is special
-about its job.
+wheel, Delta enabled, the catalog, the bound on Avro collections) is added here, so a definition
+only states what is special about its job.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from lakejobs._compat import STACKS
+from lakejobs.avro_limits import AVRO_LIMIT_OPTION, AVRO_LIMIT_PROPERTY
 from lakejobs.config.documents import load_document
 from lakejobs.errors import ConfigError
 from lakejobs.resources import bundled_path
@@ -27,7 +28,9 @@ DELTA_SETTINGS = (
     "spark.databricks.delta.merge.materializeSource=all",
 )
 # Glue takes several Spark settings in one --conf value, joined by " --conf ".
-DELTA_CONF = " --conf ".join(DELTA_SETTINGS)
+CONF_SEPARATOR = " --conf "
+# Both JVMs carry the bound on Avro collections, as on local sessions (lakejobs.avro_limits).
+JAVA_OPTIONS = ("spark.driver.extraJavaOptions", "spark.executor.extraJavaOptions")
 # Arguments Glue itself understands (not passed on to the job's own parsing).
 GLUE_ARGUMENTS = frozenset({
     "--additional-python-modules", "--conf", "--datalake-formats", "--enable-glue-datacatalog",
@@ -99,8 +102,8 @@ def render_glue_job(
     arguments = {
         **d.arguments,
         "--additional-python-modules": f"{prefix}/lakejobs-{version}-py3-none-any.whl",
-        "--conf": DELTA_CONF,
         **spec.arguments,
+        "--conf": glue_conf(d.arguments.get("--conf", ""), spec.arguments.get("--conf", "")),
     }
     return {
         "Name": f"lakejobs-{job.replace('_', '-')}-{stack}",
@@ -116,6 +119,30 @@ def render_glue_job(
         "MaxRetries": d.max_retries if spec.max_retries is None else spec.max_retries,
         "ExecutionProperty": {"MaxConcurrentRuns": 1},
     }
+
+
+def glue_conf(*given: str) -> str:
+    """The ``--conf`` value of a job: Delta's settings, then the settings ``given`` (``--conf``
+    values of the defaults and of the job), and the Avro collection bound in the driver's and
+    executors' JVM options. A given JVM option setting keeps its options, the bound added to
+    them unless they already set it.
+
+    Args:
+        given: ``--conf`` values, each one or more settings joined by ``" --conf "``.
+    """
+    settings = list(DELTA_SETTINGS)
+    java_options = dict.fromkeys(JAVA_OPTIONS, "")
+    for setting in (s.strip() for value in given for s in value.split(CONF_SEPARATOR)):
+        key, _, options = setting.partition("=")
+        if key.strip() in java_options:
+            java_options[key.strip()] = options.strip()
+        elif setting:
+            settings.append(setting)
+    for key, options in java_options.items():
+        if AVRO_LIMIT_PROPERTY not in options:
+            options = f"{options} {AVRO_LIMIT_OPTION}".strip()
+        settings.append(f"{key}={options}")
+    return CONF_SEPARATOR.join(settings)
 
 
 def job_parameters(definition: GlueJob) -> tuple[set[str], set[str]]:

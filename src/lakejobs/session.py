@@ -16,6 +16,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from lakejobs._compat import current_stack
+from lakejobs.avro_limits import AVRO_COLLECTION_LIMIT, AVRO_LIMIT_OPTION, AVRO_LIMIT_PROPERTY
 from lakejobs.concurrency import exclusive_lock
 from lakejobs.config import SparkSettings
 from lakejobs.errors import SessionError
@@ -28,14 +29,6 @@ DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 
 
 JIT_OPTION = "-XX:-DontCompileHugeMethods"
-# Avro reads an array or map's item count from the message and allocates for it; items of no
-# bytes (nulls, empty records) escape its check against the bytes left, so a 7-byte message
-# claiming 10^9 of them ran the JVM out of memory (fatal: the batch fails, no quarantine).
-# Bounded, Avro raises an ordinary error and the record is quarantined. No legitimate Kafka
-# message (a few MB at most) holds ten million items in one collection.
-AVRO_LIMIT_PROPERTY = "org.apache.avro.limits.collectionItems.maxLength"
-AVRO_COLLECTION_LIMIT = 10_000_000
-AVRO_LIMIT_OPTION = f"-D{AVRO_LIMIT_PROPERTY}={AVRO_COLLECTION_LIMIT}"
 
 
 def local_session_conf(settings: SparkSettings) -> dict[str, str]:
