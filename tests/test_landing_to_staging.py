@@ -252,6 +252,21 @@ def test_orders_check_references_and_quarantine_unknown_fields(
     assert_df_equality(quarantined, expected_bad, ignore_row_order=True, ignore_nullable=True)
 
 
+def test_references_to_a_configured_table_not_written_yet_are_orphans(
+    spark: SparkSession, config: Path, lake_root: Path
+) -> None:
+    land(lake_root, "orders", "dt=2026-11-22", [
+        {"order_id": 1, "customer_id": 1, "order_status": "paid", "order_total": "10.50",
+         "currency": "GBP", "ordered_at": "2026-11-22T10:00:00Z"}])
+
+    result = run(spark, config, "r1", "--table", "orders")
+
+    assert (result.rows_read, result.rows_written, result.rows_quarantined) == (1, 1, 0)
+    staged = spark.read.format("delta").load(str(lake_root / "staging" / "orders"))
+    assert [tuple(r) for r in staged.select("order_id", "_dq_warnings").collect()] == [
+        (1, ["customer_exists"])]
+
+
 def test_a_contract_that_changes_a_column_type_is_refused(
     spark: SparkSession, tmp_path: Path, lake_root: Path
 ) -> None:

@@ -4,6 +4,7 @@ failure lists, the good/bad split and rule sets read from YAML and GX suites."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -57,7 +58,7 @@ def orders(spark: SparkSession) -> DataFrame:
 def failing(df: DataFrame, rule: dict, references: dict | None = None) -> DataFrame:
     """Ids of the rows that fail ``rule``, the way the engine flags them."""
     rule_set = rules_from_mapping({"table": "orders", "rules": [rule]}, source="test")
-    flagged = df.transform(flag_rows(rule_set, references))
+    flagged = df.transform(flag_rows(rule_set, references, source="test"))
     return flagged.where(F.col(flag_column(rule["id"]))).select("id")
 
 
@@ -150,6 +151,19 @@ def test_sql_expression_fails_rows_where_it_is_false(spark: SparkSession, orders
     assert_df_equality(actual, ids(spark), ignore_row_order=True)
     rule = {"id": "r", "check": "sql", "expression": "amount < 100"}
     assert_df_equality(failing(orders, rule), ids(spark, 3, None), ignore_row_order=True)
+
+
+@pytest.mark.parametrize(("expression", "message"), [
+    ("amount >= (", r"expected a Spark SQL condition on the table's columns \(.+\)$"),
+    ("amont > 0", r"expected a Spark SQL condition on the table's columns \(.*amont.*\)$"),
+    ("amount + 1", r"expected a boolean condition, got double$"),
+], ids=["syntax", "unknown_column", "not_boolean"])
+def test_a_sql_rule_that_is_no_condition_on_the_columns_is_a_config_error(
+        orders: DataFrame, expression: str, message: str) -> None:
+    rule = {"id": "r", "check": "sql", "expression": expression}
+    prefix = re.escape(f"test: rule 'r': expression {expression!r}: ")
+    with pytest.raises(ConfigError, match=f"^{prefix}{message}"):
+        failing(orders, rule)
 
 
 def test_measure_counts_every_rule_and_judges_dataset_rules(orders: DataFrame) -> None:

@@ -50,6 +50,7 @@ from lakejobs.config import ValidationTable
 from lakejobs.delta_io import (
     append,
     ensure_table,
+    is_delta_table,
     read_delta,
     rows_written_since,
     table_version,
@@ -153,6 +154,32 @@ def table_rules(table: ValidationTable) -> tuple[Contract, RuleSet]:
     return contract, rules
 
 
+def reference_tables(context: JobContext, table: ValidationTable) -> dict[str, DataFrame]:
+    """The staging tables the ``references`` rules of ``table`` check against, by name. A
+    configured table not written yet is empty (its contract's columns): every reference to it
+    is an orphan, judged by the rule's severity.
+
+    Raises:
+        ConfigError: a reference is neither a staging table nor a configured one.
+    """
+    frames = {}
+    configured = {t.name: t for t in context.settings.validation.tables}
+    for name in table.references:
+        path = context.paths.table("staging", name)
+        if is_delta_table(context.spark, path):
+            frames[name] = read_delta(context.spark, path)
+        elif name in configured:
+            log.warning("%s: reference table staging.%s is not written yet: every reference to "
+                        "it is an orphan", table.name, name)
+            contract = load_contract(resolve_location(configured[name].contract))
+            frames[name] = context.spark.createDataFrame([], contract.schema())
+        else:
+            raise ConfigError(
+                f"validation.tables ({table.name}).references: '{name}': expected a staging "
+                f"table or one of the configured tables {sorted(configured)}")
+    return frames
+
+
 def validate_table(context: JobContext, table: ValidationTable) -> TableRun:
     """Validate the new complete landing files of one table."""
     spark, paths = context.spark, context.paths
@@ -164,14 +191,13 @@ def validate_table(context: JobContext, table: ValidationTable) -> TableRun:
     if not files:
         log.info("%s: no new complete landing files", table.name)
         return TableRun(table=table.name, files=0, measurement=None)
-    references = {
-        name: read_delta(spark, paths.table("staging", name)) for name in table.references
-    }
+    references = reference_tables(context, table)
     checks = all_checks(rule_set, contract_checks(contract))
     conformed = read_landed(spark, files, contract).transform(conform(contract))
     # the flags are evaluated twice (measure, then write): uniqueness keys are aggregated once
     with held_duplicated_keys(conformed, rule_set) as duplicated:
-        flagged = conformed.transform(flag_rows(rule_set, references, duplicated))
+        flagged = conformed.transform(
+            flag_rows(rule_set, references, duplicated, source=str(table.rules)))
         run = _measure_and_write(context, table, files, contract, rule_set, checks, flagged,
                                  merge_schema=merge_schema)
     context.bookmarks.mark_processed(table.name, files)

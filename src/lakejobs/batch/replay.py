@@ -26,7 +26,7 @@ from pyspark.sql import functions as F
 from lakejobs.batch.conform import conform, contract_checks
 from lakejobs.batch.contracts import Contract
 from lakejobs.batch.landing import landed_json
-from lakejobs.batch.landing_to_staging import configured_table, table_rules
+from lakejobs.batch.landing_to_staging import configured_table, reference_tables, table_rules
 from lakejobs.batch.rules import Check, RuleSet
 from lakejobs.batch.validate import all_checks, flag_rows, good_rows, measure_and_hold_bad_rows
 from lakejobs.batch.validation_io import staging_rows
@@ -78,18 +78,18 @@ def _replay(
     context: JobContext, name: str, contract: Contract, rule_set: RuleSet, waiting: DataFrame,
     quarantine_path: str,
 ) -> JobResult:
-    spark, paths = context.spark, context.paths
+    spark = context.spark
     n_waiting = waiting.count()
     if n_waiting == 0:
         return JobResult(summary={name: {"replayed": 0}})
     keys = waiting.select("_source_file", "record_hash", QUARANTINE_KEY).distinct()
-    references = {r: read_delta(spark, paths.table("staging", r))
-                  for r in configured_table(context, name).references}
+    table = configured_table(context, name)
+    references = reference_tables(context, table)
     checks = all_checks(rule_set, contract_checks(contract))
     flagged = (
         landed_json(waiting.select(F.col("raw_record").alias("value"), "_source_file"), contract)
         .transform(conform(contract))
-        .transform(flag_rows(rule_set, references))
+        .transform(flag_rows(rule_set, references, source=str(table.rules)))
         .withColumn("record_hash", F.sha2(F.col("_raw_record"), 256))
         .join(keys, on=["_source_file", "record_hash"], how="left")
     )

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pyspark import StorageLevel
+from pyspark.errors import AnalysisException, ParseException
 from pyspark.sql import Column, DataFrame, Observation
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -93,6 +94,8 @@ def flag_rows(
     rule_set: RuleSet,
     references: Mapping[str, DataFrame] | None = None,
     duplicated: Mapping[str, DataFrame] | None = None,
+    *,
+    source: str = "rules",
 ):
     """A transform adding one ``_dq_flag__<rule>`` boolean column per row rule of ``rule_set``.
 
@@ -103,13 +106,17 @@ def flag_rows(
             :func:`duplicated_keys` gives them (e.g. held by :func:`held_duplicated_keys`);
             a uniqueness rule missing here is computed from the transform's input.
 
+        source: where the rules come from (their file), for errors.
+
     Raises:
-        ConfigError: a ``references`` rule names a table missing from ``references``.
+        ConfigError: a ``references`` rule names a table missing from ``references``; a ``sql``
+            rule's expression is not a condition on the input's columns.
     """
     references = references or {}
     duplicated = duplicated or {}
 
     def transform(df: DataFrame) -> DataFrame:
+        check_expressions(rule_set, df, source)
         flagged = df
         plain = {}
         for rule in rule_set.row_rules:
@@ -132,6 +139,25 @@ def flag_rows(
         return flagged.withColumns(plain) if plain else flagged
 
     return transform
+
+
+def check_expressions(rule_set: RuleSet, df: DataFrame, source: str) -> None:
+    """Every ``sql`` rule's expression parses and is a boolean condition on ``df``'s columns
+    (analysed, not run): a typo is a config error at the start, not a Spark error mid-run.
+
+    Raises:
+        ConfigError: naming the file, the rule and Spark's reason.
+    """
+    for rule in rule_set.of_check("sql"):
+        where = f"{source}: rule '{rule.id}': expression {rule.expression!r}"
+        try:
+            data_type = df.select(F.expr(rule.expression).alias("_condition")).schema[0].dataType
+        except (ParseException, AnalysisException) as e:
+            reason = str(e).strip().splitlines()[0]
+            raise ConfigError(f"{where}: expected a Spark SQL condition on the table's columns "
+                              f"({reason})") from None
+        if not isinstance(data_type, T.BooleanType):
+            raise ConfigError(f"{where}: expected a boolean condition, got {data_type.simpleString()}")
 
 
 def metrics(rule_set: RuleSet, checks: Sequence[Check], *, as_of: datetime) -> list[Column]:
