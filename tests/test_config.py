@@ -204,32 +204,28 @@ def test_the_shipped_configs_load_with_dedupe_sources() -> None:
         assert [s.table for s in settings.dedupe.sources] == ["people", "customers"]
 
 
-def test_documents_kept_as_data_report_problems_in_the_same_words(tmp_path: Path) -> None:
+ORDERS_ROUTE = "routes:\n  - {name: orders, format: json, topics: [shop.orders], target: orders,\n"
+
+
+@pytest.mark.parametrize(("load", "text", "message"), [
+    ("manifest", ORDERS_ROUTE + "     columns: [{name: id, type: bigintt}]}\n",
+     "routes.0.columns.0.type: expected a Spark SQL type: string, boolean, tinyint, smallint, "
+     "int, bigint, float, double, date, timestamp, binary or decimal(p,s), got 'bigintt'"),
+    ("manifest", ORDERS_ROUTE + "     columns: [{name: id, type: bigint}], tier: pii}\n",
+     "routes.0.tier: unknown key"),
+    ("rules", "table: orders\nrules:\n  - {id: one, check: uniq, columns: [id]}\n",
+     "rules[0] (rule 'one').check: expected one of 'not_null', 'between', 'in_set', 'regex', "
+     "'length', 'sql', 'unique', 'references', 'row_count', 'aggregate', 'freshness', "
+     "got 'uniq'"),
+], ids=["manifest_type", "manifest_unknown_key", "rule_check"])
+def test_documents_kept_as_data_report_problems_in_the_same_words(
+        tmp_path: Path, load: str, text: str, message: str) -> None:
     """A manifest and a rules file name the key, what was expected and the value found."""
     from lakejobs.batch.suites import load_rules
     from lakejobs.streaming.manifest import load_manifest
 
-    manifest = tmp_path / "manifest.yaml"
-    route = "routes:\n  - {name: orders, format: json, topics: [shop.orders], target: orders,\n"
-    manifest.write_text(route + "     columns: [{name: id, type: bigintt}]}\n", encoding="utf-8")
+    path = tmp_path / f"{load}.yaml"
+    path.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError) as err:
-        load_manifest(str(manifest))
-    assert str(err.value) == (
-        f"{manifest}: routes.0.columns.0.type: expected a Spark SQL type: string, boolean, "
-        "tinyint, smallint, int, bigint, float, double, date, timestamp, binary or decimal(p,s), "
-        "got 'bigintt'")
-    manifest.write_text(route + "     columns: [{name: id, type: bigint}], tier: pii}\n",
-                        encoding="utf-8")
-    with pytest.raises(ConfigError) as err:
-        load_manifest(str(manifest))
-    assert str(err.value) == f"{manifest}: routes.0.tier: unknown key"
-
-    rules = tmp_path / "orders.yaml"
-    rules.write_text("table: orders\nrules:\n  - {id: one, check: uniq, columns: [id]}\n",
-                     encoding="utf-8")
-    with pytest.raises(ConfigError) as err:
-        load_rules(str(rules))
-    assert str(err.value) == (
-        f"{rules}: rules[0] (rule 'one').check: expected one of 'not_null', 'between', 'in_set', "
-        "'regex', 'length', 'sql', 'unique', 'references', 'row_count', 'aggregate', "
-        "'freshness', got 'uniq'")
+        {"manifest": load_manifest, "rules": load_rules}[load](str(path))
+    assert str(err.value) == f"{path}: {message}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+import pytest
 from chispa import assert_df_equality
 from streaming_records import envelope, kafka_frame, signature
 
@@ -180,30 +181,21 @@ def test_an_envelope_whose_meta_is_not_an_object_is_undecodable_not_landed(spark
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
 
 
-def test_a_plain_json_boolean_takes_true_or_false_only(spark):
+PLAIN_FLAG = '{{"id": {offset}, "active": {value}}}'
+DEBEZIUM_FLAG = ('{{"before": null, "after": {{"id": {offset}, "active": {value}}}, "op": "c", '
+                 '"source": {{"connector": "postgresql", "lsn": 1}}}}')
+
+
+@pytest.mark.parametrize(("decode", "template"), [
+    (decode_json, PLAIN_FLAG), (decode_debezium, DEBEZIUM_FLAG)], ids=["json", "debezium"])
+def test_a_boolean_takes_true_or_false_only(spark, decode, template):
     fields = [FieldSpec(name="id", type="int", nullable=False),
               FieldSpec(name="active", type="boolean")]
     records = kafka_frame(spark, [
-        ("shop.flags", offset, f'{{"id": {offset}, "active": {value}}}'.encode())
+        ("cdc", offset, template.format(offset=offset, value=value).encode())
         for offset, value in enumerate(BOOLEANS)])
 
-    actual = records.transform(decode_json(fields, ("id",))).select(
-        "offset", "_row.active", "_error", "_error_detail")
-
-    assert_df_equality(actual, expected_booleans(spark), ignore_row_order=True,
-                       ignore_nullable=True)
-
-
-def test_a_debezium_boolean_takes_true_or_false_only(spark):
-    fields = [FieldSpec(name="id", type="int", nullable=False),
-              FieldSpec(name="active", type="boolean")]
-    records = kafka_frame(spark, [
-        ("cdc", offset, (f'{{"before": null, "after": {{"id": {offset}, "active": {value}}}, '
-                         f'"op": "c", "source": {{"connector": "postgresql", "lsn": 1}}}}'
-                         ).encode())
-        for offset, value in enumerate(BOOLEANS)])
-
-    actual = records.transform(decode_debezium(fields, ("id",))).select(
+    actual = records.transform(decode(fields, ("id",))).select(
         "offset", "_row.active", "_error", "_error_detail")
 
     assert_df_equality(actual, expected_booleans(spark), ignore_row_order=True,
