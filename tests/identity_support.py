@@ -35,8 +35,8 @@ def node(prefix: str, raw: str) -> str:
 class IdentityLake:
     """Staging events written as the validation job does, and the identity job run on them."""
 
-    def __init__(self, spark: SparkSession, tmp_path: Path, dsar_tables: list | None = None
-                 ) -> None:
+    def __init__(self, spark: SparkSession, tmp_path: Path, dsar_tables: list | None = None,
+                 maintenance: dict | None = None) -> None:
         self.spark = spark
         self.root = tmp_path / "lake"
         self.config = tmp_path / "dev.yaml"
@@ -48,6 +48,7 @@ class IdentityLake:
                                              "device_ua_hash": "d"}}],
                 "dsar_tables": dsar_tables or [],
             },
+            **({"maintenance": maintenance} if maintenance else {}),
         }))
         self.batches = 0
 

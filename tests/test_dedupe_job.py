@@ -4,7 +4,7 @@ a review round trip, idempotent reruns, versioned profiles with a change feed.""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -127,9 +127,11 @@ def test_dedupe_end_to_end_with_a_review_round_trip(spark: SparkSession, tmp_pat
     apart = [q for q in queue.collect() if canonical[q.left_key] != canonical[q.right_key]]
     assert len(apart) >= 2
     approve, dismiss = apart[:2]
+    # reviewers decide after the pairs were queued (a decision older than its queue row is not
+    # applied: it was about other records)
     spark.createDataFrame(
-        [(approve.pair_id, "approve", "ann@review", datetime(2026, 11, 1, 9)),
-         (dismiss.pair_id, "dismiss", "bob@review", datetime(2026, 11, 1, 10))],
+        [(approve.pair_id, "approve", "ann@review", approve.queued_at + timedelta(hours=1)),
+         (dismiss.pair_id, "dismiss", "bob@review", dismiss.queued_at + timedelta(hours=2))],
         "pair_id string, decision string, reviewer string, decided_at timestamp",
     ).write.format("delta").mode("append").save(lake.path("merge_decisions"))
     involved = {approve.left_key, approve.right_key, dismiss.left_key, dismiss.right_key}

@@ -130,3 +130,23 @@ def test_queue_transitions_after_decisions(spark: SparkSession) -> None:
     ], "pair_id string, status string, left_hash string, score double, queued_at timestamp, "
        "decided_by string")
     assert_df_equality(after, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_a_decision_made_before_a_pair_was_reopened_is_not_applied_again(
+    spark: SparkSession,
+) -> None:
+    # dismissed by eve at T1; a record then changed, so the last run reopened the pair at T2
+    # (queued again, decision cleared). Eve's T1 decision was about the old record: it must not
+    # dismiss the reopened pair on the next run.
+    decisions = spark.createDataFrame(
+        [("reopened", "dismiss", "eve", T1)],
+        "pair_id string, decision string, reviewer string, decided_at timestamp")
+    good, _ = latest_decisions(decisions)
+    reopened = queue_row("reopened", "open", lh="h1-changed")
+    queue = spark.createDataFrame([reopened[:12] + (T2, None, None)], QUEUE_SCHEMA)
+    decided = apply_decisions(queue, good).select("pair_id", "status", "decided_by",
+                                                   "decided_at")
+    expected = spark.createDataFrame([("reopened", "open", None, None)],
+                                     "pair_id string, status string, decided_by string, "
+                                     "decided_at timestamp")
+    assert_df_equality(decided, expected, ignore_nullable=True)

@@ -87,3 +87,37 @@ def test_a_dsar_deletion_forgets_the_person_everywhere_and_they_never_link_again
     # and the request is not processed twice
     assert lake.run("d2", DAY1, job="identity_dsar").summary == {"requests": 0,
                                                                  "rows_deleted": 0}
+
+
+def test_a_dsar_deletion_resolves_again_the_other_identity_one_of_their_nodes_now_belongs_to(
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # S1 was U1's session on day 1 (that edge has expired: sessions link for a day); on day 3 an
+    # anonymous visitor A2 used it. S1 leads to no other user, so it is theirs and is deleted,
+    # but it now sits in A2's identity, not in U1's.
+    monkeypatch.setenv("LAKEJOBS_IDENTITY_SALT", SALT)
+    # no retention: what the deletion rewrote is vacuumed by the same run
+    lake = IdentityLake(spark, tmp_path, maintenance={"retention_hours": 0,
+                                                      "allow_short_retention": True})
+    u1, s1, a2 = node("u", "U1"), node("s", "S1"), node("a", "A2")
+    day3 = DAY1 + timedelta(days=2)
+    lake.stage([ev(1, DAY1, user="U1", session="S1"), ev(2, day3, anon="A2", session="S1")])
+    lake.run("r1", day3)
+    ids = lake.ids()
+    assert ids[s1] == ids[a2] != ids[u1]
+    spark.createDataFrame([("req-1", "U1", day3)], REQUEST_SCHEMA).write.format("delta").save(
+        str(lake.root / "_lakejobs" / "dsar_requests"))
+
+    lake.run("d1", day3, job="identity_dsar")
+
+    assert lake.table("identity_tombstones").first().nodes == sorted([u1, s1])
+    # no resolution row is left for a deleted node; A2's identity keeps its id
+    assert lake.ids() == {a2: ids[a2]}
+    # and no file of the job's tables holds the raw id or their nodes any more (time travel
+    # included): every file is read, not only those of the current version
+    files = lake.root / "_lakejobs" / "dsar_requests"
+    assert [tuple(r) for r in spark.read.parquet(str(files)).select(
+        "request_id", "user_id").collect()] == [("req-1", None)]
+    for table in ("identity_nodes", "identity_resolution"):
+        nodes = spark.read.parquet(str(lake.root / "staging" / table)).select("node")
+        assert sorted(r.node for r in nodes.distinct().collect()) == [a2], table

@@ -285,7 +285,8 @@ class IdentitySettings(_Model):
     dsar_tables: tuple[DsarTable, ...] = Field(
         (), description="tables a DSAR deletion removes the person's rows from")
     vacuum_after_dsar: bool = Field(
-        True, description="VACUUM each table after a DSAR delete (maintenance retention)")
+        True, description="VACUUM each table after a DSAR delete, and the job's own tables "
+        "(requests, identity graph) every run (maintenance retention)")
 
     @model_validator(mode="after")
     def _types_are_known(self) -> IdentitySettings:

@@ -6,8 +6,10 @@ For one request (a raw ``user_id``):
    user once the user node is gone (their anon ids, sessions; devices only they used). A node
    that also leads to another user stays: the component is re-split instead.
 2. **Graph.** Their nodes and every edge touching them leave ``identity_nodes`` and
-   ``identity_edges``; the rest of their identity is resolved again (stable-id rules: the
-   largest remaining part keeps the id, ``identity_id_history`` records the split/delete).
+   ``identity_edges``; the rest of their identity, and of any other identity one of their
+   nodes is in (linked to them by an edge that has expired since), is resolved again
+   (stable-id rules: the largest remaining part keeps the id, ``identity_id_history`` records
+   the split/delete).
 3. **Never again.** Their nodes go on ``identity_deny_list``: the identity job drops them from
    every new row before linking, so a new event from them links nothing.
 4. **Tombstone.** One ``identity_tombstones`` row (hashed nodes only) for downstream purges.
@@ -50,6 +52,8 @@ log = logging.getLogger(__name__)
 USER_PREFIX = "u"
 REQUESTS_TABLE = "dsar_requests"
 AUDIT_TABLE = "dsar_audit"
+# the identity tables a deletion rewrites (hashed nodes of the person until vacuumed)
+GRAPH_TABLES = ("identity_nodes", "identity_edges", "identity_resolution")
 REQUEST_SCHEMA = T.StructType(
     [
         T.StructField("request_id", T.StringType(), False),
@@ -153,9 +157,12 @@ def delete_person(
         .select("identity_id").first()
     identity_id = identity_row.identity_id if identity_row else None
     theirs = persons_nodes(store, node)
-    scope = store.read("identity_resolution").where(F.col("identity_id") == identity_id) \
-        .select("node") if identity_id else theirs
-    scope = scope.localCheckpoint(eager=True)
+    # every identity one of their nodes is in, not only the user's: a node linked to them by an
+    # edge that has since expired (a session, an old anon id) can sit in another identity
+    resolution = store.read("identity_resolution")
+    touched = resolution.join(theirs, on="node", how="left_semi").select("identity_id")
+    scope = resolution.join(touched.distinct(), on="identity_id", how="left_semi").select(
+        "node").union(theirs).distinct().localCheckpoint(eager=True)
     removed = store.delete_nodes(theirs)
     insert_new(theirs.select("node", F.lit(request.request_id).alias("request_id"),
                              F.lit(now).cast("timestamp").alias("denied_at")),
@@ -202,6 +209,22 @@ def pending_requests(context: JobContext) -> list[DsarRequest]:
             for r in open_.orderBy("requested_at", "request_id").collect()]
 
 
+def forget_raw_ids(context: JobContext) -> None:
+    """Blank the raw user id of every answered request (an audit row exists): the request is
+    kept, the id is forgotten. Run after the requests of a run, it also catches up a request
+    whose run stopped between its audit and this step."""
+    spark, paths = context.spark, context.paths
+    path = paths.table("system", REQUESTS_TABLE)
+    if not is_delta_table(spark, path):
+        return
+    answered = read_delta(spark, paths.table("system", AUDIT_TABLE), AUDIT_SCHEMA) \
+        .select("request_id").distinct()
+    (DeltaTable.forPath(spark, path).alias("r")
+     .merge(answered.alias("a"), "r.request_id = a.request_id AND r.user_id IS NOT NULL")
+     .whenMatchedUpdate(set={"user_id": F.lit(None).cast("string")})
+     .execute())
+
+
 def run(context: JobContext) -> JobResult:
     """The ``identity_dsar`` job: carry out every pending request, then blank its raw user id."""
     settings = context.settings
@@ -215,8 +238,13 @@ def run(context: JobContext) -> JobResult:
         rows = delete_person(context, store, request, salt, as_of=as_of)
         append(context.spark.createDataFrame(rows, AUDIT_SCHEMA), audit_path)
         deleted += sum(r[4] for r in rows)
-        # the request itself held the raw id: keep the request, forget the id
-        DeltaTable.forPath(context.spark, context.paths.table("system", REQUESTS_TABLE)).update(
-            F.col("request_id") == request.request_id, {"user_id": F.lit(None).cast("string")})
+    forget_raw_ids(context)
+    if settings.identity.vacuum_after_dsar:
+        # Deleted rows and the blanked ids stay in older files until the retention has passed:
+        # every run vacuums the job's own tables, so they are gone at the first run after it.
+        for path in (context.paths.table("system", REQUESTS_TABLE),
+                     *(store.path(t) for t in GRAPH_TABLES)):
+            if is_delta_table(context.spark, path):
+                _vacuum(context.spark, path, settings)
     return JobResult(rows_read=len(requests), rows_written=len(requests),
                      summary={"requests": len(requests), "rows_deleted": deleted})

@@ -3,7 +3,8 @@
 Reviewers append decisions to ``merge_decisions`` (``pair_id``, ``decision`` approve/dismiss,
 ``reviewer``, ``decided_at``); the job never changes that table, so every decision stays for
 audit. Each run applies the latest decision per pair that is newer than the one the queue row
-already carries, then rebuilds the queue from the pairs scored for review:
+already carries and was made since the row was (re)queued, then rebuilds the queue from the
+pairs scored for review:
 
 | queue row before | pair scored for review now | after |
 |---|---|---|
@@ -92,12 +93,16 @@ def latest_decisions(decisions: DataFrame) -> tuple[DataFrame, DataFrame]:
 
 
 def apply_decisions(queue: DataFrame, decisions: DataFrame) -> DataFrame:
-    """The queue with each newer decision (from :func:`latest_decisions`) applied; a decision
-    for a pair not in the queue is ignored (see :func:`unknown_pairs`)."""
+    """The queue with each newer decision (from :func:`latest_decisions`) applied: newer than
+    the decision the row holds and made since the row was queued. A decision for a pair not in
+    the queue is ignored (see :func:`unknown_pairs`)."""
     d = decisions.select("pair_id", F.col("status").alias("_status"),
                          F.col("decided_by").alias("_by"), F.col("decided_at").alias("_at"))
-    newer = F.col("_at").isNotNull() & (
-        F.col("decided_at").isNull() | (F.col("_at") > F.col("decided_at")))
+    # A decision answers the queue row the reviewer saw: one made before the row was (re)queued
+    # was about the records as they were then, and a reopened row has its decision cleared, so
+    # without this the old decision would be applied to it again on the next run.
+    newer = (F.col("_at").isNotNull() & (F.col("_at") >= F.col("queued_at")) & (
+        F.col("decided_at").isNull() | (F.col("_at") > F.col("decided_at"))))
     decided = {"status": "_status", "decided_by": "_by", "decided_at": "_at"}
     return queue.join(d, on="pair_id", how="left").select(*[
         F.when(newer, F.col(decided[c])).otherwise(F.col(c)).alias(c) if c in decided
