@@ -70,6 +70,7 @@ def test_config_overrides_local_defaults() -> None:
     )
     assert conf["spark.sql.shuffle.partitions"] == "3"
     assert conf["spark.default.parallelism"] == "8"
+    assert conf["spark.sql.sources.parallelPartitionDiscovery.parallelism"] == "8"
 
 
 def test_kafka_and_avro_sources_are_on_the_classpath(spark: SparkSession) -> None:

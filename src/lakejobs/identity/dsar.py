@@ -234,11 +234,14 @@ def run(context: JobContext) -> JobResult:
     requests = pending_requests(context)
     audit_path = context.paths.table("system", AUDIT_TABLE)
     deleted = 0
-    for request in requests:
-        rows = delete_person(context, store, request, salt, as_of=as_of)
-        append(context.spark.createDataFrame(rows, AUDIT_SCHEMA), audit_path)
-        deleted += sum(r[4] for r in rows)
-    forget_raw_ids(context)
+    try:
+        for request in requests:
+            rows = delete_person(context, store, request, salt, as_of=as_of)
+            append(context.spark.createDataFrame(rows, AUDIT_SCHEMA), audit_path)
+            deleted += sum(r[4] for r in rows)
+    finally:
+        # also when a later request fails: the ids of those answered are forgotten now
+        forget_raw_ids(context)
     if settings.identity.vacuum_after_dsar:
         # Deleted rows and the blanked ids stay in older files until the retention has passed:
         # every run vacuums the job's own tables, so they are gone at the first run after it.
