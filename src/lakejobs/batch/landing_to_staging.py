@@ -166,13 +166,12 @@ def reference_tables(context: JobContext, table: ValidationTable) -> dict[str, D
     configured = {t.name: t for t in context.settings.validation.tables}
     for name in table.references:
         path = context.paths.table("staging", name)
-        if is_delta_table(context.spark, path):
+        if name in configured:
+            # empty with the contract's columns while the table is not written yet
+            schema = load_contract(resolve_location(configured[name].contract)).schema()
+            frames[name] = read_delta(context.spark, path, schema)
+        elif is_delta_table(context.spark, path):
             frames[name] = read_delta(context.spark, path)
-        elif name in configured:
-            log.warning("%s: reference table staging.%s is not written yet: every reference to "
-                        "it is an orphan", table.name, name)
-            contract = load_contract(resolve_location(configured[name].contract))
-            frames[name] = context.spark.createDataFrame([], contract.schema())
         else:
             raise ConfigError(
                 f"validation.tables ({table.name}).references: '{name}': expected a staging "
