@@ -12,7 +12,7 @@ from pyspark.sql import types as T
 
 from lakejobs.bookmarks import BookmarkStore
 from lakejobs.errors import InvalidNameError
-from lakejobs.incremental import list_files, new_files, rows_after_watermark
+from lakejobs.incremental import list_files, new_files, rows_after_watermark, watermark_batches
 
 
 @pytest.fixture
@@ -108,3 +108,44 @@ def test_rows_after_watermark_returns_only_newer_rows(
         spark.createDataFrame([(4, datetime(2026, 11, 1, 11))], schema),
     )
     assert second.staged == [("events", "watermark", "2026-11-01 11:00:00")]
+
+
+def test_rows_after_watermark_hands_out_no_row_above_the_watermark_it_stages(
+    spark: SparkSession, store: BookmarkStore, tmp_path: Path
+) -> None:
+    # A Delta table read by path is read again by every action: a row appended between the
+    # maximum and the read must wait for the next run, not be read now and again then.
+    path = str(tmp_path / "events")
+    schema = "id long, ts timestamp"
+    spark.createDataFrame([(1, datetime(2026, 11, 1, 8))], schema).write.format("delta").save(path)
+    bookmarks = store.load("job_a")
+    fresh = rows_after_watermark(spark.read.format("delta").load(path), bookmarks, "events", "ts")
+    spark.createDataFrame([(2, datetime(2026, 11, 1, 9))], schema).write.format("delta").mode(
+        "append").save(path)
+    assert_df_equality(fresh, spark.createDataFrame([(1, datetime(2026, 11, 1, 8))], schema),
+                       ignore_nullable=True)
+    assert bookmarks.staged == [("events", "watermark", "2026-11-01 08:00:00")]
+
+
+def test_a_failed_runs_batch_is_read_again_with_the_same_bounds_then_the_rows_after_it(
+    spark: SparkSession, store: BookmarkStore
+) -> None:
+    schema = "id long, ts timestamp"
+    rows = [(1, datetime(2026, 11, 1, 8)), (2, datetime(2026, 11, 1, 9))]
+    failed = store.load("job_a", "run-1")
+    [(batch, batch_rows)] = watermark_batches(spark.createDataFrame(rows, schema), failed,
+                                              "events", "ts")
+    assert (batch.lower, batch.upper) == (None, "2026-11-01 09:00:00")
+    assert batch_rows.count() == 2
+    # run-1 fails (commits nothing); a row arrives; run-2 reads run-1's batch, then the new rows
+    later = spark.createDataFrame([*rows, (3, datetime(2026, 11, 1, 10))], schema)
+    retry = store.load("job_a", "run-2")
+    batches = watermark_batches(later, retry, "events", "ts")
+    assert [(b.lower, b.upper) for b, _ in batches] == [
+        (None, "2026-11-01 09:00:00"), ("2026-11-01 09:00:00", "2026-11-01 10:00:00")]
+    assert batches[0][0].batch_id == batch.batch_id
+    assert [sorted(r.id for r in df.collect()) for _, df in batches] == [[1, 2], [3]]
+    store.commit(retry, "run-2")
+    after = store.load("job_a", "run-3")
+    assert after.watermark("events") == "2026-11-01 10:00:00"
+    assert watermark_batches(later, after, "events", "ts") == []

@@ -11,6 +11,8 @@ from identity_support import DAY1, SALT, IdentityLake, ev, node
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from lakejobs.identity import resolution
+
 
 @pytest.fixture
 def lake(spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> IdentityLake:
@@ -123,6 +125,44 @@ def test_an_incremental_run_recomputes_only_the_identities_it_touches(
     assert sorted(r.node for r in touched.collect()) == sorted([node("a", "A4"), node("u", "U3")])
     full = lake.run("r3", DAY1 + timedelta(hours=1), full=True)
     assert full.summary["scope_nodes"] == 7 and lake.history("r3") == []
+
+
+class _Interrupted(RuntimeError):
+    """Stands for whatever stops a run between ingesting its sources and committing."""
+
+
+def test_a_run_failing_after_ingest_is_retried_without_counting_an_observation_twice(
+    spark: SparkSession, lake: IdentityLake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lake.stage([ev(1, DAY1, user="U1", anon="A1"), ev(2, DAY1, user="U2", anon="A2")])
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise _Interrupted("stopped after ingest")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(resolution, "resolve_scope", interrupted)
+        with pytest.raises(_Interrupted):
+            lake.run("r1", DAY1)
+    # a row arrives before the retry: the retry takes it in too, each observation once
+    lake.stage([ev(3, DAY1 + timedelta(hours=1), user="U1", anon="A1")])
+    result = lake.run("r1-retry", DAY1 + timedelta(hours=1))
+    u1, a1, u2, a2 = node("u", "U1"), node("a", "A1"), node("u", "U2"), node("a", "A2")
+    expected_edges = spark.createDataFrame(
+        [(u1, a1, DAY1, DAY1 + timedelta(hours=1), 2), (u2, a2, DAY1, DAY1, 1)],
+        "src string, dst string, first_seen timestamp, last_seen timestamp, observations long")
+    assert_df_equality(
+        lake.table("identity_edges").select(*expected_edges.columns), expected_edges,
+        ignore_row_order=True, ignore_nullable=True)
+    expected_nodes = spark.createDataFrame(
+        [(u1, 2), (a1, 2), (u2, 1), (a2, 1)], "node string, observations long")
+    assert_df_equality(lake.table("identity_nodes").select("node", "observations"),
+                       expected_nodes, ignore_row_order=True, ignore_nullable=True)
+    # the retry read the failed run's rows again (its batch) and the new one
+    assert result.summary["sources"]["staging.events"] == {
+        "rows": 3, "linked": 3, "single": 0, "no_identifier": 0}
+    # and the next run finds nothing new
+    assert lake.run("r2", DAY1 + timedelta(hours=1)).summary["sources"]["staging.events"][
+        "rows"] == 0
 
 
 def test_the_salt_never_appears_in_a_query_plan(spark: SparkSession) -> None:

@@ -5,15 +5,23 @@ and *processed-input sets* (files already read) in a small Delta table in the la
 so batch jobs are incremental locally and on Glue alike. A job stages what it processed while it
 runs; the runtime commits the staged state in one Delta append only after the job succeeded, so
 a failed run commits nothing and its inputs are processed again next time.
+
+A job whose writes add up (counters: a retry must not add a batch twice) also records each
+*watermark batch* it opens, committed at once (:meth:`JobBookmarks.open_batch`): a retry of a
+failed run finds the batch and reads exactly its rows again, under the same batch id, so that
+writes made idempotent by that id (Delta transaction ids) skip what the failed run committed.
 """
 
 from __future__ import annotations
 
+import json
 import threading
+import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -24,6 +32,7 @@ from lakejobs.paths import validate_name
 
 WATERMARK = "watermark"
 FILE = "file"
+PENDING = "pending"  # a watermark batch a run opened (committed when opened, see open_batch)
 
 BOOKMARK_SCHEMA = T.StructType(
     [
@@ -37,6 +46,24 @@ BOOKMARK_SCHEMA = T.StructType(
 )
 
 
+@dataclass(frozen=True)
+class WatermarkBatch:
+    """Rows of a source whose watermark column is above ``lower`` (None: from the start) and at
+    most ``upper``; ``batch_id`` names the batch's idempotent writes."""
+
+    lower: str | None
+    upper: str
+    batch_id: str
+
+    def to_json(self) -> str:
+        return json.dumps({"lower": self.lower, "upper": self.upper, "batch_id": self.batch_id})
+
+    @classmethod
+    def from_json(cls, text: str) -> WatermarkBatch:
+        value = json.loads(text)
+        return cls(value["lower"], value["upper"], value["batch_id"])
+
+
 @dataclass
 class JobBookmarks:
     """The committed state of one job, plus what the current run has staged."""
@@ -46,6 +73,8 @@ class JobBookmarks:
     watermarks: dict[str, str]
     processed: DataFrame
     staged: list[tuple[str, str, str]] = field(default_factory=list)
+    opened: dict[str, WatermarkBatch] = field(default_factory=dict)  # latest per source
+    record_now: Callable[[str, str, str], None] | None = field(default=None, repr=False)
     _done: dict[str, set[str]] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -56,6 +85,22 @@ class JobBookmarks:
     def advance_watermark(self, source: str, value: str) -> None:
         """Stage a new watermark for ``source``; it takes effect when the run commits."""
         self.staged.append((validate_name(source, "source"), WATERMARK, str(value)))
+
+    def pending_batch(self, source: str) -> WatermarkBatch | None:
+        """The batch a failed run opened for ``source``: its lower bound is still the committed
+        watermark (a run that succeeded moved the watermark to its batch's upper bound)."""
+        batch = self.opened.get(source)
+        return batch if batch is not None and batch.lower == self.watermark(source) else None
+
+    def open_batch(self, source: str, lower: str | None, upper: str) -> WatermarkBatch:
+        """Record the batch ``(lower, upper]`` of ``source`` this run is about to read, committed
+        now, before anything is written from it (see :meth:`pending_batch`)."""
+        if self.record_now is None:
+            raise ValueError(f"bookmarks of {self.job_name}: loaded without a run to record for")
+        batch = WatermarkBatch(lower, str(upper), uuid.uuid4().hex)
+        self.record_now(validate_name(source, "source"), PENDING, batch.to_json())
+        self.opened[source] = batch
+        return batch
 
     def unprocessed(self, source: str, inputs: Sequence[str]) -> list[str]:
         """The inputs of ``source`` not processed by an earlier committed run, sorted.
@@ -86,36 +131,44 @@ class BookmarkStore:
         self.spark = spark
         self.path = path
 
-    def load(self, job_name: str) -> JobBookmarks:
-        """The committed state of ``job_name`` (empty before its first successful run)."""
+    def load(self, job_name: str, run_id: str | None = None) -> JobBookmarks:
+        """The committed state of ``job_name`` (empty before its first successful run); with
+        ``run_id``, the run can record the watermark batches it opens."""
         rows = read_delta(self.spark, self.path, BOOKMARK_SCHEMA).where(
             F.col("job_name") == job_name
         )
         latest = (
-            rows.where(F.col("kind") == WATERMARK)
-            .groupBy("source")
+            rows.where(F.col("kind").isin(WATERMARK, PENDING))
+            .groupBy("source", "kind")
             .agg(F.max_by("value", "committed_at").alias("value"))
-            .collect()  # one row per source of one job: bounded by the job's inputs
+            .collect()  # two rows per source of one job: bounded by the job's inputs
         )
         processed = rows.where(F.col("kind") == FILE).select("source", "value")
         return JobBookmarks(
             spark=self.spark,
             job_name=job_name,
-            watermarks={r.source: r.value for r in latest},
+            watermarks={r.source: r.value for r in latest if r.kind == WATERMARK},
             processed=processed,
+            opened={r.source: WatermarkBatch.from_json(r.value)
+                    for r in latest if r.kind == PENDING},
+            record_now=partial(self._record, job_name, run_id) if run_id is not None else None,
         )
 
     def commit(self, bookmarks: JobBookmarks, run_id: str) -> int:
         """Append the staged state of a successful run in one transaction; returns rows written."""
         if not bookmarks.staged:
             return 0
-        now = datetime.now(UTC)  # aware, so pyspark stores it as UTC whatever the local zone
-        rows = [
-            (bookmarks.job_name, source, kind, value, run_id, now)
-            for source, kind, value in bookmarks.staged
-        ]
-        append(self.spark.createDataFrame(rows, BOOKMARK_SCHEMA), self.path)
+        written = self._append([(bookmarks.job_name, source, kind, value, run_id)
+                                for source, kind, value in bookmarks.staged])
         bookmarks.staged.clear()
+        return written
+
+    def _record(self, job_name: str, run_id: str, source: str, kind: str, value: str) -> None:
+        self._append([(job_name, source, kind, value, run_id)])
+
+    def _append(self, rows: list[tuple[str, str, str, str, str]]) -> int:
+        now = datetime.now(UTC)  # aware, so pyspark stores it as UTC whatever the local zone
+        append(self.spark.createDataFrame([(*r, now) for r in rows], BOOKMARK_SCHEMA), self.path)
         return len(rows)
 
     def reset(self, job_name: str, source: str | None = None) -> None:

@@ -9,6 +9,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import types as T
 
 from lakejobs._compat import current_stack
+from lakejobs.spark_conf import temporary_conf
 
 
 def is_delta_table(spark: SparkSession, path: str) -> bool:
@@ -133,6 +134,17 @@ def execute_merge(merge: DeltaMergeBuilder, table: DeltaTable) -> dict[str, int]
     before = latest_version(table)
     merge.execute()
     return _commit_metrics(table, before)
+
+
+def execute_merge_once(spark: SparkSession, merge: DeltaMergeBuilder, app_id: str) -> None:
+    """Run ``merge`` as an idempotent Delta write: committed with the transaction id
+    (``app_id``, 0), so that running it again for the same ``app_id`` commits nothing (Delta
+    skips a write whose id the table already holds). One ``app_id`` per batch of input."""
+    # session settings Delta reads for DML (not DataFrame writer options): set around the
+    # MERGE only, as every Delta commit of the session meanwhile would carry the id
+    with temporary_conf(spark, {"spark.databricks.delta.write.txnAppId": app_id,
+                                "spark.databricks.delta.write.txnVersion": "0"}):
+        merge.execute()
 
 
 def _commit_metrics(table: DeltaTable, before: int) -> dict[str, int]:

@@ -6,10 +6,10 @@ only when the run succeeds.
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from lakejobs.bookmarks import JobBookmarks
+from lakejobs.bookmarks import JobBookmarks, WatermarkBatch
 from lakejobs.hadoop_files import file_system
 
 
@@ -42,15 +42,58 @@ def new_files(spark: SparkSession, bookmarks: JobBookmarks, source: str, path: s
 def rows_after_watermark(
     df: DataFrame, bookmarks: JobBookmarks, source: str, column: str
 ) -> DataFrame:
-    """Rows of ``df`` whose ``column`` is above the committed watermark; stages the new maximum.
+    """Rows of ``df`` whose ``column`` is above the committed watermark, up to the new maximum it
+    stages (a row that arrives meanwhile, even in a table read again by every action, waits
+    for the next run instead of being read now and again then).
 
     The watermark is kept as text and cast back to the column's type for the comparison.
     """
     committed = bookmarks.watermark(source)
-    fresh = df
-    if committed is not None:
-        fresh = df.where(F.col(column) > F.lit(committed).cast(df.schema[column].dataType))
-    highest = fresh.agg(F.max(column).cast("string").alias("high")).first()
-    if highest is not None and highest.high is not None:
-        bookmarks.advance_watermark(source, highest.high)
-    return fresh
+    highest = _highest(df, column, committed)
+    if highest is None:
+        return df.limit(0)
+    bookmarks.advance_watermark(source, highest)
+    return _between(df, column, committed, highest)
+
+
+def watermark_batches(
+    df: DataFrame, bookmarks: JobBookmarks, source: str, column: str
+) -> list[tuple[WatermarkBatch, DataFrame]]:
+    """The rows of ``df`` above the committed watermark as batches, each with its rows, for a
+    job whose writes must not take a batch twice (see :class:`WatermarkBatch`).
+
+    A batch a failed run opened comes first, with its very bounds and id, so the retry reads
+    its rows again (no more: rows that arrived since wait for the next batch); then a new batch
+    up to the current maximum, recorded before it is handed out. The last batch's upper bound
+    is staged as the watermark. [] when nothing is new.
+    """
+    batches = []
+    pending = bookmarks.pending_batch(source)
+    if pending is not None:
+        batches.append(pending)
+    lower = pending.upper if pending is not None else bookmarks.watermark(source)
+    highest = _highest(df, column, lower)
+    if highest is not None:
+        batches.append(bookmarks.open_batch(source, lower, highest))
+    if batches:
+        bookmarks.advance_watermark(source, batches[-1].upper)
+    return [(b, _between(df, column, b.lower, b.upper)) for b in batches]
+
+
+def _highest(df: DataFrame, column: str, above: str | None) -> str | None:
+    """The highest value of ``column`` above ``above`` (None: any), as text; None if none."""
+    fresh = df if above is None else df.where(F.col(column) > _typed(df, column, above))
+    row = fresh.agg(F.max(column).cast("string").alias("high")).first()
+    return None if row is None else row.high
+
+
+def _between(df: DataFrame, column: str, lower: str | None, upper: str | None) -> DataFrame:
+    """Rows with ``column`` above ``lower`` (None: unbounded) and at most ``upper``."""
+    if upper is None:
+        return df.limit(0)
+    rows = df.where(F.col(column) <= _typed(df, column, upper))
+    return rows if lower is None else rows.where(F.col(column) > _typed(df, column, lower))
+
+
+def _typed(df: DataFrame, column: str, value: str) -> Column:
+    return F.lit(value).cast(df.schema[column].dataType)

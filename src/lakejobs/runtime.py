@@ -114,7 +114,7 @@ def run_job(spec: JobSpec, argv: Sequence[str], *, spark: SparkSession | None = 
     paths = LakePaths(settings.lake)
     store = BookmarkStore(spark, paths.table("system", settings.tables.bookmarks))
     job_name = args["JOB_NAME"]
-    context = JobContext(spark, settings, args, run_id, paths, store.load(job_name))
+    context = JobContext(spark, settings, args, run_id, paths, store.load(job_name, run_id))
     started = datetime.now(UTC)
     result, status = JobResult(), FAILED
     log.info("job %s run %s started (env %s)", job_name, run_id, settings.env)

@@ -31,7 +31,7 @@ from lakejobs.identity.graph import (
 from lakejobs.identity.source_tables import read_sources
 from lakejobs.identity.stable_ids import assign_identity_ids
 from lakejobs.identity.store import IdentityStore
-from lakejobs.incremental import rows_after_watermark
+from lakejobs.incremental import watermark_batches
 from lakejobs.runtime import JobContext, JobResult
 from lakejobs.secrets import read_secret
 
@@ -143,6 +143,11 @@ def ingest_sources(
 ) -> tuple[DataFrame, dict[str, dict[str, int]]]:
     """Read each source's new rows, add their nodes and edges to the graph.
 
+    A source with a watermark column is read in watermark batches (:func:`watermark_batches`),
+    each added under its batch id: a retry of a run that failed after adding a batch reads it
+    again and adds it nowhere twice, as observations add up. A source without one is read whole
+    every run.
+
     Returns the nodes observed (column ``node``) and per source: rows read, rows with two or
     more identifiers (linked), with one, with none (nothing to link: counted, not stored).
     """
@@ -152,24 +157,31 @@ def ingest_sources(
     observed, figures = [], {}
     for source, name, rows in read_sources(context, settings.sources, "identity.sources",
                                            _wanted_columns):
-        if source.watermark_column is not None:
-            rows = rows_after_watermark(rows, context.bookmarks, name, source.watermark_column)
-        with_ids = materialize(
-            rows.transform(with_salt(salt_df))
-            .transform(with_nodes(source.identifiers, settings.types, deny))
-            .select(source.time_column, "_nodes")
-        )
-        sizes = with_ids.select(F.size("_nodes").alias("k")).agg(
-            F.count("*").alias("rows"),
-            F.count(F.when(F.col("k") >= 2, 1)).alias("linked"),
-            F.count(F.when(F.col("k") == 1, 1)).alias("single"),
-            F.count(F.when(F.col("k") == 0, 1)).alias("no_identifier"),
-        ).first().asDict()
-        figures[name] = sizes
-        nodes = materialize(with_ids.transform(node_observations(source.time_column)))
-        store.accumulate_nodes(nodes)
-        store.accumulate_edges(with_ids.transform(edge_observations(name, source.time_column)))
-        observed.append(nodes.select("node"))
+        if source.watermark_column is None:
+            batches = [(None, rows)]
+        else:
+            batches = [(f"{context.bookmarks.job_name}:{name}:{batch.batch_id}", batch_rows)
+                       for batch, batch_rows in watermark_batches(
+                           rows, context.bookmarks, name, source.watermark_column)]
+        figures[name] = dict.fromkeys(("rows", "linked", "single", "no_identifier"), 0)
+        for writer_id, batch_rows in batches:
+            with_ids = materialize(
+                batch_rows.transform(with_salt(salt_df))
+                .transform(with_nodes(source.identifiers, settings.types, deny))
+                .select(source.time_column, "_nodes")
+            )
+            sizes = with_ids.select(F.size("_nodes").alias("k")).agg(
+                F.count("*").alias("rows"),
+                F.count(F.when(F.col("k") >= 2, 1)).alias("linked"),
+                F.count(F.when(F.col("k") == 1, 1)).alias("single"),
+                F.count(F.when(F.col("k") == 0, 1)).alias("no_identifier"),
+            ).first().asDict()
+            figures[name] = {k: figures[name][k] + v for k, v in sizes.items()}
+            nodes = materialize(with_ids.transform(node_observations(source.time_column)))
+            store.accumulate_nodes(nodes, writer_id=writer_id)
+            store.accumulate_edges(with_ids.transform(edge_observations(name, source.time_column)),
+                                   writer_id=writer_id)
+            observed.append(nodes.select("node"))
     touched = observed[0] if observed else spark.createDataFrame([], "node string")
     for more in observed[1:]:
         touched = touched.union(more)

@@ -25,6 +25,7 @@ from lakejobs.delta_io import (
     append,
     ensure_table,
     execute_merge,
+    execute_merge_once,
     is_delta_table,
     read_delta,
 )
@@ -108,18 +109,21 @@ class IdentityStore(ZoneTables):
 
     SCHEMAS: ClassVar[Mapping[str, T.StructType]] = TABLES
 
-    def accumulate_nodes(self, observed: DataFrame) -> None:
+    def accumulate_nodes(self, observed: DataFrame, *, writer_id: str | None = None) -> None:
         """Add one batch's node observations: first/last seen widen, observations add up."""
-        self._accumulate("identity_nodes", observed, ("node",))
+        self._accumulate("identity_nodes", observed, ("node",), writer_id)
 
-    def accumulate_edges(self, observed: DataFrame) -> None:
+    def accumulate_edges(self, observed: DataFrame, *, writer_id: str | None = None) -> None:
         """Add one batch's edge observations (per src, dst and source)."""
-        self._accumulate("identity_edges", observed, ("src", "dst", "source"))
+        self._accumulate("identity_edges", observed, ("src", "dst", "source"), writer_id)
 
-    def _accumulate(self, table: str, observed: DataFrame, keys: tuple[str, ...]) -> None:
+    def _accumulate(self, table: str, observed: DataFrame, keys: tuple[str, ...],
+                    writer_id: str | None) -> None:
+        """MERGE the observations in; with ``writer_id`` (one per batch) as the commit's Delta
+        transaction id, so that adding the same batch again commits nothing."""
         target = ensure_table(self.spark, self.path(table), TABLES[table])
         on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
-        (
+        merge = (
             target.alias("t")
             .merge(observed.alias("s"), on)
             .whenMatchedUpdate(set={
@@ -128,8 +132,11 @@ class IdentityStore(ZoneTables):
                 "observations": "t.observations + s.observations",
             })
             .whenNotMatchedInsertAll()
-            .execute()
         )
+        if writer_id is None:
+            merge.execute()
+        else:
+            execute_merge_once(self.spark, merge, writer_id)
 
     def replace_resolution(self, rows: DataFrame, removed: DataFrame) -> None:
         """Write the recomputed scope: ``rows`` (RESOLUTION_SCHEMA) replace their nodes' rows;
