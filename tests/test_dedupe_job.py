@@ -201,3 +201,40 @@ def test_a_source_column_the_table_lacks_is_a_config_error(spark: SparkSession,
                                           r"not in the table"):
         lake.run("r1")
 
+
+
+def test_merges_that_would_join_two_government_ids_through_a_third_record_are_split(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    # x1 and x2 share an email, x2 and x3 a phone: each pair merges alone (x2 has no id), but
+    # together they would give x1's and x3's different government ids one canonical record
+    lake = PeopleLake(spark, tmp_path)
+    background = rows_of(generate_people(60, seed=3).records)
+    alice = ("Alice", "Walker", "1985-02-03")
+    lake.stage([
+        *background,
+        ("x1", "crm", *alice, "alice.walker@example.org", None, None, None, None, "AB123456C",
+         "2026-03-01T00:00:00Z"),
+        ("x2", "signup", *alice, "alice.walker@example.org", "07700 900123", None, None, None,
+         None, "2026-03-01T00:00:00Z"),
+        ("x3", "support", *alice, None, "07700 900123", None, None, None, "ZZ999999Z",
+         "2026-03-01T00:00:00Z"),
+    ])
+    summary = lake.run("r1").summary
+    members = {r.source_record_id: r.canonical_id for r in lake.table("canonical_members").join(
+        lake.table("source_identities"), "identity_key").where(
+        F.col("source_record_id").startswith("x")).collect()}
+    assert members["x1"] != members["x3"]
+    assert members["x2"] in (members["x1"], members["x3"])
+    keys = {r.source_record_id: r.identity_key for r in lake.table("source_identities").collect()}
+    queued = lake.table("potential_duplicates").where(
+        F.col("reason") == "high_risk_conflict_in_component").select(
+        "left_key", "right_key", "status", "score")
+    # the refused edge is the one the order of the (tied, score 1.0) edges puts second
+    other = "x3" if members["x2"] == members["x1"] else "x1"
+    expected = sorted([keys["x2"], keys[other]])
+    assert_df_equality(queued, spark.createDataFrame(
+        [(expected[0], expected[1], "open", 1.0)],
+        "left_key string, right_key string, status string, score double"),
+        ignore_nullable=True)
+    assert summary["merges_refused_in_component"] == 1

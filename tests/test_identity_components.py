@@ -11,6 +11,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakejobs.identity.components import RESULT_SCHEMA, GraphError, connected_components
+from lakejobs.identity.constrained_clusters import split_contradicting_components
 from lakejobs.spark_conf import temporary_conf
 
 CHAIN = 10_000
@@ -113,3 +114,28 @@ def test_an_unknown_strategy_is_an_error_naming_it(spark: SparkSession) -> None:
     edges = spark.createDataFrame([("a", "b")], "src string, dst string")
     with pytest.raises(GraphError, match="'fastest'.*auto, local, distributed"):
         connected_components(edges, strategy="fastest")  # type: ignore[arg-type]
+
+
+def test_a_component_joining_two_government_ids_is_split_strongest_merges_first(
+    spark: SparkSession,
+) -> None:
+    # a(X) -0.99- b -0.97- c(Y): each pair alone may merge; together they would join X and Y.
+    # d(Z) -0.96- e(Z) -0.96- f: one id only, untouched. g(X) -2.0 (approved)- h -0.99- i(Y),
+    # h -0.98- j: the approval goes first, so h-i is refused, and j follows h.
+    components = spark.createDataFrame(
+        [(n, "a") for n in "abc"] + [(n, "d") for n in "def"] + [(n, "g") for n in "ghij"]
+        + [("k", "k")], "node string, component string")
+    edges = spark.createDataFrame(
+        [("a", "b", 0.99), ("b", "c", 0.97), ("d", "e", 0.96), ("e", "f", 0.96),
+         ("h", "i", 0.99), ("g", "h", 2.0), ("j", "h", 0.98)],
+        "src string, dst string, weight double")
+    values = spark.createDataFrame(
+        [("a", "X"), ("c", "Y"), ("d", "Z"), ("e", "Z"), ("g", "X"), ("i", "Y"), ("k", "X")],
+        "node string, value string")
+    split, refused = split_contradicting_components(components, edges, values)
+    expected = spark.createDataFrame(
+        [("a", "a"), ("b", "a"), ("c", "c"), ("d", "d"), ("e", "d"), ("f", "d"),
+         ("g", "g"), ("h", "g"), ("i", "i"), ("j", "g"), ("k", "k")],
+        "node string, component string")
+    assert_df_equality(split, expected, ignore_row_order=True, ignore_nullable=True)
+    assert sorted(tuple(r) for r in refused.collect()) == [("b", "c"), ("h", "i")]

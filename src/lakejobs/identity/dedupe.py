@@ -33,6 +33,7 @@ from lakejobs.delta_io import insert_new
 from lakejobs.errors import ConfigError, ConservationError
 from lakejobs.identity.blocking import blocking_report, candidate_pairs
 from lakejobs.identity.components import connected_components, materialize
+from lakejobs.identity.constrained_clusters import split_contradicting_components
 from lakejobs.identity.dedupe_store import DedupeStore
 from lakejobs.identity.matching import (
     AUTO_MERGE,
@@ -164,9 +165,14 @@ def score_pairs(identities: DataFrame, records: int, settings: DedupeSettings
     return materialize(scored), model, figures
 
 
+APPROVED_WEIGHT = 2.0  # above any score: a reviewer's approval is the strongest merge edge
+IN_COMPONENT_CONFLICT = "high_risk_conflict_in_component"
+
+
 def merge_edges(scored: DataFrame, queue: DataFrame, identities: DataFrame) -> DataFrame:
-    """``src``, ``dst``: auto-merged pairs (less those a reviewer dismissed, records unchanged)
-    and approved pairs whose records both still exist."""
+    """``src``, ``dst``, ``weight``: auto-merged pairs (less those a reviewer dismissed, records
+    unchanged) weighted by score, and approved pairs whose records both still exist, weighted
+    :data:`APPROVED_WEIGHT`."""
     auto = scored.where(F.col("decision") == AUTO_MERGE).join(
         dismissed_pairs(queue), on=["pair_id", "left_hash", "right_hash"], how="left_anti")
     keys = identities.select("identity_key")
@@ -174,8 +180,35 @@ def merge_edges(scored: DataFrame, queue: DataFrame, identities: DataFrame) -> D
                 .join(keys.withColumnRenamed("identity_key", "left_key"), "left_key", "left_semi")
                 .join(keys.withColumnRenamed("identity_key", "right_key"), "right_key",
                       "left_semi"))
-    return (auto.select("left_key", "right_key").unionByName(approved)
-            .select(F.col("left_key").alias("src"), F.col("right_key").alias("dst")).distinct())
+    return (auto.select("left_key", "right_key", F.col("score").alias("weight"))
+            .unionByName(approved.withColumn("weight", F.lit(APPROVED_WEIGHT)))
+            .groupBy(F.col("left_key").alias("src"), F.col("right_key").alias("dst"))
+            .agg(F.max("weight").alias("weight")))
+
+
+def merge_components(edges: DataFrame, identities: DataFrame, settings: DedupeSettings
+                     ) -> tuple[DataFrame, DataFrame]:
+    """(``node``, ``component`` of every identity; ``src``, ``dst`` of the merge edges refused
+    because their component would hold two government ids, see
+    :mod:`~lakejobs.identity.constrained_clusters`; with ``government_id`` among
+    ``high_risk``)."""
+    nodes = identities.select(F.col("identity_key").alias("node"))
+    components = connected_components(edges, nodes)
+    if "government_id" not in settings.high_risk:
+        return components, edges.select("src", "dst").limit(0)
+    ids = identities.where(F.col("government_id").isNotNull()).select(
+        F.col("identity_key").alias("node"), F.col("government_id").alias("value"))
+    return split_contradicting_components(components, edges, ids)
+
+
+def refused_for_review(scored: DataFrame, refused: DataFrame) -> DataFrame:
+    """The auto-merge pairs among the ``refused`` edges, as review pairs (their reason says
+    why a pair scored to merge waits for a reviewer)."""
+    return (scored.where(F.col("decision") == AUTO_MERGE)
+            .join(refused.select(F.col("src").alias("left_key"), F.col("dst").alias("right_key")),
+                  on=["left_key", "right_key"], how="left_semi")
+            .withColumn("decision", F.lit(REVIEW))
+            .withColumn("reason", F.lit(IN_COMPONENT_CONFLICT)))
 
 
 def run(context: JobContext) -> JobResult:
@@ -204,15 +237,18 @@ def run(context: JobContext) -> JobResult:
 
     good, invalid = latest_decisions(store.read("merge_decisions"))
     queue_before = store.read("potential_duplicates")
-    decided = apply_decisions(queue_before, good)
+    decided = materialize(apply_decisions(queue_before, good))
     unknown = unknown_pairs(queue_before, good).count()
-    review = scored.where(F.col("decision") == REVIEW)
+    # the decisions (approvals, dismissals) are the queue's before this run's review pairs join
+    # it; a merge refused by its component joins them
+    edges = materialize(merge_edges(scored, decided, identities))
+    components, refused = merge_components(edges, identities, settings)
+    components, refused = materialize(components), materialize(refused)
+    review = scored.where(F.col("decision") == REVIEW).unionByName(
+        refused_for_review(scored, refused))
     queue = materialize(next_queue(decided, review, now))
     store.replace("potential_duplicates", queue, ("pair_id",))
 
-    edges = merge_edges(scored, queue, identities)
-    nodes = identities.select(F.col("identity_key").alias("node"))
-    components = connected_components(edges, nodes)
     # materialized before the members table is rewritten: the history compares with it
     previous = materialize(store.read("canonical_members").select(
         F.col("identity_key").alias("node"), F.col("canonical_id").alias("identity_id"),
@@ -245,6 +281,7 @@ def run(context: JobContext) -> JobResult:
 
     summary = _summary(loaded, blocking, scored, queue, good, invalid, unknown, users,
                        profile_changes, model, now)
+    summary["merges_refused_in_component"] = refused.count()
     accounted = loaded.count + loaded.older_versions + loaded.quarantined_count
     if loaded.rows != accounted:
         raise ConservationError(f"master_data_dedupe: {loaded.rows} source rows but {accounted} "
