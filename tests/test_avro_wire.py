@@ -499,6 +499,28 @@ def test_a_boolean_from_avro_text_takes_true_or_false_only(spark, standin, confl
     assert_df_equality(decoded(records, fields, confluent), expected,
                        ignore_row_order=True, ignore_nullable=True)
 
+def test_a_boolean_from_an_avro_number_is_a_contract_violation(spark, standin, confluent):
+    # Spark's number cast reads any non-zero number as true; a JSON number is no boolean either
+    schema = json.dumps({"type": "record", "name": "NumberFlag", "fields": [
+        {"name": "id", "type": "long"}, {"name": "active", "type": ["null", "int"]}]})
+    flag_id = standin.register("number-flags-value", schema)
+    fields = (FieldSpec(name="id", type="bigint", nullable=False),
+              FieldSpec(name="active", type="boolean"))
+    avro = spark.createDataFrame([(0, 1), (1, 0), (2, None)], "id long, active int").select(
+        to_avro(F.struct("id", "active"), schema).alias("body"))
+    records = kafka(spark, [framed(flag_id, bytes(r["body"])) for r in avro.collect()])
+    row = T.StructType([T.StructField("id", T.LongType()),
+                        T.StructField("active", T.BooleanType())])
+    wrong = "active: writer type int does not convert to boolean"
+    expected = spark.createDataFrame([
+        (0, str(flag_id), None, "contract_violation", wrong),
+        (1, str(flag_id), None, "contract_violation", wrong),
+        (2, str(flag_id), (2, None), None, None),
+    ], T.StructType([*OUTPUT.fields[:2], T.StructField("_row", row), *OUTPUT.fields[3:]]))
+    assert_df_equality(decoded(records, fields, confluent), expected,
+                       ignore_row_order=True, ignore_nullable=True)
+
+
 # ---------------------------------------------------------------- registry clients (no Spark)
 
 def test_confluent_registry_sends_basic_auth_from_the_environment(monkeypatch):

@@ -337,7 +337,8 @@ def _field(spark: SparkSession, writer: _Writer, field: FieldSpec,
     same_type = source == field.data_type
     if same_type and field.data_type not in _RANGE_GUARDED:
         value = raw
-    elif same_type or _can_try_cast(spark, source, field.type, castable):
+    elif same_type or (_can_try_cast(spark, source, field.type, castable)
+                       and not _number_as_boolean(source, field.data_type)):
         value = (fitting_text_cast_sql(path, field.type) if isinstance(source, T.StringType)
                  else fitting_cast_sql(path, field.type))
         problems.append(F.when(raw.isNotNull() & value.isNull(), F.concat(
@@ -350,6 +351,12 @@ def _field(spark: SparkSession, writer: _Writer, field: FieldSpec,
     if not field.nullable:
         problems.append(F.when(raw.isNull(), F.lit(f"{field.name}: missing")))
     return value, problems
+
+
+def _number_as_boolean(source: T.DataType, target: T.DataType) -> bool:
+    """Spark casts any non-zero number to true; a contract's boolean is a boolean (or its text,
+    as in the JSON decoders, where a number is no boolean either)."""
+    return isinstance(source, T.NumericType) and isinstance(target, T.BooleanType)
 
 
 def _can_try_cast(spark: SparkSession, source: T.DataType, target: str,
