@@ -145,7 +145,18 @@ def test_a_failed_runs_batch_is_read_again_with_the_same_bounds_then_the_rows_af
         (None, "2026-11-01 09:00:00"), ("2026-11-01 09:00:00", "2026-11-01 10:00:00")]
     assert batches[0][0].batch_id == batch.batch_id
     assert [sorted(r.id for r in df.collect()) for _, df in batches] == [[1, 2], [3]]
-    store.commit(retry, "run-2")
-    after = store.load("job_a", "run-3")
-    assert after.watermark("events") == "2026-11-01 10:00:00"
-    assert watermark_batches(later, after, "events", "ts") == []
+    # run-2 fails too: run-3 reads both batches again, in order, then what is newer
+    latest = spark.createDataFrame([*rows, (3, datetime(2026, 11, 1, 10)),
+                                    (4, datetime(2026, 11, 1, 11))], schema)
+    third = store.load("job_a", "run-3")
+    chain = watermark_batches(latest, third, "events", "ts")
+    assert [(b.batch_id, b.upper) for b, _ in chain[:2]] == [
+        (b.batch_id, b.upper) for b, _ in batches]
+    assert [(b.lower, b.upper) for b, _ in chain[2:]] == [
+        ("2026-11-01 10:00:00", "2026-11-01 11:00:00")]
+    assert [sorted(r.id for r in df.collect()) for _, df in chain] == [[1, 2], [3], [4]]
+    store.commit(third, "run-3")
+    after = store.load("job_a", "run-4")
+    assert after.watermark("events") == "2026-11-01 11:00:00"
+    assert after.pending_batches("events") == []
+    assert watermark_batches(latest, after, "events", "ts") == []

@@ -73,7 +73,8 @@ class JobBookmarks:
     watermarks: dict[str, str]
     processed: DataFrame
     staged: list[tuple[str, str, str]] = field(default_factory=list)
-    opened: dict[str, WatermarkBatch] = field(default_factory=dict)  # latest per source
+    # per source, the batches opened since its watermark was last committed, oldest first
+    opened: dict[str, list[WatermarkBatch]] = field(default_factory=dict)
     record_now: Callable[[str, str, str], None] | None = field(default=None, repr=False)
     _done: dict[str, set[str]] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -86,20 +87,26 @@ class JobBookmarks:
         """Stage a new watermark for ``source``; it takes effect when the run commits."""
         self.staged.append((validate_name(source, "source"), WATERMARK, str(value)))
 
-    def pending_batch(self, source: str) -> WatermarkBatch | None:
-        """The batch a failed run opened for ``source``: its lower bound is still the committed
-        watermark (a run that succeeded moved the watermark to its batch's upper bound)."""
-        batch = self.opened.get(source)
-        return batch if batch is not None and batch.lower == self.watermark(source) else None
+    def pending_batches(self, source: str) -> list[WatermarkBatch]:
+        """The batches failed runs opened for ``source`` and did not commit, in order: the one
+        starting at the committed watermark, the one starting where it ends, and so on (each
+        retry reads its predecessors' batches again before opening its own)."""
+        chain: list[WatermarkBatch] = []
+        lower = self.watermark(source)
+        for batch in self.opened.get(source, []):
+            if batch.lower == lower:
+                chain.append(batch)
+                lower = batch.upper
+        return chain
 
     def open_batch(self, source: str, lower: str | None, upper: str) -> WatermarkBatch:
         """Record the batch ``(lower, upper]`` of ``source`` this run is about to read, committed
-        now, before anything is written from it (see :meth:`pending_batch`)."""
+        now, before anything is written from it (see :meth:`pending_batches`)."""
         if self.record_now is None:
             raise ValueError(f"bookmarks of {self.job_name}: loaded without a run to record for")
         batch = WatermarkBatch(lower, str(upper), uuid.uuid4().hex)
         self.record_now(validate_name(source, "source"), PENDING, batch.to_json())
-        self.opened[source] = batch
+        self.opened.setdefault(source, []).append(batch)
         return batch
 
     def unprocessed(self, source: str, inputs: Sequence[str]) -> list[str]:
@@ -138,19 +145,31 @@ class BookmarkStore:
             F.col("job_name") == job_name
         )
         latest = (
-            rows.where(F.col("kind").isin(WATERMARK, PENDING))
-            .groupBy("source", "kind")
-            .agg(F.max_by("value", "committed_at").alias("value"))
-            .collect()  # two rows per source of one job: bounded by the job's inputs
+            rows.where(F.col("kind") == WATERMARK)
+            .groupBy("source")
+            .agg(F.max_by("value", "committed_at").alias("value"),
+                 F.max("committed_at").alias("marked_at"))
         )
+        marks = latest.collect()  # one row per source of one job: bounded by the job's inputs
+        # the batches opened after each source's last committed watermark (a successful run
+        # commits its watermark after every batch it opened): failed runs' batches only
+        opened = (
+            rows.where(F.col("kind") == PENDING)
+            .join(latest.select("source", "marked_at"), on="source", how="left")
+            .where(F.col("marked_at").isNull() | (F.col("committed_at") > F.col("marked_at")))
+            .orderBy("committed_at")
+            .collect()
+        )
+        pending: dict[str, list[WatermarkBatch]] = defaultdict(list)
+        for row in opened:
+            pending[row.source].append(WatermarkBatch.from_json(row.value))
         processed = rows.where(F.col("kind") == FILE).select("source", "value")
         return JobBookmarks(
             spark=self.spark,
             job_name=job_name,
-            watermarks={r.source: r.value for r in latest if r.kind == WATERMARK},
+            watermarks={r.source: r.value for r in marks},
             processed=processed,
-            opened={r.source: WatermarkBatch.from_json(r.value)
-                    for r in latest if r.kind == PENDING},
+            opened=dict(pending),
             record_now=partial(self._record, job_name, run_id) if run_id is not None else None,
         )
 

@@ -62,16 +62,13 @@ def watermark_batches(
     """The rows of ``df`` above the committed watermark as batches, each with its rows, for a
     job whose writes must not take a batch twice (see :class:`WatermarkBatch`).
 
-    A batch a failed run opened comes first, with its very bounds and id, so the retry reads
-    its rows again (no more: rows that arrived since wait for the next batch); then a new batch
-    up to the current maximum, recorded before it is handed out. The last batch's upper bound
+    The batches failed runs opened come first, with their very bounds and ids, so the retry
+    reads their rows again (no more: rows that arrived since wait for the next batch); then a
+    new batch up to the current maximum, recorded before it is handed out. The last batch's upper bound
     is staged as the watermark. [] when nothing is new.
     """
-    batches = []
-    pending = bookmarks.pending_batch(source)
-    if pending is not None:
-        batches.append(pending)
-    lower = pending.upper if pending is not None else bookmarks.watermark(source)
+    batches = bookmarks.pending_batches(source)
+    lower = batches[-1].upper if batches else bookmarks.watermark(source)
     highest = _highest(df, column, lower)
     if highest is not None:
         batches.append(bookmarks.open_batch(source, lower, highest))
