@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -15,7 +16,7 @@ from lakejobs.curated.lookups import (
     point_in_time_key,
 )
 from lakejobs.curated.models import CuratedModel, Fact
-from lakejobs.errors import ContractError
+from lakejobs.errors import ConfigError, ContractError
 
 LOADED_AT = "_loaded_at"
 
@@ -67,9 +68,20 @@ def with_measures(fact: Fact) -> Transform:
     """Date keys and measures, evaluated on the (parent-joined) source row."""
 
     def transform(rows: DataFrame) -> DataFrame:
+        measures = {}
+        for m in fact.measures:
+            if m.name in fact.grain_names:
+                continue
+            try:  # analysed here, so a wrong expression names its measure, not a query plan
+                measures[m.name] = F.expr(m.expr)
+                rows.select(measures[m.name])
+            except AnalysisException as e:
+                raise ConfigError(f"model: fact {fact.name}: measure {m.name} ({m.expr!r}) "
+                                  f"does not evaluate on {fact.source}: "
+                                  f"{str(e).splitlines()[0]}") from e
         return rows.withColumns({
             **{d.name: date_key(d.column) for d in fact.dates},
-            **{m.name: F.expr(m.expr) for m in fact.measures if m.name not in fact.grain_names},
+            **measures,
         })
 
     return transform

@@ -148,6 +148,7 @@ def load_fact(
         reason = f"waiting for {', '.join(waiting)}" if waiting else "no staging table yet"
         log.warning("%s: %s", fact.name, reason)
         return Loaded(fact.name, figures={"skipped": reason})
+    _check_fact_columns(fact, sources, parents)
     path = context.paths.table("curated", fact.name)
     grain = list(fact.grain_names)
     affected = fresh_rows(context, fact.name, fact.source, sources).select(*grain)
@@ -166,6 +167,30 @@ def load_fact(
         return _merge_facts(context, model, fact, path, sources, parents, affected, comments)
     finally:
         affected.unpersist()
+
+
+def _check_fact_columns(fact: Fact, sources: DataFrame, parents: DataFrame | None) -> None:
+    """Refuse a model naming columns the staging tables lack, before anything is written.
+
+    Raises:
+        ConfigError: naming the fact, the staging table and the missing columns.
+    """
+    from_parent = set(fact.parent.columns) if fact.parent else set()
+    needed = [*fact.grain_names, fact.sequence_by, fact.event_time,
+              *[c for ref in fact.dimensions for c in ref.columns],
+              *[d.column for d in fact.dates], *(fact.parent.keys if fact.parent else ())]
+    missing = [c for c in dict.fromkeys(needed)
+               if c not in sources.columns and c not in from_parent]
+    if missing:
+        raise ConfigError(f"model: fact {fact.name}: staging table {fact.source} has no "
+                          f"column(s) {missing}")
+    if fact.parent and parents is not None:
+        parent = fact.parent
+        needed = [*parent.keys, parent.sequence_by, *parent.columns]
+        missing = [c for c in dict.fromkeys(needed) if c not in parents.columns]
+        if missing:
+            raise ConfigError(f"model: fact {fact.name}: parent staging table {parent.source} "
+                              f"has no column(s) {missing}")
 
 
 def _facts_of_changed_members(

@@ -12,6 +12,7 @@ from lakejobs.scd.spec import EFFECTIVE_FROM, EFFECTIVE_TO, IS_CURRENT, IS_DELET
 
 Transform = Callable[[DataFrame], DataFrame]
 VALIDATED_AT = "_validated_at"
+TOMBSTONE = "_tombstone"
 
 
 def latest_per_key(keys: Sequence[str], sequence_by: str) -> Transform:
@@ -37,13 +38,15 @@ def latest_per_key(keys: Sequence[str], sequence_by: str) -> Transform:
 
 
 def lookup_versions(dimension: DataFrame) -> DataFrame:
-    """The dimension versions a fact may point at: real and inferred versions, no tombstones.
+    """The dimension versions a fact may point at, with ``_tombstone`` flagging tombstones.
 
     A tombstone (a delete of a key the dimension never held) has no tracked hash but is flagged
-    deleted; an inferred placeholder has no tracked hash and is not deleted.
+    deleted; an inferred placeholder has no tracked hash and is not deleted. A fact points at a
+    tombstone only when its key has nothing else (:func:`point_in_time_key` ranks tombstones
+    last): such a key gets no inferred member (the key is held), and without the tombstone its
+    facts would get no surrogate key at all.
     """
-    tombstone = F.col(IS_DELETED) & F.col(TRACKED_HASH).isNull()
-    return dimension.where(~tombstone)
+    return dimension.withColumn(TOMBSTONE, F.col(IS_DELETED) & F.col(TRACKED_HASH).isNull())
 
 
 def point_in_time_key(
@@ -65,9 +68,11 @@ def point_in_time_key(
         event_time: when the fact happened.
         grain: the fact's key (one row per grain in, one row out).
 
-    A row with a null natural key gets the unknown member (-1). When no version covers the event
-    time (an order placed before the customer's first recorded change), the nearest version in
-    time is taken, preferring the current one for facts without an event time. A key the
+    A row with a null natural key gets the unknown member (-1). A tombstone is taken only when
+    the key has no other version. When no version covers the event
+    time (an order placed before the customer's first recorded change, or after its delete), the
+    nearest version in time is taken (distance to its interval; on a tie the one valid later);
+    without an event time, the current version, else the last one (a deleted key). A key the
     dimension does not hold at all gets null, which the integrity check reports; the job creates
     inferred members first so this does not happen.
     """
@@ -79,14 +84,22 @@ def point_in_time_key(
             F.col(EFFECTIVE_FROM).alias("_pit_from"),
             F.col(EFFECTIVE_TO).alias("_pit_to"),
             F.col(IS_CURRENT).alias("_pit_current"),
+            (F.col(TOMBSTONE) if TOMBSTONE in versions.columns else F.lit(False))
+            .alias("_pit_tombstone"),
         )
         at = F.col(event_time).cast("timestamp")
         valid_then = (F.col("_pit_from") <= at) & (at < F.col("_pit_to"))
-        distance = F.abs(F.unix_micros(F.col("_pit_from")) - F.unix_micros(at))
+        # how far the event time lies outside the version's interval (null without a time);
+        # the current version only breaks ties, else it would beat a nearer older version
+        before = F.unix_micros(F.col("_pit_from")) - F.unix_micros(at)
+        after = F.unix_micros(at) - F.unix_micros(F.col("_pit_to"))
+        distance = F.when(at.isNotNull(), F.greatest(before, after, F.lit(0)))
         best_first = Window.partitionBy(*grain).orderBy(
+            F.col("_pit_tombstone").asc_nulls_last(),
             valid_then.desc_nulls_last(),
-            F.col("_pit_current").desc_nulls_last(),
             distance.asc_nulls_last(),
+            F.col("_pit_current").desc_nulls_last(),
+            F.col("_pit_to").desc_nulls_last(),
             F.col("_pit_sk"),
         )
         key_missing = F.lit(False)
@@ -98,7 +111,7 @@ def point_in_time_key(
             .where(F.col("_pit_rank") == 1)
             .withColumn(surrogate_key, F.when(key_missing, F.lit(UNKNOWN_SK).cast("bigint"))
                         .otherwise(F.col("_pit_sk")))
-            .drop("_pit_sk", "_pit_from", "_pit_to", "_pit_current", "_pit_rank")
+            .drop("_pit_sk", "_pit_from", "_pit_to", "_pit_current", "_pit_tombstone", "_pit_rank")
         )
 
     return transform

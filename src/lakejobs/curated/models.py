@@ -181,6 +181,14 @@ class CuratedModel(_Model):
             raise ValueError(f"table names must be unique, {duplicated} repeat")
         dimensions = {d.name: d for d in self.dimensions}
         for fact in self.facts:
+            referenced = [ref.dimension for ref in fact.dimensions]
+            twice = sorted({d for d in referenced if referenced.count(d) > 1})
+            if twice:
+                # the fact has one column per dimension (its surrogate key): a second reference
+                # would overwrite the first one's key
+                raise ValueError(f"fact {fact.name}: references {twice} twice: a fact may "
+                                 "reference each dimension once (role-playing dimensions are "
+                                 "not supported)")
             for ref in fact.dimensions:
                 if ref.dimension not in dimensions:
                     raise ValueError(f"fact {fact.name}: unknown dimension {ref.dimension!r}: "
