@@ -11,6 +11,7 @@ from pyspark.sql import types as T
 
 from lakejobs.errors import ConfigError, ConservationError, ContractError, JobArgumentError
 from lakejobs.runtime import JobContext, JobResult, JobSpec, run_job
+from lakejobs.spark_conf import temporary_conf
 
 RUN_LOG_VIEW = T.StructType(
     [
@@ -121,6 +122,19 @@ def test_glue_path_uses_glues_session_and_commits_the_job(
         ("Job.commit",),
     ]
     assert [r.run_id for r in run_log(spark, lake_root).collect()] == ["jr_1"]
+
+
+def zone_job(context: JobContext) -> JobResult:
+    return JobResult(summary={"zone": context.spark.conf.get("spark.sql.session.timeZone")})
+
+
+def test_a_glue_run_reads_and_writes_timestamps_in_utc_whatever_glues_session_says(
+    spark: SparkSession, config_file: Path, glue_standin: list
+) -> None:
+    # local sessions are built in UTC; Glue's session is Glue's, in the zone its JVM runs in
+    with temporary_conf(spark, {"spark.sql.session.timeZone": "America/New_York"}):
+        outcome = run_job(JobSpec("zone", "test job", zone_job), argv(config_file, "jr_3"))
+    assert outcome.result.summary == {"zone": "UTC"}
 
 
 def test_glue_job_is_not_committed_when_the_run_fails(

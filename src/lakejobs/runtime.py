@@ -106,6 +106,9 @@ def run_job(spec: JobSpec, argv: Sequence[str], *, spark: SparkSession | None = 
     if on_glue():
         glue_job = start_glue_job(argv, spec.required_arguments)
         spark = glue_job.spark
+        # Glue's session reads and writes timestamps in its JVM's zone; the lake's are UTC (as
+        # local sessions are built), for dates, date keys and day partitions alike
+        spark.conf.set("spark.sql.session.timeZone", settings.spark.session_time_zone)
     elif spark is None:
         from lakejobs.session import build_local_session
 
