@@ -70,9 +70,14 @@ def read_landed(spark: SparkSession, files: list[str], contract: Contract) -> Da
     parquet = [f for f in files if f.endswith(".parquet")]
     others = [f for f in files if not f.endswith(".parquet")]
     frames = []
+    # Parquet files of one table may differ in columns (the landing job adds a field when its
+    # route's contract gains one); without merging, Spark takes one file's schema for all and
+    # silently reads the others' extra columns as missing
+    parquet_reader = spark.read.option("mergeSchema", "true")
     if parquet:
         frames.append(landed_columns(
-            spark.read.parquet(*parquet).withColumn("_source_file", _source_file()), contract))
+            parquet_reader.parquet(*parquet).withColumn("_source_file", _source_file()),
+            contract))
     if others and contract.format == "json":
         frames.append(landed_json(
             spark.read.text(others).withColumn("_source_file", _source_file()), contract))
@@ -82,7 +87,7 @@ def read_landed(spark: SparkSession, files: list[str], contract: Contract) -> Da
             # every CSV field is read as text; the contract decides the types
             reader = reader.option("header", "true").option("inferSchema", "false").format("csv")
         else:
-            reader = reader.format("parquet")
+            reader = parquet_reader.format("parquet")
         frames.append(landed_columns(
             reader.load(others).withColumn("_source_file", _source_file()), contract))
     if len(frames) == 1:

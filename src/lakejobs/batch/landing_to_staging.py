@@ -41,6 +41,7 @@ from lakejobs.batch.validate import (
 from lakejobs.batch.validation_io import (
     DQ_RESULTS_SCHEMA,
     check_evolution,
+    delete_for_files,
     dq_result_rows,
     replace_for_files,
     staging_rows,
@@ -243,11 +244,15 @@ def _measure_and_write(
         )
         staged = rows_written_since(spark, staging_path, before)
         quarantined = 0
+        quarantine_path = paths.table("quarantine", table.name)
         if measurement.rows_bad:
-            quarantine_path = paths.table("quarantine", table.name)
             before = table_version(spark, quarantine_path)
             replace_for_files(bad, quarantine_path, files, merge_schema=False)
             quarantined = rows_written_since(spark, quarantine_path, before)
+        else:
+            # an earlier attempt on these files (failed before its bookmarks were committed)
+            # may have quarantined rows that this run stages
+            delete_for_files(spark, quarantine_path, files)
     finally:
         bad.unpersist()
     if staged + quarantined != measurement.rows:

@@ -206,9 +206,37 @@ def _bad_row_condition(query: Any, source: str, where: str) -> str:
             f"'SELECT * FROM {{batch}} WHERE <condition of a bad row>', got {query!r}"
         )
     condition = match.group("cond")
-    negated = re.match(r"^not\s*\((?P<inner>.*)\)$", condition, re.IGNORECASE | re.DOTALL)
     # a bad row is one where the condition holds; the rule states what a good row satisfies
-    return negated.group("inner") if negated else f"NOT ({condition})"
+    negated = re.match(r"^not\s*\(", condition, re.IGNORECASE)
+    if negated and _closing_parenthesis(condition, negated.end() - 1) == len(condition) - 1:
+        return condition[negated.end():-1]
+    return f"NOT ({condition})"
+
+
+def _closing_parenthesis(text: str, opening: int) -> int | None:
+    """Index of the parenthesis closing the one at ``opening`` (quoted text skipped), if any.
+
+    ``NOT (a) OR NOT (b)`` starts with ``NOT (`` and ends with ``)``, but the two do not pair.
+    """
+    depth, quote, escaped = 0, None, False
+    for index in range(opening, len(text)):
+        char = text[index]
+        if quote:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == quote:
+                quote = None
+        elif char in "'\"`":
+            quote = char
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth == 0:
+                return index
+    return None
 
 
 def _default_id(check: str, raw: dict[str, Any]) -> str:

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pyspark import StorageLevel
-from pyspark.errors import AnalysisException, ParseException
+from pyspark.errors import AnalysisException, IllegalArgumentException, ParseException
 from pyspark.sql import Column, DataFrame, Observation
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -109,8 +109,9 @@ def flag_rows(
         source: where the rules come from (their file), for errors.
 
     Raises:
-        ConfigError: a ``references`` rule names a table missing from ``references``; a ``sql``
-            rule's expression is not a condition on the input's columns.
+        ConfigError: a ``references`` rule names a table missing from ``references`` or a
+            column that table lacks; a ``sql`` rule's expression is not a condition on the
+            input's columns; a ``regex`` rule's pattern is not a Java regular expression.
     """
     references = references or {}
     duplicated = duplicated or {}
@@ -133,9 +134,17 @@ def flag_rows(
                         f"rule '{rule.id}': references table '{rule.table}', which was not "
                         f"given: expected one of {sorted(references) or 'none'}"
                     )
-                flagged = _flag_orphans(flagged, rule, references[rule.table])
+                reference = references[rule.table]
+                missing = [c for c in rule.target_columns if c not in reference.columns]
+                if missing:
+                    raise ConfigError(
+                        f"{source}: rule '{rule.id}': column(s) {missing} are not in "
+                        f"'{rule.table}': expected one of {reference.columns}")
+                flagged = _flag_orphans(flagged, rule, reference)
             else:
-                plain[flag_column(rule.id)] = rule.failing()
+                # a flag is true or false, never null: a null flag would send the row neither
+                # to staging nor to quarantine
+                plain[flag_column(rule.id)] = F.coalesce(rule.failing(), F.lit(False))
         return flagged.withColumns(plain) if plain else flagged
 
     return transform
@@ -143,11 +152,21 @@ def flag_rows(
 
 def check_expressions(rule_set: RuleSet, df: DataFrame, source: str) -> None:
     """Every ``sql`` rule's expression parses and is a boolean condition on ``df``'s columns
-    (analysed, not run): a typo is a config error at the start, not a Spark error mid-run.
+    (analysed, not run), and every ``regex`` rule's pattern compiles as a Java regular expression
+    (the engine ``rlike`` uses): a typo is a config error at the start, not a Spark error mid-run.
 
     Raises:
         ConfigError: naming the file, the rule and Spark's reason.
     """
+    for rule in rule_set.of_check("regex"):
+        # rlike compiles its pattern with java.util.regex when a task first evaluates it
+        java_regex = df.sparkSession.sparkContext._jvm.java.util.regex.Pattern
+        try:
+            java_regex.compile(rule.pattern)
+        except IllegalArgumentException as e:  # Java's PatternSyntaxException, converted
+            reason = str(e).strip().splitlines()[0]
+            raise ConfigError(f"{source}: rule '{rule.id}': pattern {rule.pattern!r}: expected "
+                              f"a Java regular expression ({reason})") from None
     for rule in rule_set.of_check("sql"):
         where = f"{source}: rule '{rule.id}': expression {rule.expression!r}"
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -81,15 +82,26 @@ def replace_for_files(
     if not is_delta_table(df.sparkSession, path):
         append(df, path)
         return
-    quoted = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
     writer = (
         df.write.format("delta")
         .mode("overwrite")
-        .option("replaceWhere", f"_source_file IN ({quoted})")
+        .option("replaceWhere", _of_files(files))
     )
     if merge_schema:
         writer = writer.option("mergeSchema", "true")
     writer.save(path)
+
+
+def delete_for_files(spark: SparkSession, path: str, files: Sequence[str]) -> None:
+    """Delete the rows from ``files`` of the Delta table at ``path``, if it exists (a delete
+    that matches no file commits nothing)."""
+    if is_delta_table(spark, path):
+        DeltaTable.forPath(spark, path).delete(_of_files(files))
+
+
+def _of_files(files: Sequence[str]) -> str:
+    quoted = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+    return f"_source_file IN ({quoted})"
 
 
 def staging_rows(good: DataFrame, run_id: str) -> DataFrame:

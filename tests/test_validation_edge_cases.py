@@ -1,0 +1,201 @@
+"""Landing → staging validation edge cases: null sets and flags, Parquet schemas and fractions,
+quarantine on retry, GX suite conditions, Java regexes, reference columns."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from lakejobs.batch.conform import conform
+from lakejobs.batch.contracts import Contract
+from lakejobs.batch.landing import read_landed
+from lakejobs.batch.rules import flag_column
+from lakejobs.batch.suites import rules_from_gx_suite, rules_from_mapping
+from lakejobs.batch.validate import all_checks, flag_rows, good_rows, measure_and_hold_bad_rows
+from lakejobs.errors import ConfigError
+
+IDS = T.StructType([T.StructField("id", T.LongType(), True)])
+
+
+def ids(spark: SparkSession, *values: int | None) -> DataFrame:
+    return spark.createDataFrame([(v,) for v in values], IDS)
+
+
+def failing(df: DataFrame, rule: dict) -> DataFrame:
+    rule_set = rules_from_mapping({"table": "t", "rules": [rule]}, source="test")
+    flagged = df.transform(flag_rows(rule_set, source="test"))
+    return flagged.where(F.col(flag_column(rule["id"]))).select("id")
+
+
+def test_in_set_with_a_null_among_its_values_still_fails_values_outside_it(
+    spark: SparkSession,
+) -> None:
+    df = spark.createDataFrame([(1, "a"), (2, "b"), (3, None)], "id long, status string")
+    rule = {"id": "r", "check": "in_set", "column": "status", "values": ["a", None]}
+    assert_df_equality(failing(df, rule), ids(spark, 2), ignore_row_order=True)
+
+
+def test_in_set_with_a_null_among_its_values_loses_no_row_in_the_split(
+    spark: SparkSession,
+) -> None:
+    df = spark.createDataFrame([(1, "a"), (2, "b"), (3, None)], "id long, status string")
+    rule_set = rules_from_mapping({"table": "t", "rules": [
+        {"id": "r", "check": "in_set", "column": "status", "values": ["a", None]}]},
+        source="test")
+    checks = all_checks(rule_set)
+    flagged = (df.withColumns({"_source_file": F.lit("f"), "_extra_columns": F.create_map(),
+                               "_raw_record": F.to_json(F.struct("id", "status"))})
+               .transform(flag_rows(rule_set)))
+    good = flagged.transform(good_rows(["id"], checks)).select("id")
+    measurement, bad = measure_and_hold_bad_rows(flagged, rule_set, checks, table="t",
+                                                 run_id="r")
+    try:
+        assert_df_equality(good, ids(spark, 1, 3), ignore_row_order=True)
+        assert (measurement.rows, measurement.rows_bad, bad.count()) == (3, 1, 1)
+    finally:
+        bad.unpersist()
+
+
+def test_parquet_landing_files_with_different_columns_keep_every_column(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    contract = Contract.model_validate({"table": "t", "format": "parquet", "columns": [
+        {"name": "id", "type": "bigint", "nullable": False},
+        {"name": "email", "type": "string"}]})
+    old, new = tmp_path / "a-old", tmp_path / "b-new"
+    spark.createDataFrame([(1,)], "id long").coalesce(1).write.parquet(str(old))
+    spark.createDataFrame([(2, "x@example.org")], "id long, email string").coalesce(1) \
+        .write.parquet(str(new))
+    files = sorted(str(p) for p in [*old.glob("*.parquet"), *new.glob("*.parquet")])
+
+    conformed = read_landed(spark, files, contract).transform(conform(contract))
+
+    expected = spark.createDataFrame([(1, None), (2, "x@example.org")], "id long, email string")
+    assert_df_equality(conformed.select("id", "email"), expected, ignore_row_order=True,
+                       ignore_nullable=True)
+
+
+def test_gx_unexpected_rows_query_of_two_negations_reads_as_one_condition() -> None:
+    suite = {"name": "staging.t", "expectations": [{
+        "type": "unexpected_rows_expectation",
+        "kwargs": {"unexpected_rows_query":
+                   "SELECT * FROM {batch} WHERE NOT (amount > 0) OR NOT (qty > 0)"},
+        "meta": {"rule_id": "positive"}}]}
+    [rule] = rules_from_gx_suite(suite, source="suite").rules
+    assert rule.expression == "NOT (NOT (amount > 0) OR NOT (qty > 0))"
+
+
+def test_a_regex_java_cannot_compile_is_a_config_error(spark: SparkSession) -> None:
+    df = spark.createDataFrame([(1, "a")], "id long, code string")
+    rule = {"id": "r", "check": "regex", "column": "code", "pattern": "^(?P<x>a)$"}
+    with pytest.raises(ConfigError, match=r"^test: rule 'r': pattern '\^\(\?P<x>a\)\$': expected "
+                                          r"a Java regular expression \(Unknown inline modifier"):
+        failing(df, rule)
+
+
+def test_a_java_regex_with_unicode_classes_is_accepted(spark: SparkSession) -> None:
+    df = spark.createDataFrame([(1, "Ada"), (2, "ada")], "id long, name string")
+    rule = {"id": "r", "check": "regex", "column": "name", "pattern": r"^\p{Lu}"}
+    assert_df_equality(failing(df, rule), ids(spark, 2), ignore_row_order=True)
+
+
+def test_a_parquet_fraction_does_not_conform_to_an_int(spark: SparkSession, tmp_path: Path) -> None:
+    contract = Contract.model_validate({"table": "t", "format": "parquet", "columns": [
+        {"name": "id", "type": "bigint", "nullable": False},
+        {"name": "qty", "type": "int"}]})
+    folder = tmp_path / "p"
+    spark.createDataFrame([(1, 5.7), (2, 5.0)], "id long, qty double").coalesce(1) \
+        .write.parquet(str(folder))
+    files = [str(p) for p in folder.glob("*.parquet")]
+    conformed = read_landed(spark, files, contract).transform(conform(contract))
+    actual = conformed.select("id", "qty", flag_column("contract_qty_type"))
+    expected = spark.createDataFrame([(1, None, True), (2, 5, False)],
+                                     "id long, qty int, flag boolean").toDF(*actual.columns)
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_a_references_rule_naming_a_column_the_reference_lacks_is_a_config_error(
+    spark: SparkSession,
+) -> None:
+    orders = spark.createDataFrame([(1, 10)], "id long, customer_id long")
+    customers = spark.createDataFrame([(10,)], "customer_id long")
+    rule_set = rules_from_mapping({"table": "orders", "rules": [
+        {"id": "r", "check": "references", "columns": ["customer_id"], "table": "customers",
+         "ref_columns": ["customer_key"]}]}, source="orders.yaml")
+    with pytest.raises(ConfigError, match=r"^orders.yaml: rule 'r': .*'customer_key'"):
+        orders.transform(flag_rows(rule_set, {"customers": customers}, source="orders.yaml"))
+
+
+def land(lake: Path, table: str, folder: str, records: list) -> None:
+    target = lake / "landing" / table / folder
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "part-0000.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    (target / "_SUCCESS").write_text("")
+
+
+def test_a_rerun_whose_batch_has_no_bad_rows_clears_the_quarantine_of_its_files(
+    spark: SparkSession, tmp_path: Path, lake_root: Path
+) -> None:
+    from lakejobs.errors import DataQualityError
+    from lakejobs.registry import get_job
+    from lakejobs.runtime import run_job
+
+    def rules(email_severity: str, max_orders: int) -> None:
+        (tmp_path / "customers.yaml").write_text(json.dumps({"table": "customers", "rules": [
+            {"id": "email_format", "check": "regex", "column": "email", "pattern": "@",
+             "severity": email_severity}]}))
+        (tmp_path / "orders.yaml").write_text(json.dumps({"table": "orders", "rules": [
+            {"id": "few", "check": "row_count", "max": max_orders, "severity": "fail"}]}))
+
+    config = tmp_path / "dev.yaml"
+    config.write_text(json.dumps({"env": "dev", "lake": {"root": str(lake_root)}, "validation": {
+        "tables": [
+            {"name": "customers", "contract": "conf/contracts/customers.yaml",
+             "rules": str(tmp_path / "customers.yaml")},
+            {"name": "orders", "contract": "conf/contracts/orders.yaml",
+             "rules": str(tmp_path / "orders.yaml")}]}}))
+    land(lake_root, "customers", "dt=2026-11-22", [
+        {"customer_id": 1, "email": "ada@example.org", "full_name": "Ada",
+         "updated_at": "2026-11-22T10:00:00Z"},
+        {"customer_id": 2, "email": "bob", "full_name": "Bob",
+         "updated_at": "2026-11-22T10:00:00Z"}])
+    land(lake_root, "orders", "dt=2026-11-22", [
+        {"order_id": 1, "customer_id": 1, "ordered_at": "2026-11-22T10:00:00Z"}])
+
+    def run(run_id: str):
+        argv = ["job.py", "--JOB_NAME", "landing_to_staging", "--env", "dev", "--config",
+                str(config), "--JOB_RUN_ID", run_id]
+        return run_job(get_job("landing_to_staging"), argv, spark=spark).result
+
+    rules("drop", 0)
+    with pytest.raises(DataQualityError):
+        run("r1")  # customers written, orders stopped: no file is marked processed
+    rules("warn", 10)  # the fix: a bad email is kept and recorded
+    result = run("r2")
+
+    assert result.summary["customers"]["staged"] == 2
+    staged = spark.read.format("delta").load(str(lake_root / "staging" / "customers"))
+    quarantined = spark.read.format("delta").load(str(lake_root / "quarantine" / "customers"))
+    assert (staged.count(), quarantined.count()) == (2, 0)
+
+
+def test_an_exported_gx_suite_leaves_a_null_out_of_the_value_set() -> None:
+    from lakejobs.batch.suites import to_gx_suite
+
+    rule_set = rules_from_mapping({"table": "t", "rules": [
+        {"id": "r", "check": "in_set", "column": "status", "values": ["a", None]}]},
+        source="test")
+    assert to_gx_suite(rule_set)["expectations"][0]["kwargs"]["value_set"] == ["a"]
+
+
+def test_an_in_set_rule_of_null_alone_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"rules\[0\] \(rule 'r'\)\.values: .*not null"):
+        rules_from_mapping({"table": "t", "rules": [
+            {"id": "r", "check": "in_set", "column": "status", "values": [None]}]},
+            source="test")
