@@ -20,7 +20,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from lakejobs.delta_io import is_delta_table, read_delta
 from lakejobs.errors import LandingConflictError
-from lakejobs.hadoop_files import delete_tree, exists, glob, read_lines, write_text
+from lakejobs.hadoop_files import delete_tree, glob, read_lines, write_text
 from lakejobs.streaming.manifest import PARTITION_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -92,9 +92,13 @@ def write_parquet_batch(df: DataFrame, path: str, *, batch_id: int, writer_id: s
 
 
 def read_landing(spark: SparkSession, path: str, fmt: str) -> DataFrame | None:
-    """A landing table, or None when it does not exist yet."""
+    """A landing table, or None when it does not exist yet. In Parquet, the data files of the
+    job's batch folders only: the table may also hold other drops (JSON lines in ``dt=…``
+    folders, whose partition layout Spark refuses to mix with ours), and an interrupted first
+    write leaves a folder without data files (only the committer's ``_temporary``)."""
     if fmt == "delta":
         return read_delta(spark, path) if is_delta_table(spark, path) else None
-    if not exists(spark, path):
+    files = f"{path}/year=*/month=*/day=*/hour=*/batch=*/*.parquet"
+    if not glob(spark, files):
         return None
-    return spark.read.option("basePath", path).parquet(path)
+    return spark.read.option("basePath", path).parquet(files)

@@ -45,6 +45,13 @@ TOPIC = r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,248}$"
 Format = Literal["debezium", "envelope", "json", "avro_confluent", "avro_glue"]
 # Columns every landing table gets from the streaming job; a route's own columns may not use them.
 PARTITION_COLUMNS = ("year", "month", "day", "hour")
+# Parquet landing puts each batch in a ``batch=N`` folder below the partitions: read back, a
+# column of that name would hold the batch number, not the record's value.
+RESERVED_COLUMNS = (*PARTITION_COLUMNS, "batch")
+# The columns every landed envelope has (``envelope.EVENT_COLUMNS``): its payload fields land as
+# JSON text in ``payload``, so an envelope route's dedupe key can only name these.
+ENVELOPE_COLUMNS = ("event_id", "event_name", "event_version", "occurred_at", "user_id",
+                    "anon_id", "session_id", "device_ua_hash", "payload")
 
 
 class _Model(BaseModel):
@@ -77,13 +84,18 @@ class Route(_Model):
         names = [c.name for c in self.columns]
         if len(set(names)) != len(names):
             raise ValueError("expected unique column names")
-        clash = sorted(set(names) & set(PARTITION_COLUMNS))
+        clash = sorted(set(names) & set(RESERVED_COLUMNS))
         if clash and self.format != "envelope":
-            raise ValueError(f"columns {clash} clash with the landing partition columns")
-        for column in [*self.key, *(self.dedupe_key or ()),
-                       *([self.event_time] if self.event_time else [])]:
+            raise ValueError(f"columns {clash} clash with the landing partition columns "
+                             f"{list(RESERVED_COLUMNS)}")
+        for column in [*self.key, *([self.event_time] if self.event_time else [])]:
             if column not in names:
                 raise ValueError(f"'{column}' is not a column: expected one of {names}")
+        landed = list(ENVELOPE_COLUMNS) if self.format == "envelope" else names
+        for column in self.dedupe_key or ():
+            if column not in landed:
+                raise ValueError(f"dedupe_key '{column}' is not a landed column: expected one "
+                                 f"of {landed}")
         if (self.format == "envelope") != (self.event is not None):
             raise ValueError("'event' is required for envelope routes and only for them")
         if self.source_table is not None and self.format != "debezium":
@@ -136,6 +148,12 @@ class Manifest(_Model):
                     raise ValueError(f"routes '{seen[match]}' and '{route.name}' both match "
                                      f"{match[0]}")
                 seen[match] = route.name
+        # every envelope route is decoded and deduplicated as one group, by one dedupe key
+        envelope_keys = {r.dedupe_columns for r in self.by_format("envelope")}
+        if len(envelope_keys) > 1:
+            raise ValueError(f"envelope routes have different dedupe keys {sorted(envelope_keys)}:"
+                             " expected one dedupe_key for every envelope route (they are "
+                             "deduplicated together)")
         for topic in self.topics:
             _check_source_tables(topic, self.routes_for(topic))
         return self
