@@ -40,15 +40,18 @@ def split_contradicting_components(
         (``node``, ``component`` for every node of ``components``; ``src``, ``dst`` of the edges
         refused).
     """
-    contradicting = (
+    # few and small (see the module docstring): collected, and most runs stop here
+    contradicting = [r.component for r in (
         components.join(values, on="node")
         .groupBy("component").agg(F.countDistinct("value").alias("n"))
-        .where(F.col("n") > 1).select("component")
-    )
+        .where(F.col("n") > 1).select("component").collect()
+    )]
+    if not contradicting:
+        return components, edges.select("src", "dst").limit(0)
     held = F.broadcast(values)
     inside = (
         edges.join(components.withColumnRenamed("node", "src"), on="src")
-        .join(F.broadcast(contradicting), on="component", how="left_semi")
+        .where(F.col("component").isin(contradicting))
         .join(held.select(F.col("node").alias("src"), F.col("value").alias("src_value")),
               on="src", how="left")
         .join(held.select(F.col("node").alias("dst"), F.col("value").alias("dst_value")),
