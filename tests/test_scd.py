@@ -504,6 +504,44 @@ def test_snapshot_mode_detects_inserts_updates_and_deletes(spark, dim) -> None:
     assert (again.rows_inserted, again.rows_updated, again.rows_deleted) == (0, 0, 0)
 
 
+def test_a_change_committed_while_a_snapshot_is_applied_is_reconciled_with_it(
+        spark, dim, monkeypatch) -> None:
+    """A CDC writer commits between the snapshot's read of the dimension and its MERGE: it
+    inserts key 5 and moves key 3, which the day-2 snapshot lacks and holds as before. The
+    snapshot, a full extract at day 2, must still delete 5 and put 3 back."""
+    import lakejobs.scd.merge as merge
+
+    spec = ScdSpec(keys=("id",), sequence_by="ts", scd2_columns=("city",), scd1_columns=("email",))
+    schema = "id long, city string, email string"
+    apply_snapshot(spark, spark.createDataFrame([(1, "Lyon", "a@x"), (3, "Oslo", "o@x")], schema),
+                   spec, dim, sequence=day(1))
+    noon = datetime(2026, 1, 1, 12)
+    real_execute_merge = merge.execute_merge
+    interleaved = []
+    other_writer = spark.newSession()  # another job: its own SQL settings
+
+    def commit_another_change_first(*args, **kwargs):  # right before the snapshot's MERGE
+        if not interleaved:
+            interleaved.append(True)
+            apply_changes(other_writer, other_writer.createDataFrame(
+                [(3, "Tromso", "o@x", noon), (5, "Bern", "b@x", noon)],
+                "id long, city string, email string, ts timestamp"), spec, dim)
+        return real_execute_merge(*args, **kwargs)
+
+    monkeypatch.setattr(merge, "execute_merge", commit_another_change_first)
+    apply_snapshot(spark, spark.createDataFrame([(1, "Lisbon", "a@x"), (3, "Oslo", "o@x")], schema),
+                   spec, dim, sequence=day(2))
+    assert interleaved
+    expect(spark, dim, [
+        (1, "Lyon", "a@x", day(1), day(2), False, False),
+        (1, "Lisbon", "a@x", day(2), END, True, False),
+        (3, "Oslo", "o@x", day(1), noon, False, False),
+        (3, "Tromso", "o@x", noon, day(2), False, False),
+        (3, "Oslo", "o@x", day(2), END, True, False),
+        (5, "Bern", "b@x", noon, day(2), False, True),
+    ])
+
+
 def test_snapshot_rows_with_duplicate_keys_are_rejected(spark, dim) -> None:
     spec = ScdSpec(keys=("id",), sequence_by="ts", scd2_columns=("city",))
     snapshot = spark.createDataFrame([(1, "Lyon"), (2, "Rome"), (2, "Milan")], "id long, city string")

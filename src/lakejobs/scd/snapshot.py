@@ -7,24 +7,40 @@ fills it, even when the real row's attributes are as empty as the placeholder's.
 missing from the snapshot stays as it is (it exists because the source does not hold the key
 yet). A key the snapshot holds twice is rejected and its version left alone.
 Snapshots are meant to be applied in order; each is stamped with one sequence value.
+
+Concurrency: the changes are the difference between the snapshot and the dimension at one
+version, and a writer committing between that read and the MERGE (a CDC stream, another
+snapshot) would leave a difference nobody applied: a key it inserts that the snapshot lacks
+would stay current. So the commits after that version are checked; when one is not this call's
+own (Delta's commit ``userMetadata`` tags them), the snapshot is applied again against the new
+version. Applying a snapshot twice changes nothing, so a second pass writes only the difference
+the first one missed.
 """
 
 from __future__ import annotations
 
+import logging
+import uuid
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from lakejobs.delta_io import is_delta_table
+from lakejobs.delta_io import table_version
 from lakejobs.errors import ConfigError
 from lakejobs.scd.history import tracked_hash
-from lakejobs.scd.merge import ScdResult, apply_changes
+from lakejobs.scd.merge import ScdConflictError, ScdResult, apply_changes
 from lakejobs.scd.spec import IS_CURRENT, IS_INFERRED, ScdSpec
+from lakejobs.spark_conf import temporary_conf
+
+log = logging.getLogger(__name__)
 
 SNAPSHOT_OP = "_snapshot_op"
+# Delta writes this session setting into the commitInfo of every commit made while it is set
+COMMIT_TAG = "spark.databricks.delta.commitInfo.userMetadata"
 
 
 def snapshot_changes(
@@ -77,6 +93,7 @@ def apply_snapshot(
     *,
     sequence: Any,
     effective_at: datetime | None = None,
+    max_passes: int = 4,
 ) -> ScdResult:
     """Detect inserts, updates and deletes in a full ``snapshot`` and apply them to ``path``.
 
@@ -84,9 +101,16 @@ def apply_snapshot(
         sequence: the snapshot's position in the sequence (e.g. its extraction time); it must be
             of the type of ``spec.sequence_by``.
         effective_at: the snapshot's effective time when ``spec.effective_at`` is set.
+        max_passes: how often the snapshot is applied again when other writers commit between
+            its read of the dimension and its MERGE (see the module docstring).
 
     Returns:
         The merge result; rows with duplicate keys are not applied and come back as rejected.
+        Written rows and attempts add up over the passes; a later pass adds only the changes it
+        applies (its rejected rows are the first pass's again).
+
+    Raises:
+        ScdConflictError: other writers committed in between on every pass.
     """
     if SNAPSHOT_OP in (*spec.keys, *spec.attribute_columns, spec.sequence_by):
         raise ConfigError(f"ScdSpec: {SNAPSHOT_OP!r}: expected another column name in snapshot "
@@ -94,15 +118,21 @@ def apply_snapshot(
     duplicates = duplicate_snapshot_keys(snapshot, spec)
     duplicate_keys = duplicates.select(*spec.keys).distinct()
     unique = snapshot.join(duplicate_keys, on=list(spec.keys), how="left_anti")
-    if is_delta_table(spark, path):
-        # a key the snapshot holds twice is not applied: its version must not look deleted
-        current = (spark.read.format("delta").load(path).where(F.col(IS_CURRENT))
-                   .join(duplicate_keys, on=list(spec.keys), how="left_anti"))
+    result: ScdResult | None = None
+    for _ in range(max_passes):
+        read_version = table_version(spark, path)
+        tag = f"lakejobs:snapshot:{uuid.uuid4()}"
+        with temporary_conf(spark, {COMMIT_TAG: tag}):
+            applied = _apply_at(spark, unique, duplicate_keys, spec, path, read_version,
+                                sequence=sequence, effective_at=effective_at)
+        result = applied if result is None else _add_pass(result, applied)
+        if not _others_committed(spark, path, read_version, tag):
+            break
+        log.info("%s: another writer committed while the snapshot was applied: applying it "
+                 "again against the new version", path)
     else:
-        current = unique.limit(0)
-    changes = snapshot_changes(unique, current, spec, sequence, effective_at)
-    snapshot_spec = replace(spec, operation=SNAPSHOT_OP, delete_operations=("d",), delete_flag=None)
-    result = apply_changes(spark, changes, snapshot_spec, path)
+        raise ScdConflictError(f"{path}: other writers committed during each of {max_passes} "
+                               "passes of the snapshot")
     n_duplicates = duplicates.count()
     if not n_duplicates:
         return result
@@ -112,4 +142,43 @@ def apply_snapshot(
         changes_rejected=result.changes_rejected + n_duplicates,
         rejected=duplicates if result.rejected is None else result.rejected.unionByName(
             duplicates, allowMissingColumns=True),
+    )
+
+
+def _apply_at(
+    spark: SparkSession, unique: DataFrame, duplicate_keys: DataFrame, spec: ScdSpec, path: str,
+    read_version: int, *, sequence: Any, effective_at: datetime | None,
+) -> ScdResult:
+    """Apply the difference between ``unique`` and the dimension at ``read_version`` (-1: none
+    yet). The version is pinned: a Delta table read by path is read again by every action."""
+    if read_version >= 0:
+        # a key the snapshot holds twice is not applied: its version must not look deleted
+        current = (spark.read.format("delta").option("versionAsOf", read_version).load(path)
+                   .where(F.col(IS_CURRENT))
+                   .join(duplicate_keys, on=list(spec.keys), how="left_anti"))
+    else:
+        current = unique.limit(0)
+    changes = snapshot_changes(unique, current, spec, sequence, effective_at)
+    snapshot_spec = replace(spec, operation=SNAPSHOT_OP, delete_operations=("d",), delete_flag=None)
+    return apply_changes(spark, changes, snapshot_spec, path)
+
+
+def _others_committed(spark: SparkSession, path: str, read_version: int, tag: str) -> bool:
+    """Whether a commit after ``read_version`` lacks this pass's ``tag``."""
+    commits = table_version(spark, path) - read_version
+    if commits <= 0:
+        return False
+    history = DeltaTable.forPath(spark, path).history(commits)
+    return not history.where((F.col("version") > read_version)
+                             & ~F.col("userMetadata").eqNullSafe(tag)).isEmpty()
+
+
+def _add_pass(first: ScdResult, later: ScdResult) -> ScdResult:
+    return replace(
+        first,
+        changes_received=first.changes_received + later.changes_accepted,
+        rows_inserted=first.rows_inserted + later.rows_inserted,
+        rows_updated=first.rows_updated + later.rows_updated,
+        rows_deleted=first.rows_deleted + later.rows_deleted,
+        attempts=first.attempts + later.attempts,
     )
