@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 from lakejobs.delta_io import table_version
 from lakejobs.errors import ConfigError
 from lakejobs.identity.dedupe_store import SCHEMAS
+from lakejobs.identity.dsar import REQUEST_SCHEMA
 from lakejobs.people_data import generate_people
 from lakejobs.registry import get_job
 from lakejobs.runtime import JobResult, run_job
@@ -26,15 +27,23 @@ TABLES = ("source_identities", "potential_duplicates", "canonical_members", "can
           "attribute_lineage", "canonical_profiles")
 
 
+CUSTOMERS = ("customer_id long, full_name string, email string, phone string, "
+             "birth_date string, updated_at string")
+CUSTOMER_SOURCE = {"table": "customers", "record_id": "customer_id", "source_system": "retail",
+                   "columns": {"full_name": "full_name", "email": "email", "phone": "phone",
+                               "birth_date": "birth_date"}}
+
+
 class PeopleLake:
-    def __init__(self, spark: SparkSession, tmp_path: Path, columns: dict | None = None) -> None:
+    def __init__(self, spark: SparkSession, tmp_path: Path, columns: dict | None = None,
+                 extra_sources: tuple[dict, ...] = ()) -> None:
         self.spark, self.root = spark, tmp_path / "lake"
         self.config = tmp_path / "dev.yaml"
         self.config.write_text(json.dumps({
             "env": "dev", "lake": {"root": str(self.root)},
             "dedupe": {
                 "u_sample_records": 400,
-                "source_trust": ["crm", "signup", "support"],
+                "source_trust": ["crm", "retail", "signup", "support"],
                 "sources": [{
                     "table": "people", "record_id": "record_id", "system_column": "source_system",
                     "columns": columns or {
@@ -42,7 +51,7 @@ class PeopleLake:
                         "birth_date": "birth_date", "email": "email", "phone": "phone",
                         "address": "address_line", "postcode": "postcode", "city": "city",
                         "government_id": "government_id"},
-                }],
+                }, *extra_sources],
             },
         }))
 
@@ -52,9 +61,15 @@ class PeopleLake:
             "updated_at", F.to_timestamp("updated_at"))
         df.write.format("delta").mode("overwrite").save(str(self.root / "staging" / "people"))
 
-    def run(self, run_id: str) -> JobResult:
+    def stage_customers(self, rows: list[tuple]) -> None:
+        df = self.spark.createDataFrame(rows, CUSTOMERS).withColumn(
+            "birth_date", F.col("birth_date").cast("date")).withColumn(
+            "updated_at", F.to_timestamp("updated_at"))
+        df.write.format("delta").mode("overwrite").save(str(self.root / "staging" / "customers"))
+
+    def run(self, run_id: str, job: str = "master_data_dedupe") -> JobResult:
         argv = ["x", "--JOB_NAME", run_id, "--env", "dev", "--config", str(self.config)]
-        return run_job(get_job("master_data_dedupe"), argv, spark=self.spark).result
+        return run_job(get_job(job), argv, spark=self.spark).result
 
     def path(self, table: str, zone: str = "curated") -> str:
         return str(self.root / zone / table)
@@ -190,6 +205,68 @@ def test_dedupe_end_to_end_with_a_review_round_trip(spark: SparkSession, tmp_pat
     third = lake.run("r3").summary
     assert lake.versions() == before
     assert third["queue"] == second["queue"]
+
+
+@pytest.mark.slow
+def test_a_dsar_naming_a_canonical_user_forgets_their_records_in_sources_and_master_data(
+        spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAKEJOBS_IDENTITY_SALT", "dsar-test-salt")
+    data = generate_people(40, seed=3)
+    lake = PeopleLake(spark, tmp_path, extra_sources=(CUSTOMER_SOURCE,))
+    lake.stage(rows_of(data.records))
+    # the same person bought in the shop: a retail customer with their exact details
+    ann = next(r for r in data.records if r["email"] and r["phone"] and r["birth_date"])
+    ann_key = f"{ann['source_system']}:{ann['record_id']}"
+    lake.stage_customers([(900001, f"{ann['first_name']} {ann['last_name']}", ann["email"],
+                           ann["phone"], ann["birth_date"], "2026-03-01T00:00:00Z"),
+                          (900002, "Zed Stranger", "zed@example.org", None, None,
+                           "2026-03-01T00:00:00Z")])
+    lake.run("r1")
+    members = {r.identity_key: r.canonical_id for r in lake.table("canonical_members").collect()}
+    canonical = members[ann_key]
+    theirs = {k for k, c in members.items() if c == canonical}
+    assert "retail:900001" in theirs and ann_key in theirs
+    # what the tables hold of them before, counted by plain filters
+    pairs = lake.table("potential_duplicates").where(
+        F.col("left_key").isin(*theirs) | F.col("right_key").isin(*theirs)).count()
+    lineage = lake.table("attribute_lineage").where(F.col("canonical_id") == canonical).count()
+    people_ids = {k.split(":", 1)[1] for k in theirs if not k.startswith("retail:")}
+    spark.createDataFrame([("req-7", None, None, canonical)], REQUEST_SCHEMA).write.format(
+        "delta").save(str(lake.root / "_lakejobs" / "dsar_requests"))
+
+    result = lake.run("d1", job="identity_dsar")
+
+    done = "deleted+vacuumed"
+    audit = lake.table("dsar_audit", "_lakejobs").select("user_node", "target", "rows_deleted",
+                                                          "status")
+    assert_df_equality(audit, spark.createDataFrame([
+        (canonical, "staging.people", len(people_ids), done),
+        (canonical, "staging.customers", 1, done),
+        (canonical, "curated.source_identities", len(theirs), done),
+        (canonical, "curated.potential_duplicates", pairs, done),
+        (canonical, "curated.canonical_members", len(theirs), done),
+        (canonical, "curated.canonical_users", 1, done),
+        (canonical, "curated.canonical_profiles", 1, done),
+        (canonical, "curated.attribute_lineage", lineage, done),
+    ], "user_node string, target string, rows_deleted long, status string"),
+        ignore_row_order=True, ignore_nullable=True)
+    assert result.summary["requests"] == 1
+    # no source or master-data table holds them; everyone else is untouched
+    people = lake.table("people", "staging")
+    assert people.where(F.col("record_id").isin(*people_ids)).count() == 0
+    assert people.count() == len(data.records) - len(people_ids)
+    assert [r.customer_id for r in lake.table("customers", "staging").collect()] == [900002]
+    others = {k: c for k, c in members.items() if k not in theirs}
+    after = {r.identity_key: r.canonical_id for r in lake.table("canonical_members").collect()}
+    assert after == others
+    assert lake.table("source_identities").where(F.col("identity_key").isin(*theirs)).count() == 0
+    for table in ("canonical_users", "canonical_profiles", "attribute_lineage"):
+        assert lake.table(table).where(F.col("canonical_id") == canonical).count() == 0, table
+    assert lake.table("potential_duplicates").where(
+        F.col("left_key").isin(*theirs) | F.col("right_key").isin(*theirs)).count() == 0
+    # (the next dedupe run recomputes from the sources, which no longer hold them)
+    # the request is answered once
+    assert lake.run("d2", job="identity_dsar").summary["requests"] == 0
 
 
 def test_a_source_column_the_table_lacks_is_a_config_error(spark: SparkSession,

@@ -41,7 +41,7 @@ def test_a_dsar_deletion_forgets_the_person_everywhere_and_they_never_link_again
     lake.run("r1", DAY1)
     identity = lake.ids()[u1]
     assert {n for n, i in lake.ids().items() if i == identity} == {u1, a1, s1, a5, u2}
-    requests = spark.createDataFrame([("req-1", "U1", DAY1)], REQUEST_SCHEMA)
+    requests = spark.createDataFrame([("req-1", "U1", DAY1, None)], REQUEST_SCHEMA)
     requests.write.format("delta").save(str(lake.root / "_lakejobs" / "dsar_requests"))
 
     result = lake.run("d1", DAY1, job="identity_dsar")
@@ -105,7 +105,7 @@ def test_a_dsar_deletion_resolves_again_the_other_identity_one_of_their_nodes_no
     lake.run("r1", day3)
     ids = lake.ids()
     assert ids[s1] == ids[a2] != ids[u1]
-    spark.createDataFrame([("req-1", "U1", day3)], REQUEST_SCHEMA).write.format("delta").save(
+    spark.createDataFrame([("req-1", "U1", day3, None)], REQUEST_SCHEMA).write.format("delta").save(
         str(lake.root / "_lakejobs" / "dsar_requests"))
 
     lake.run("d1", day3, job="identity_dsar")

@@ -150,9 +150,12 @@ def _identity_markdown(settings: Settings) -> list[str]:
     tables = [(f"{zone}/{name}", DESCRIPTIONS[name], schema) for name, schema in TABLES.items()]
     tables += [
         ("_lakejobs/dsar_requests", "DSAR deletion requests (written by the requesting "
-         "system); `user_id` is blanked once the request is carried out", REQUEST_SCHEMA),
+         "system): a raw `user_id` (identity graph and `identity.dsar_tables`), a master-data "
+         "`canonical_id` (dedupe sources and master-data tables) or both; `user_id` is blanked "
+         "once the request is carried out", REQUEST_SCHEMA),
         ("_lakejobs/dsar_audit", "one row per request and target (graph, each purged table): "
-         "rows deleted, status", AUDIT_SCHEMA),
+         "rows deleted, status; `user_node` is the hashed user node, or the canonical id for "
+         "master-data targets", AUDIT_SCHEMA),
     ]
     for name, text, schema in tables:
         lines += [f"### `{name}`", "", f"{text[0].upper()}{text[1:]}.", "",

@@ -20,6 +20,10 @@ For one request (a raw ``user_id``):
    until that retention has passed.
 6. **Audit.** One ``dsar_audit`` row per table (and one for the graph) says what was removed.
 
+A request may name a ``canonical_id`` instead of (or besides) a user id: the master-data
+records of that canonical user are deleted from the dedupe sources and the master-data tables
+(:mod:`lakejobs.identity.dsar_master_data`), with one audit row per table.
+
 The raw user id is only ever hashed: it is not logged or written anywhere.
 """
 
@@ -38,6 +42,7 @@ from pyspark.sql import types as T
 from lakejobs.config import Settings
 from lakejobs.delta_io import append, insert_new, is_delta_table, read_delta
 from lakejobs.identity.components import connected_components, materialize
+from lakejobs.identity.dsar_master_data import forget_canonical_user
 from lakejobs.identity.graph import hashed, salt_frame, with_salt
 from lakejobs.identity.resolution import parse_as_of, resolve_scope
 from lakejobs.identity.store import TOMBSTONE_SCHEMA, IdentityStore, delete_matching
@@ -59,6 +64,7 @@ REQUEST_SCHEMA = T.StructType(
         T.StructField("request_id", T.StringType(), False),
         T.StructField("user_id", T.StringType(), True),
         T.StructField("requested_at", T.TimestampType(), True),
+        T.StructField("canonical_id", T.StringType(), True),
     ]
 )
 AUDIT_SCHEMA = T.StructType(
@@ -76,11 +82,13 @@ AUDIT_SCHEMA = T.StructType(
 
 @dataclass(frozen=True)
 class DsarRequest:
-    """One deletion request. ``user_id`` is the raw id; it is hashed before any use."""
+    """One deletion request. ``user_id`` is the raw id; it is hashed before any use.
+    ``canonical_id`` names the person in master data (a pseudonymous id, kept for the audit)."""
 
     request_id: str
-    user_id: str
+    user_id: str | None
     requested_at: datetime | None = None
+    canonical_id: str | None = None
 
 
 def user_node(user_id: str, salt: str) -> str:
@@ -189,6 +197,22 @@ def delete_person(
     return audit
 
 
+def delete_master_records(context: JobContext, request: DsarRequest,
+                          *, as_of: datetime | None = None) -> list[tuple]:
+    """Carry out the master-data part of a request (its ``canonical_id``). Returns the audit
+    rows: one per dedupe source and master-data table, the canonical id as the subject."""
+    spark, settings = context.spark, context.settings
+    now = as_of or datetime.now(UTC)
+    vacuum_after = settings.identity.vacuum_after_dsar
+    purged = forget_canonical_user(
+        spark, context.paths, settings.dedupe, request.canonical_id,
+        vacuum=(lambda path: _vacuum(spark, path, settings)) if vacuum_after else None)
+    done = "deleted+vacuumed" if vacuum_after else "deleted"
+    return [(request.request_id, context.run_id, request.canonical_id, p.target,
+             p.rows_deleted or 0, "absent" if p.rows_deleted is None else done, now)
+            for p in purged]
+
+
 def _vacuum(spark, path: str, settings: Settings) -> None:
     hours = settings.maintenance.retention_hours
     # Only for this call: Delta refuses retention below 7 days unless the check is off.
@@ -201,11 +225,13 @@ def pending_requests(context: JobContext) -> list[DsarRequest]:
     """Requests in ``dsar_requests`` (system zone) that no audit row answers yet."""
     spark, paths = context.spark, context.paths
     requests = read_delta(spark, paths.table("system", REQUESTS_TABLE), REQUEST_SCHEMA)
+    if "canonical_id" not in requests.columns:  # a requests table from before master data
+        requests = requests.withColumn("canonical_id", F.lit(None).cast("string"))
     audit = read_delta(spark, paths.table("system", AUDIT_TABLE), AUDIT_SCHEMA)
-    open_ = requests.where(F.col("user_id").isNotNull()).join(
+    open_ = requests.where(F.col("user_id").isNotNull() | F.col("canonical_id").isNotNull()).join(
         audit.select("request_id"), on="request_id", how="left_anti")
     # requests arrive a handful a day: bounded
-    return [DsarRequest(r.request_id, r.user_id, r.requested_at)
+    return [DsarRequest(r.request_id, r.user_id, r.requested_at, r.canonical_id)
             for r in open_.orderBy("requested_at", "request_id").collect()]
 
 
@@ -236,7 +262,11 @@ def run(context: JobContext) -> JobResult:
     deleted = 0
     try:
         for request in requests:
-            rows = delete_person(context, store, request, salt, as_of=as_of)
+            rows = []
+            if request.user_id is not None:
+                rows += delete_person(context, store, request, salt, as_of=as_of)
+            if request.canonical_id is not None:
+                rows += delete_master_records(context, request, as_of=as_of)
             append(context.spark.createDataFrame(rows, AUDIT_SCHEMA), audit_path)
             deleted += sum(r[4] for r in rows)
     finally:
