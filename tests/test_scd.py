@@ -389,6 +389,35 @@ def test_null_keys_and_sequences_are_rejected_with_reasons(spark, dim) -> None:
     expect(spark, dim, [(1, "Lyon", "a@x", day(1), END, True, False)])
 
 
+def test_an_effective_time_text_that_is_no_timestamp_is_rejected_with_its_reason(
+    spark, tmp_path: Path
+) -> None:
+    """A change whose effective time is text that reads as no timestamp is rejected, like a null
+    one: it was accepted with a null ``effective_from`` (Spark 3.5), or failed the whole batch
+    under ANSI mode (Spark 4)."""
+    dim = str(tmp_path / "dim")
+    spec = ScdSpec(keys=("id",), sequence_by="lsn", effective_at="ts", scd2_columns=("city",))
+    batch = spark.createDataFrame(
+        [(1, "Lyon", 1, "2026-01-01 00:00:00"), (2, "Rome", 1, "yesterday")],
+        "id bigint, city string, lsn bigint, ts string")
+
+    result = apply_changes(spark, batch, spec, dim)
+
+    assert (result.changes_received, result.changes_rejected) == (2, 1)
+    assert [(r.id, list(r._reasons)) for r in result.rejected.collect()] == [
+        (2, ["ts_is_not_a_timestamp"])]
+    schema = T.StructType([
+        T.StructField("id", T.LongType()), T.StructField("city", T.StringType()),
+        T.StructField("effective_from", T.TimestampType()),
+        T.StructField("effective_to", T.TimestampType()),
+        T.StructField("is_current", T.BooleanType()),
+    ])
+    assert_df_equality(
+        spark.read.format("delta").load(dim).select(*schema.fieldNames()),
+        spark.createDataFrame([(1, "Lyon", day(1), END, True)], schema),
+        ignore_row_order=True, ignore_nullable=True)
+
+
 def test_scd1_dimension_overwrites_and_can_hard_delete(spark, dim) -> None:
     spec = ScdSpec(keys=("id",), sequence_by="ts", scd1_columns=("city", "email"), operation="op",
                    hard_delete=True)

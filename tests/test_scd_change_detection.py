@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 from chispa import assert_df_equality
+from pyspark.sql import types as T
 
-from lakejobs.scd import ScdSpec, apply_changes
+from lakejobs.scd import ScdSpec, apply_changes, snapshot_changes
 from lakejobs.scd.history import tracked_hash, values_hash
 from lakejobs.spark_conf import temporary_conf
 
@@ -147,3 +148,26 @@ def test_negative_zero_hashes_as_zero_inside_arrays_structs_and_map_values(spark
     # values without -0.0 hash as they are written
     assert all(tracked == as_written for i, (tracked, as_written) in hashes.items() if i != 2)
     assert hashes[3][0] != hashes[4][0]
+
+
+def test_a_snapshot_typed_otherwise_than_the_dimension_changes_no_unchanged_row(spark) -> None:
+    """Snapshot fingerprints are compared in the dimension's types: a decimal(12,4) 1.5000 for
+    the dimension's decimal(10,2) 1.50 is no change (it was an update of every row, each
+    snapshot, growing every version's change log)."""
+    spec = ScdSpec(keys=("id",), sequence_by="ts", scd2_columns=("price",),
+                   scd1_columns=("name",))
+    current = spark.createDataFrame(
+        [(1, Decimal("1.50"), "a"), (2, Decimal("2.00"), "b")],
+        "id bigint, price decimal(10,2), name string")
+    snapshot = spark.createDataFrame(
+        [(1, Decimal("1.5000"), "a"), (2, Decimal("2.5000"), "b")],
+        "id bigint, price decimal(12,4), name string")
+
+    changes = snapshot_changes(snapshot, current, spec, day(2), None)
+
+    expected = spark.createDataFrame([(2, Decimal("2.50"), "b", day(2), "u")], T.StructType([
+        T.StructField("id", T.LongType()), T.StructField("price", T.DecimalType(10, 2)),
+        T.StructField("name", T.StringType()), T.StructField("ts", T.TimestampType()),
+        T.StructField("_snapshot_op", T.StringType()),
+    ]))
+    assert_df_equality(changes, expected, ignore_row_order=True, ignore_nullable=True)

@@ -133,7 +133,17 @@ def rejection_reasons(spec: ScdSpec) -> Column:
     if spec.effective_at:
         checks.append(F.when(F.col(spec.effective_at).isNull(),
                              F.lit(f"{spec.effective_at}_is_null")))
+    # an effective time given as text that is no timestamp: a plain cast would make it a null
+    # effective_from (or, under ANSI mode, fail the whole batch)
+    effective = spec.effective_column
+    checks.append(F.when(F.col(effective).isNotNull() & effective_time(spec).isNull(),
+                         F.lit(f"{effective}_is_not_a_timestamp")))
     return F.filter(F.array(*checks), lambda reason: reason.isNotNull())
+
+
+def effective_time(spec: ScdSpec) -> Column:
+    """A change row's effective time as a timestamp; null when its value is no timestamp."""
+    return F.expr(f"try_cast(`{spec.effective_column}` AS TIMESTAMP)")
 
 
 def to_change_events(changes: DataFrame, spec: ScdSpec) -> DataFrame:
@@ -142,7 +152,7 @@ def to_change_events(changes: DataFrame, spec: ScdSpec) -> DataFrame:
     return changes.select(
         *[F.col(k) for k in spec.keys],
         F.col(spec.sequence_by).alias(SEQ),
-        F.col(spec.effective_column).cast("timestamp").alias(EFF),
+        effective_time(spec).alias(EFF),
         F.when(delete, F.lit(DELETE)).otherwise(F.lit(UPSERT)).alias(OP),
         F.when(delete, F.lit(None).cast("bigint")).otherwise(
             tracked_hash(spec.scd2_columns, changes.schema)).alias(HASH),

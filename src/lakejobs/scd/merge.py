@@ -138,7 +138,8 @@ def apply_changes(
 
     Returns:
         Counts of the batch and of the rows written; ``rejected`` holds the change rows that
-        cannot be applied (null key or sequence) with ``_reasons``, for the caller's quarantine.
+        cannot be applied (null key or sequence, an effective time that is no timestamp) with
+        ``_reasons``, for the caller's quarantine.
         Conservation: received = accepted + rejected, and every accepted change is recorded in
         the dimension (as a version or in a version's change log).
     """

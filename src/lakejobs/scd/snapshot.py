@@ -48,7 +48,12 @@ def snapshot_changes(
 ) -> DataFrame:
     """Change rows (op ``c``/``u``/``d``) that turn the ``current`` versions into ``snapshot``."""
     attributes = list(spec.attribute_columns)
-    snap = snapshot.select(*spec.keys, *attributes)
+    # Fingerprints hash the values' JSON: a decimal(12,4) 1.5000 is not the text of the
+    # decimal(10,2) 1.50 the dimension holds (nor a float the double it becomes), so the
+    # snapshot's attributes are read in the dimension's types (the merge casts them to those).
+    stored = {f.name: f.dataType for f in current.schema.fields}
+    snap = snapshot.select(*spec.keys, *[F.col(c).cast(stored[c]).alias(c) if c in stored
+                                         else F.col(c) for c in attributes])
     snap = snap.withColumn("_new_fp", tracked_hash(tuple(attributes), snap.schema))
     # (no dimension yet: ``current`` is the empty snapshot, without the flag)
     placeholder = F.col(IS_INFERRED) if IS_INFERRED in current.columns else F.lit(False)
