@@ -23,7 +23,6 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.avro.functions import to_avro
 from standins.schema_registry import SchemaRegistryStandin
-
 from streaming_records import kafka_frame
 
 from lakejobs.config.models import SchemaRegistrySettings, Settings, StreamingSettings
