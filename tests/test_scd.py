@@ -485,20 +485,24 @@ def test_duplicates_at_one_sequence_keep_the_same_row_whatever_their_order(
 def test_surrogate_keys_do_not_depend_on_the_batch_column_types(spark, tmp_path) -> None:
     """A batch typed narrower than the table (an int key, a literal sequence) gives every
     version the key the rebuild gives it, and re-stitching keeps it."""
-    spec = ScdSpec(keys=("id",), sequence_by="lsn", scd2_columns=("city",), operation="op")
-    wide = "id bigint, city string, lsn bigint, op string"
-    narrow = "id int, city string, lsn int, op string"
+    spec = ScdSpec(keys=("id",), sequence_by="lsn", effective_at="ts", scd2_columns=("city",),
+                   operation="op")
+    wide = "id bigint, city string, lsn bigint, ts timestamp, op string"
+    narrow = "id int, city string, lsn int, ts timestamp, op string"
     keys = {}
     for shortcut in (True, False):
         path = str(tmp_path / f"shortcut_{shortcut}")
-        apply_changes(spark, spark.createDataFrame([(1, "Lyon", 10, "c")], wide), spec, path)
-        result = apply_changes(spark, spark.createDataFrame([(1, "Nice", 30, "u")], narrow),
+        apply_changes(spark, spark.createDataFrame([(1, "Lyon", 10, day(1), "c")], wide), spec,
+                      path)
+        result = apply_changes(spark, spark.createDataFrame([(1, "Nice", 30, day(3), "u")],
+                                                            narrow),
                                spec, path, append_shortcut=shortcut)
         assert result.appended is shortcut
         before = {r.lsn: r.sk for r in spark.read.format("delta").load(path)
                   .select(F.col("_seq_from").alias("lsn"), "sk").collect()}
         # a late change re-stitches the history around the existing versions
-        apply_changes(spark, spark.createDataFrame([(1, "Oslo", 20, "u")], narrow), spec, path)
+        apply_changes(spark, spark.createDataFrame([(1, "Oslo", 20, day(2), "u")], narrow),
+                      spec, path)
         after = {r.lsn: r.sk for r in spark.read.format("delta").load(path)
                  .select(F.col("_seq_from").alias("lsn"), "sk").collect()}
         assert {lsn: after[lsn] for lsn in before} == before
@@ -506,6 +510,16 @@ def test_surrogate_keys_do_not_depend_on_the_batch_column_types(spark, tmp_path)
 
     assert keys[True] == keys[False]
     assert sorted(keys[True]) == [10, 20, 30]
+
+
+def test_a_numeric_sequence_without_an_effective_time_is_refused_plainly(spark, dim) -> None:
+    """Read as a time, an LSN of 10 is 1970-01-01 00:00:10: refused before anything is written."""
+    spec = ScdSpec(keys=("id",), sequence_by="lsn", scd2_columns=("city",))
+    batch = spark.createDataFrame([(1, "Lyon", 10)], "id bigint, city string, lsn bigint")
+    with pytest.raises(ContractError, match=r"sequence_by column 'lsn' is bigint, and without "
+                       r"effective_at .* expected a timestamp or date column"):
+        apply_changes(spark, batch, spec, dim)
+    assert not Path(dim).exists()
 
 
 def test_hard_delete_is_refused_for_scd2_dimensions() -> None:

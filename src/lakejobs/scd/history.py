@@ -449,6 +449,16 @@ def dimension_schema(changes_schema: T.StructType, spec: ScdSpec) -> T.StructTyp
 
         raise ContractError(f"changes lack the column(s) {missing} named in the SCD spec")
     seq_type = types[spec.sequence_by]
+    if spec.effective_at is None and not isinstance(
+            seq_type, (T.TimestampType, T.TimestampNTZType, T.DateType)):
+        from lakejobs.errors import ContractError
+
+        # a number read as a time is seconds since 1970: an LSN or a ts_ms would give versions
+        # effective in the wrong century without a word
+        raise ContractError(
+            f"SCD spec: sequence_by column {spec.sequence_by!r} is {seq_type.simpleString()}, and "
+            "without effective_at it gives the versions' effective times: expected a timestamp "
+            "or date column, or effective_at naming one")
     log_entry = T.StructType([
         T.StructField("seq", seq_type, True),
         T.StructField("effective_at", T.TimestampType(), True),

@@ -143,6 +143,7 @@ def apply_changes(
         Conservation: received = accepted + rejected, and every accepted change is recorded in
         the dimension (as a version or in a version's change log).
     """
+    schema = dimension_schema(changes.schema, spec)  # checks the spec against the changes
     # Cached: the input is counted, then turned into events, and read once for both.
     checked = changes.withColumn("_reasons", rejection_reasons(spec)).persist()
     valid = checked.where(F.size("_reasons") == 0).drop("_reasons")
@@ -150,8 +151,7 @@ def apply_changes(
     counts = checked.groupBy((F.size("_reasons") > 0).alias("bad")).count().collect()
     received = sum(r["count"] for r in counts)
     n_rejected = sum(r["count"] for r in counts if r.bad)
-    ensure_dimension(spark, path, dimension_schema(changes.schema, spec),
-                     deletion_vectors=deletion_vectors)
+    ensure_dimension(spark, path, schema, deletion_vectors=deletion_vectors)
     attempts, appended, metrics = 0, False, {}
     try:
         if received > n_rejected:  # else nothing to apply: no MERGE, no commit
