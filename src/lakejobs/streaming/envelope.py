@@ -135,21 +135,30 @@ def decode_envelope(routes: Sequence[Route], value_col: str = "value"
     ``_event_time``, ``_error`` and ``_error_detail``. One row out per row in.
 
     Args:
-        routes: the envelope routes of the topics in the frame.
+        routes: the envelope routes of the topics in the frame (each takes the records of its
+            own topics: the frame's ``topic`` column).
         value_col: the binary Kafka value column.
     """
     routes = tuple(routes)
-    events = sorted({r.event for r in routes if r.event})
 
     # built once per set of routes, applied to every batch
     text = F.col(value_col).cast("string")
     meta = F.col("_env.meta")
     version = try_cast_sql("`_env`.`meta`.`v`", "INT")
+    # a route takes (event, version) on its own topics only: two topics may carry one event
+    # to different tables or contracts, and an event no route of its topic names is unknown
     route_name = F.lit(None).cast("string")
+    events: dict[tuple[str, ...], set[str]] = {}  # the events of each set of topics
     for route in routes:
+        on_topics = F.col("topic").isin(list(route.topics))
         route_name = F.when(
-            (meta["event"] == route.event) & (version == route.version), route.name
+            on_topics & (meta["event"] == route.event) & (version == route.version), route.name
         ).otherwise(route_name)
+        events.setdefault(route.topics, set()).add(str(route.event))
+    known_event = F.lit(False)
+    for topics, names in events.items():
+        known_event = known_event | (F.col("topic").isin(list(topics))
+                                     & meta["event"].isin(sorted(names)))
     # payload fields typed per route; rows of other routes yield nulls
     payloads = {}
     payload_problem = F.lit(None).cast("string")
@@ -160,7 +169,7 @@ def decode_envelope(routes: Sequence[Route], value_col: str = "value"
         payload_problem = F.when(F.col("_route") == route.name,
                                  violation(column, route.columns)).otherwise(payload_problem)
     occurred_at = fitting_text_cast_sql("`_env`.`meta`.`occurred_at`", "timestamp")
-    error, detail = _classify(meta, version, events, _context_problem(), payload_problem,
+    error, detail = _classify(meta, version, known_event, _context_problem(), payload_problem,
                               occurred_at)
     row = F.struct(
         meta["request_id"].alias("event_id"),
@@ -206,10 +215,10 @@ def _context_problem() -> Column:
     )
 
 
-def _classify(meta: Column, version: Column, events: list[str], context_problem: Column,
+def _classify(meta: Column, version: Column, known_event: Column, context_problem: Column,
               payload_problem: Column, occurred_at: Column) -> tuple[Column, Column]:
-    """The first reason an envelope cannot land, and its detail."""
-    known_event = meta["event"].isin(events) if events else F.lit(False)
+    """The first reason an envelope cannot land (``known_event``: a route of the record's topic
+    names its event), and its detail."""
     cases = [
         (F.col("_env").isNull() | F.col("_env.meta").isNull(), UNDECODABLE,
          F.lit("not a JSON envelope with meta")),

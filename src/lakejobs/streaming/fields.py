@@ -18,6 +18,8 @@ SPARK_TYPE = re.compile(
     r"^(string|boolean|tinyint|smallint|int|bigint|float|double|date|timestamp|binary|"
     r"decimal\(\s*\d{1,2}\s*,\s*\d{1,2}\s*\))$"
 )
+DECIMAL = re.compile(r"decimal\(\s*(\d+)\s*,\s*(\d+)\s*\)")
+MAX_PRECISION = 38  # Spark's
 
 # Debezium / Kafka Connect semantic types the decoders understand.
 LOGICAL_TYPES = (
@@ -59,6 +61,15 @@ class FieldSpec(BaseModel):
                 "expected a Spark SQL type: string, boolean, tinyint, smallint, int, bigint, "
                 "float, double, date, timestamp, binary or decimal(p,s)"
             )
+        decimal = DECIMAL.fullmatch(value)
+        if decimal:
+            # Spark refuses these only when a batch is decoded: every batch would fail
+            precision, scale = int(decimal[1]), int(decimal[2])
+            if not 1 <= precision <= MAX_PRECISION or scale > precision:
+                raise ValueError(
+                    f"{value}: expected decimal(p,s) with a precision p from 1 to "
+                    f"{MAX_PRECISION} and a scale s of at most p"
+                )
         return value
 
     @field_validator("logical")

@@ -25,9 +25,26 @@ def text_struct(fields: Sequence[FieldSpec]) -> T.StructType:
     return T.StructType([T.StructField(f.name, T.StringType(), True) for f in fields])
 
 
-def typed_struct(parsed: str, fields: Sequence[FieldSpec]) -> Column:
-    """The struct of ``fields`` cast from the text struct column named ``parsed``."""
-    return F.struct(*[_cast(parsed, f).alias(f.name) for f in fields])
+def decimal_struct(fields: Sequence[FieldSpec]) -> T.StructType | None:
+    """The decimal fields as their own type (None when there are none): read so, a JSON number
+    keeps every digit, while its text (see :func:`text_struct`) is Spark's rewrite of it as a
+    double, 17 significant digits at most."""
+    decimals = [T.StructField(f.name, f.data_type, True) for f in fields
+                if isinstance(f.data_type, T.DecimalType)]
+    return T.StructType(decimals) if decimals else None
+
+
+def typed_struct(parsed: str, fields: Sequence[FieldSpec], exact: str | None = None) -> Column:
+    """The struct of ``fields`` cast from the text struct column named ``parsed``; decimal
+    fields from the :func:`decimal_struct` column named ``exact`` when given (where their text
+    converts: which values fit is decided on the text, as by :func:`violation`)."""
+    def value(field: FieldSpec) -> Column:
+        cast = _cast(parsed, field)
+        if exact is None or not isinstance(field.data_type, T.DecimalType):
+            return cast
+        return F.when(cast.isNotNull(), F.coalesce(F.col(f"`{exact}`.`{field.name}`"), cast))
+
+    return F.struct(*[value(f).alias(f.name) for f in fields])
 
 
 def violation(parsed: str, fields: Sequence[FieldSpec]) -> Column:

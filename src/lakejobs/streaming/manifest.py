@@ -31,6 +31,7 @@ each names its table, and a tombstone there (it names none) is quarantined. A js
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Annotated, Literal
 
@@ -156,6 +157,7 @@ class Manifest(_Model):
                              "deduplicated together)")
         for topic in self.topics:
             _check_source_tables(topic, self.routes_for(topic))
+        _check_column_types(self.routes)
         return self
 
     @property
@@ -195,6 +197,24 @@ def _check_source_tables(topic: str, routes: tuple[Route, ...]) -> None:
                 raise ValueError(f"routes '{route.name}' and '{other.name}' on topic '{topic}': "
                                  f"source_table '{a}' matches the records of '{b}': expected "
                                  "source tables neither equal to nor a dotted suffix of another")
+
+
+def _check_column_types(routes: tuple[Route, ...]) -> None:
+    """Routes landing in one table declare each column they share with one type: Delta refuses
+    to merge a column's types (even int into bigint), so every batch holding the records of the
+    route that did not create the table would fail. Envelope routes land the envelope's columns
+    (their payload as text), not theirs."""
+    declared: dict[tuple[str, str], tuple[str, str]] = {}  # (table, column) -> (type, route)
+    for route in routes:
+        if route.format == "envelope":
+            continue
+        for column in route.columns:
+            kind = re.sub(r"\s+", "", column.type)
+            first = declared.setdefault((route.target, column.name), (kind, route.name))
+            if first[0] != kind:
+                raise ValueError(f"routes '{first[1]}' and '{route.name}' land column "
+                                 f"'{column.name}' in table '{route.target}' as {first[0]} and "
+                                 f"{kind}: expected one type per column of a table")
 
 
 def load_manifest(location: str) -> Manifest:

@@ -8,7 +8,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakejobs.streaming.fields import FieldSpec
-from lakejobs.streaming.json_values import text_struct, typed_struct, violation
+from lakejobs.streaming.json_values import decimal_struct, text_struct, typed_struct, violation
 from lakejobs.streaming.reasons import CONTRACT_VIOLATION, MISSING_KEY, UNDECODABLE
 
 
@@ -33,6 +33,9 @@ def decode_json(fields: Sequence[FieldSpec], key_fields: Sequence[str] = (),
                    .otherwise(F.lit("trailing")))
     trailing = F.col("_json_shape") == "trailing"
     parsed = F.when(F.col("_json_shape") == "one", F.from_json(text, text_struct(fields)))
+    decimals = decimal_struct(fields)
+    exact = {} if decimals is None else {
+        "_json_exact": F.when(F.col("_json_shape") == "one", F.from_json(text, decimals))}
     problem = violation("_json", fields)
     missing_key = F.lit(False)
     for key in key_fields:
@@ -48,16 +51,17 @@ def decode_json(fields: Sequence[FieldSpec], key_fields: Sequence[str] = (),
         .when(missing_key, F.lit(f"key {list(key_fields)} is missing"))
         .otherwise(problem)
     )
-    row = typed_struct("_json", fields)
+    row = typed_struct("_json", fields, exact="_json_exact" if exact else None)
 
     def transform(records: DataFrame) -> DataFrame:
         return (
             records.withColumn("_json_shape", shape)
             .withColumn("_json", parsed)
+            .withColumns(exact)
             .withColumn("_error", error)
             .withColumn("_error_detail", detail)
             .withColumn("_row", row)
-            .drop("_json", "_json_shape")
+            .drop("_json", "_json_shape", *exact)
         )
 
     return transform

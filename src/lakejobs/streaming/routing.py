@@ -8,7 +8,7 @@ Every record ends in exactly one of the frames :func:`route_batch` returns:
   landing columns of the group's routes, the raw Kafka columns, ``_route`` and ``_error``;
   rows with ``_error`` set are quarantined from there, the others land;
 - the *unrouted* frame: records too large to decode, on a topic no route reads, or of a
-  Debezium source table no route names, each with its reason.
+  Debezium source table no route names (or naming none), each with its reason.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from lakejobs.streaming.debezium import decode_debezium
 from lakejobs.streaming.envelope import decode_envelope
 from lakejobs.streaming.manifest import PARTITION_COLUMNS, Manifest, Route
 from lakejobs.streaming.plain_json import decode_json
-from lakejobs.streaming.reasons import OVERSIZE, UNKNOWN_ROUTE
+from lakejobs.streaming.reasons import OVERSIZE, UNDECODABLE, UNKNOWN_ROUTE
 
 KAFKA_COLUMNS = ("key", "value", "topic", "partition", "offset", "timestamp")
 
@@ -241,20 +241,23 @@ def _source_matches(route: Route, shared_topics: frozenset[str] = frozenset()) -
     return tombstone | (schema_table == route.source_table) | (full == route.source_table)
 
 
-def _source_names() -> tuple[Column, Column]:
+def _source_field(name: str) -> Column:
+    """A field of the Debezium ``source`` block of the record's value (wrapper or not)."""
     text = F.col("value").cast("string")
+    return F.coalesce(F.get_json_object(text, f"$.payload.source.{name}"),
+                      F.get_json_object(text, f"$.source.{name}"))
 
-    def field(name: str) -> Column:
-        return F.coalesce(F.get_json_object(text, f"$.payload.source.{name}"),
-                          F.get_json_object(text, f"$.source.{name}"))
 
+def _source_names() -> tuple[Column, Column]:
+    field = _source_field
     return (F.concat_ws(".", field("schema"), field("table")),
             F.concat_ws(".", field("db"), field("schema"), field("table")))
 
 
 def _unrouted_columns(manifest: Manifest, fits: Column) -> list[Column]:
     """The Kafka columns with the reason a record has no route (null when it has one): too
-    large to decode, a topic no route reads, or a Debezium source table no route names."""
+    large to decode, a topic no route reads, or a Debezium source table no route names (on a
+    topic read by source table, a value naming no table is undecodable)."""
     known = F.col("topic").isin(list(manifest.topics))
     shared = _shared_topics(manifest)
     claimed = F.lit(False)
@@ -265,15 +268,21 @@ def _unrouted_columns(manifest: Manifest, fits: Column) -> list[Column]:
             for route in routes:
                 any_source = any_source | _source_matches(route, shared)
             claimed = claimed | ((F.col("topic") == topic) & ~any_source)
+    # of the records no source table claims, a value naming no table (not JSON, not a change
+    # event: a connector's converter changed) is undecodable, a schema failure the alert
+    # counts, not a table without a route
+    nameless = claimed & F.col("value").isNotNull() & _source_field("table").isNull()
     unattributed = F.col("value").isNull() & F.col("topic").isin(sorted(shared))
     reason = (
         F.when(~fits, F.lit(OVERSIZE))
+        .when(nameless, F.lit(UNDECODABLE))
         .when(~known | claimed, F.lit(UNKNOWN_ROUTE))
     )
     detail = (
         F.when(~fits, F.concat(F.lit("value of "), F.length("value").cast("string"),
                                F.lit(" bytes is larger than the limit")))
         .when(~known, F.concat(F.lit("no route reads topic "), F.col("topic")))
+        .when(nameless, F.lit("not a Debezium change event naming its source table"))
         .when(unattributed, F.lit("a tombstone on a topic shared by several source tables "
                                   "names no table"))
         .otherwise(F.lit("no route for this Debezium source table"))
