@@ -229,3 +229,14 @@ def test_documents_kept_as_data_report_problems_in_the_same_words(
     with pytest.raises(ConfigError) as err:
         {"manifest": load_manifest, "rules": load_rules}[load](str(path))
     assert str(err.value) == f"{path}: {message}"
+
+
+def test_topics_and_a_topic_pattern_together_are_refused(tmp_path: Path) -> None:
+    """Kafka subscribes by one of them: the list was silently ignored."""
+    path = write(tmp_path, "streaming:\n  topics: [retail.order.cdc]\n"
+                           "  topic_pattern: 'retail\\..*'\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings("dev", path, environ={})
+    assert str(err.value) == (
+        f"{path}: streaming: topics and topic_pattern are both set: expected one of them (a "
+        "list of topics, or a pattern)")

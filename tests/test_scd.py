@@ -160,6 +160,20 @@ INFERRED_VIEW = T.StructType([T.StructField("sk", T.LongType()), *VIEW.fields,
                               T.StructField("is_inferred", T.BooleanType())])
 
 
+def test_fact_keys_that_are_no_value_of_the_key_type_get_no_placeholder(spark, dim) -> None:
+    """Text "N/A" for a bigint key became a placeholder with a null key (Spark 3.5) or failed
+    the call (Spark 4)."""
+    spec = ScdSpec(keys=("id",), sequence_by="ts", scd2_columns=("city",),
+                   scd1_columns=("email",), operation="op", inferred_members=True)
+    apply_changes(spark, changes(spark, [(2, "Rome", "r@x", day(1), "c")]), spec, dim)
+    keys = spark.createDataFrame([("N/A",), ("3",), ("2",)], "id string")
+
+    assert add_inferred_members(spark, keys, spec, dim) == 1
+
+    held = spark.read.format("delta").load(dim).select("id", "is_inferred")
+    assert sorted(tuple(r) for r in held.collect()) == [(2, False), (3, True)]
+
+
 @pytest.mark.parametrize("arrival", ["late", "in_order"])
 def test_a_delete_older_than_the_fill_of_a_placeholder_leaves_the_filled_member_current(
     spark, dim, arrival: str
@@ -253,6 +267,21 @@ def test_delete_flag_column_also_deletes(spark, dim) -> None:
     actual = spark.read.format("delta").load(dim).select("id", "city", "effective_to", "is_current",
                                                          "is_deleted")
     assert [tuple(r) for r in actual.collect()] == [(1, "Lyon", day(2), False, True)]
+
+
+def test_a_delete_flag_that_reads_as_no_boolean_is_rejected_with_its_reason(spark, dim) -> None:
+    """A flag of "D" was taken for an upsert (Spark 3.5) or failed the batch (Spark 4)."""
+    spec = ScdSpec(keys=("id",), sequence_by="ts", scd2_columns=("city",), delete_flag="gone")
+    rows = [(1, "Lyon", day(1), "false"), (2, "Rome", day(1), "D"), (3, "Oslo", day(1), "true")]
+    result = apply_changes(spark, spark.createDataFrame(
+        rows, "id long, city string, ts timestamp, gone string"), spec, dim)
+    assert (result.changes_received, result.changes_rejected) == (3, 1)
+    assert [(r.id, list(r._reasons)) for r in result.rejected.collect()] == [
+        (2, ["gone_is_not_a_boolean"])]
+    actual = spark.read.format("delta").load(dim).select("id", "city", "is_current", "is_deleted")
+    # 3, a delete of a key never held, is kept as a tombstone
+    assert sorted(tuple(r) for r in actual.collect()) == [(1, "Lyon", True, False),
+                                                          (3, "Oslo", False, True)]
 
 
 def test_reapplying_the_same_batch_changes_nothing(spark, dim) -> None:
@@ -583,6 +612,14 @@ def test_a_change_committed_while_a_snapshot_is_applied_is_reconciled_with_it(
         (3, "Oslo", "o@x", day(2), END, True, False),
         (5, "Bern", "b@x", noon, day(2), False, True),
     ])
+
+
+def test_a_snapshot_without_the_effective_time_its_spec_names_is_refused(spark, dim) -> None:
+    spec = ScdSpec(keys=("id",), sequence_by="ts", effective_at="valid_at", scd2_columns=("city",))
+    snapshot = spark.createDataFrame([(1, "Lyon")], "id long, city string")
+    with pytest.raises(ConfigError, match="apply_snapshot: effective_at: expected the snapshot's "
+                       "effective time"):
+        apply_snapshot(spark, snapshot, spec, dim, sequence=day(1))
 
 
 def test_snapshot_rows_with_duplicate_keys_are_rejected(spark, dim) -> None:

@@ -12,15 +12,16 @@ from pathlib import Path
 import pytest
 from chispa import assert_df_equality
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 from streaming_records import envelope, kafka_frame
 
 from lakejobs.config import settings_from_mapping
 from lakejobs.errors import ConfigError
 from lakejobs.paths import LakePaths
-from lakejobs.streaming.manifest import Manifest, load_manifest
+from lakejobs.streaming.manifest import Manifest, Route, load_manifest
 from lakejobs.streaming.msk_to_landing import LandingSink
 from lakejobs.streaming.plain_json import decode_json
-from lakejobs.streaming.routing import decode_batch
+from lakejobs.streaming.routing import Group, decode_batch, landing_rows, stamp_batch
 
 INGESTED = datetime(2026, 11, 25, 10, 30, 0)
 
@@ -187,3 +188,26 @@ def test_routes_landing_one_column_of_a_table_with_two_types_are_refused(
     assert str(refused.value) == (
         f"{path}: Manifest: routes 'card' and 'wire' land column 'amount' in table 'payments' "
         f"as {first} and {second.replace(' ', '')}: expected one type per column of a table")
+
+
+def test_an_avro_routes_partition_key_lands_as_the_hex_of_its_framed_bytes(
+        spark: SparkSession) -> None:
+    """A Confluent-framed Avro key cast to text was invalid UTF-8 in a string column; a JSON
+    key stays its text."""
+    route = {"name": "orders", "format": "json", "topics": ["shop.orders"], "target": "orders",
+             "key": ["id"], "columns": [{"name": "id", "type": "bigint"}]}
+    framed_key = b"\x00\x00\x00\x00\x07\x02\xff"  # magic byte, schema id 7, Avro long 1, 0xff
+    records = kafka_frame(spark, [("shop.orders", 0, b'{"id": 1}', framed_key)])
+    routed = stamp_batch(decode_batch(records, Manifest.model_validate({"routes": [route]}),
+                                      max_payload_bytes=10_000),
+                         ingested_at=INGESTED, batch_id=0)
+    decoded = routed.groups[0].frame.withColumns({"_duplicate": F.lit(False),
+                                                  "_is_late": F.lit(False)})
+    avro = Route.model_validate({**route, "format": "avro_confluent"})
+
+    as_avro = landing_rows(Group((avro,), decoded), "orders").select("id", "_partition_key")
+    as_json = landing_rows(Group((Route.model_validate(route),), decoded.withColumn(
+        "key", F.lit(b"order-1"))), "orders").select("id", "_partition_key")
+
+    assert [tuple(r) for r in as_avro.collect()] == [(1, "000000000702FF")]
+    assert [tuple(r) for r in as_json.collect()] == [(1, "order-1")]

@@ -218,6 +218,14 @@ class StreamingSettings(_Model):
     query_name: str = Field("msk_to_landing", pattern=r"^[a-z_][a-z0-9_]{0,63}$",
                             description="names the checkpoint and the idempotent-write ids")
 
+    @model_validator(mode="after")
+    def _one_subscription(self) -> StreamingSettings:
+        # Kafka takes one of subscribe and subscribePattern: the list would be ignored unsaid
+        if self.topics and self.topic_pattern:
+            raise ValueError("topics and topic_pattern are both set: expected one of them (a "
+                             "list of topics, or a pattern)")
+        return self
+
 
 _TABLE = r"^[a-z_][a-z0-9_]{0,127}$"
 _COLUMN = r"^[A-Za-z_][A-Za-z0-9_]{0,127}(\.[A-Za-z_][A-Za-z0-9_]{0,127})*$"

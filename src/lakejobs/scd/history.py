@@ -122,8 +122,14 @@ def is_delete(spec: ScdSpec) -> Column:
         condition = condition | F.coalesce(F.col(spec.operation).isin(*spec.delete_operations),
                                            F.lit(False))
     if spec.delete_flag:
-        condition = condition | F.coalesce(F.col(spec.delete_flag).cast("boolean"), F.lit(False))
+        condition = condition | F.coalesce(delete_flag_value(spec), F.lit(False))
     return condition
+
+
+def delete_flag_value(spec: ScdSpec) -> Column:
+    """A change row's delete flag as a boolean; null when its value reads as none (``"D"``):
+    a plain cast would take such a row as an upsert, or under ANSI mode fail the batch."""
+    return F.expr(f"try_cast(`{spec.delete_flag}` AS BOOLEAN)")
 
 
 def rejection_reasons(spec: ScdSpec) -> Column:
@@ -138,6 +144,10 @@ def rejection_reasons(spec: ScdSpec) -> Column:
     effective = spec.effective_column
     checks.append(F.when(F.col(effective).isNotNull() & effective_time(spec).isNull(),
                          F.lit(f"{effective}_is_not_a_timestamp")))
+    if spec.delete_flag:
+        checks.append(F.when(F.col(spec.delete_flag).isNotNull()
+                             & delete_flag_value(spec).isNull(),
+                             F.lit(f"{spec.delete_flag}_is_not_a_boolean")))
     return F.filter(F.array(*checks), lambda reason: reason.isNotNull())
 
 

@@ -203,8 +203,13 @@ def add_inferred_members(
     if not DeltaTable.isDeltaTable(spark, path):
         raise ConfigError(f"{path}: the dimension must exist before inferred members are added")
     types = {f.name: f.dataType for f in spark.read.format("delta").load(path).schema.fields}
-    placeholders = keys.where(spec.keys_present()).select(
-        *[F.col(k).cast(types[k]) for k in spec.keys],
+    # keys read in the dimension's types first, nulls dropped after: a key that is no value of
+    # that type (text "N/A" for a bigint key) would otherwise become a placeholder with a null
+    # key (or, under ANSI mode, fail the call)
+    typed_keys = keys.select(*[F.expr(f"try_cast(`{k}` AS {types[k].simpleString()})").alias(k)
+                               for k in spec.keys]).where(spec.keys_present())
+    placeholders = typed_keys.select(
+        *[F.col(k) for k in spec.keys],
         F.lit(None).cast(types[SEQ_FROM]).alias(SEQ),
         F.lit(effective_from).cast("timestamp").alias(EFF),
         F.lit(INFERRED).alias(OP),

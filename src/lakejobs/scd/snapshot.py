@@ -120,6 +120,10 @@ def apply_snapshot(
     if SNAPSHOT_OP in (*spec.keys, *spec.attribute_columns, spec.sequence_by):
         raise ConfigError(f"ScdSpec: {SNAPSHOT_OP!r}: expected another column name in snapshot "
                           "mode (it is the snapshot's working operation column)")
+    if spec.effective_at and effective_at is None:
+        # every change would be rejected as <effective_at>_is_null
+        raise ConfigError(f"apply_snapshot: effective_at: expected the snapshot's effective time "
+                          f"(ScdSpec.effective_at names {spec.effective_at!r})")
     duplicates = duplicate_snapshot_keys(snapshot, spec)
     duplicate_keys = duplicates.select(*spec.keys).distinct()
     unique = snapshot.join(duplicate_keys, on=list(spec.keys), how="left_anti")

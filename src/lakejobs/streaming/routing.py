@@ -309,13 +309,17 @@ def landing_rows(group: Group, target: str) -> DataFrame:
     """The rows of ``group`` that land in ``target``: no error, not a duplicate; landing columns
     only. One filter for all the group's routes to that table (every event version, say)."""
     routes = [r for r in group.routes if r.target == target]
+    # an Avro key is framed binary (magic byte, schema id, Avro): as text it would be invalid
+    # UTF-8, mangled on the way, so it lands as the hex of its bytes
+    binary_key = routes[0].format.startswith("avro")
+    partition_key = F.hex("key") if binary_key else F.col("key").cast("string")
     tier = F.lit(routes[0].privacy_tier)
     for route in routes[1:]:
         tier = F.when(F.col("_route") == route.name, route.privacy_tier).otherwise(tier)
     metadata = [
         F.col("topic").alias("_topic"), F.col("partition").alias("_partition"),
         F.col("offset").alias("_offset"), F.col("timestamp").alias("_kafka_timestamp"),
-        F.col("key").cast("string").alias("_partition_key"), "_schema_version",
+        partition_key.alias("_partition_key"), "_schema_version",
         tier.alias("_privacy_tier"), "_event_time", "_is_late",
         "_ingested_at", "_batch_id", *PARTITION_COLUMNS,
     ]
