@@ -164,17 +164,23 @@ def delete_person(
     identity_row = store.read("identity_resolution").where(F.col("node") == node) \
         .select("identity_id").first()
     identity_id = identity_row.identity_id if identity_row else None
-    theirs = persons_nodes(store, node)
+    # with the nodes an earlier attempt of this request put on the deny list: once its graph
+    # deletion is committed the graph no longer ties them to the user node, and a retry would
+    # leave their rows in the tables below
+    denied = store.read("identity_deny_list").where(
+        F.col("request_id") == request.request_id).select("node")
+    theirs = persons_nodes(store, node).union(denied).distinct().localCheckpoint(eager=True)
     # every identity one of their nodes is in, not only the user's: a node linked to them by an
     # edge that has since expired (a session, an old anon id) can sit in another identity
     resolution = store.read("identity_resolution")
     touched = resolution.join(theirs, on="node", how="left_semi").select("identity_id")
     scope = resolution.join(touched.distinct(), on="identity_id", how="left_semi").select(
         "node").union(theirs).distinct().localCheckpoint(eager=True)
-    removed = store.delete_nodes(theirs)
+    # denied before the graph is changed: the deny list is what a retry finds them by
     insert_new(theirs.select("node", F.lit(request.request_id).alias("request_id"),
                              F.lit(now).cast("timestamp").alias("denied_at")),
                store.path("identity_deny_list"), keys=["node"])
+    removed = store.delete_nodes(theirs)
     resolve_scope(store, settings.identity, scope, as_of=now, run_id=context.run_id)
     node_list = sorted(r.node for r in theirs.collect())  # one person's identifiers: bounded
     tombstone = spark.createDataFrame(

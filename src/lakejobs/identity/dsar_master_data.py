@@ -2,7 +2,8 @@
 
 A request that names a ``canonical_id`` (the person as ``master_data_dedupe`` resolved them,
 looked up by whoever verified the requester) removes every source record merged into that
-canonical user:
+canonical user (or, when a dedupe run has merged that id into another since, the canonical
+user it was merged into: ``merged`` rows of ``canonical_id_history``):
 
 1. **Sources.** Their rows in every ``dedupe.sources`` table (all versions of each record, by
    source system and record id, normalised as the dedupe job reads them), so the next dedupe
@@ -27,7 +28,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakejobs.config import DedupeSettings, DedupeSource
@@ -58,25 +59,55 @@ class Purged:
     rows_deleted: int | None
 
 
-def person_records(store: DedupeStore, canonical_id: str) -> DataFrame:
-    """``identity_key``, ``source_system``, ``source_record_id`` of the canonical user's member
-    records (one person's records: bounded, kept as rows). The identity key is
-    ``<source_system>:<record_id>`` and a source system holds no colon."""
-    keys = store.read("canonical_members").where(F.col("canonical_id") == canonical_id)
-    return keys.select(
-        "identity_key",
-        F.substring_index("identity_key", ":", 1).alias("source_system"),
-        F.expr("substring(identity_key, instr(identity_key, ':') + 1)").alias("source_record_id"),
-    ).localCheckpoint(eager=True)
+def person_ids(store: DedupeStore, canonical_id: str) -> list[str]:
+    """The canonical id and every id it has been merged into since (``merged`` rows of
+    ``canonical_id_history``): a dedupe run after the request was filed may have merged the
+    person into an older canonical user, whose id then holds their records."""
+    merged = store.read("canonical_id_history").where(F.col("change") == "merged")
+    ids = [canonical_id]
+    while True:  # a chain of merges, one short query each (an id is merged at most once)
+        row = merged.where(F.col("identity_id") == ids[-1]).select("new_identity_id").first()
+        if row is None or row.new_identity_id is None or row.new_identity_id in ids:
+            return ids
+        ids.append(row.new_identity_id)
+
+
+def person_records(store: DedupeStore, person: DataFrame) -> DataFrame:
+    """``identity_key`` (``<source_system>:<record_id>``) of the member records of the canonical
+    ids in ``person`` (one person's records: bounded, kept as rows)."""
+    return store.read("canonical_members").join(person, on="canonical_id", how="left_semi") \
+        .select("identity_key").localCheckpoint(eager=True)
+
+
+def source_records(records: DataFrame, source: DedupeSource) -> DataFrame:
+    """The person's records a source table can hold, in the columns :func:`source_condition`
+    matches on: the identity key for a source naming its system per row, the record id of
+    the keys of its own system for a source of one system."""
+    if source.system_column is not None:
+        return records
+    prefix = f"{source.source_system}:"
+    key = F.col("identity_key")
+    return records.where(key.startswith(prefix)).select(
+        key.substr(F.lit(len(prefix) + 1), F.length(key)).alias("source_record_id"))
+
+
+def _column(name: str) -> str:
+    """A configured source column as SQL: ``a.b`` names field ``b`` of struct ``a``, as the
+    dedupe job reads it (``F.col``)."""
+    return ".".join(f"`{part}`" for part in name.split("."))
 
 
 def source_condition(source: DedupeSource) -> str:
-    """The MERGE condition matching a source table's rows (``t``) to person records (``s``),
-    with the record id and source system normalised as :func:`read_source` reads them."""
-    record = f"trim(CAST(t.`{source.record_id}` AS STRING)) = s.source_record_id"
+    """The MERGE condition matching a source table's rows (``t``) to person records (``s``,
+    :func:`source_records`), with the record id and source system normalised as
+    :func:`read_source` reads them."""
+    record = f"trim(CAST(t.{_column(source.record_id)} AS STRING))"
     if source.system_column is None:
-        return record  # the caller keeps only records of the source's own system
-    return f"lower(trim(t.`{source.system_column}`)) = s.source_system AND {record}"
+        return f"{record} = s.source_record_id"
+    # the identity key built as the dedupe job builds it: a system named by the data may hold
+    # a ':' itself, so a key cannot be split back into its system and record id
+    system = f"lower(trim(t.{_column(source.system_column)}))"
+    return f"concat({system}, ':', {record}) = s.identity_key"
 
 
 def forget_canonical_user(
@@ -86,20 +117,20 @@ def forget_canonical_user(
     """Delete the canonical user's records from the dedupe sources and the master-data tables
     (see the module docstring); ``vacuum`` is called with each table's path after its delete."""
     store = DedupeStore(spark, paths, settings.zone)
-    records = person_records(store, canonical_id)
-    person = spark.createDataFrame([(canonical_id,)], "canonical_id string")
+    ids = person_ids(store, canonical_id)
+    person = spark.createDataFrame([(i,) for i in ids], "canonical_id string")
+    records = person_records(store, person)
     purged = []
     for source in settings.sources:
-        mine: Column = (F.col("source_system") == source.source_system
-                        if source.source_system is not None else F.lit(True))
         purged.append(_purge(spark, paths.table(source.zone, source.table),
-                             f"{source.zone}.{source.table}", records.where(mine),
+                             f"{source.zone}.{source.table}", source_records(records, source),
                              source_condition(source), vacuum))
     for table, (column, condition) in MASTER_TABLES.items():
-        rows = records.select(column) if column == "identity_key" else person
+        rows = records if column == "identity_key" else person
         purged.append(_purge(spark, store.path(table), f"{settings.zone}.{table}", rows,
                              condition, vacuum))
-    log.info("DSAR master data: %s", [(p.target, p.rows_deleted) for p in purged])
+    log.info("DSAR master data: %d canonical id(s) (merges followed); %s", len(ids),
+             [(p.target, p.rows_deleted) for p in purged])
     return purged
 
 
