@@ -44,7 +44,7 @@ def resolve_options(
         The resolved arguments, by name; absent optional ones are left out.
 
     Raises:
-        JobArgumentError: a required argument is missing or has no value.
+        JobArgumentError: a required argument is missing, or an argument has no value.
     """
     parser = _Parser(prog=job, add_help=False, allow_abbrev=False)
     for name in required:
@@ -53,7 +53,9 @@ def resolve_options(
         parser.add_argument(f"--{name}", required=False, help=description)
     known, _ = parser.parse_known_args(list(argv[1:]))
     resolved = {k: v for k, v in vars(known).items() if v is not None}
-    empty = [name for name in required if not resolved[name].strip()]
+    # optional ones too: an empty --config, --client or --table (an unset shell variable) would
+    # silently mean "not given" (bundled config, no tenant, every table)
+    empty = [name for name, value in resolved.items() if not value.strip()]
     if empty:
         raise JobArgumentError(f"{job}: argument --{empty[0]}: expected a non-empty value")
     return resolved

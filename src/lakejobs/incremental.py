@@ -6,8 +6,11 @@ only when the run succeeds.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from lakejobs.bookmarks import JobBookmarks, WatermarkBatch
 from lakejobs.hadoop_files import file_system
@@ -46,7 +49,8 @@ def rows_after_watermark(
     stages (a row that arrives meanwhile, even in a table read again by every action, waits
     for the next run instead of being read now and again then).
 
-    The watermark is kept as text and cast back to the column's type for the comparison.
+    The watermark is kept as text and cast back to the column's type for the comparison (a
+    timestamp as UTC text, whatever the session's time zone).
     """
     committed = bookmarks.watermark(source)
     highest = _highest(df, column, committed)
@@ -80,6 +84,12 @@ def watermark_batches(
 def _highest(df: DataFrame, column: str, above: str | None) -> str | None:
     """The highest value of ``column`` above ``above`` (None: any), as text; None if none."""
     fresh = df if above is None else df.where(F.col(column) > _typed(df, column, above))
+    if _is_instant(df, column):
+        # not cast to text, which writes the session zone's wall clock: in a zone with summer
+        # time that names two instants in the hour the clocks go back (and another session zone
+        # reads it back as another instant); microseconds since the epoch name one
+        row = fresh.agg(F.unix_micros(F.max(column)).alias("high")).first()
+        return None if row is None or row.high is None else _utc_text(row.high)
     row = fresh.agg(F.max(column).cast("string").alias("high")).first()
     return None if row is None else row.high
 
@@ -93,4 +103,18 @@ def _between(df: DataFrame, column: str, lower: str | None, upper: str | None) -
 
 
 def _typed(df: DataFrame, column: str, value: str) -> Column:
+    if _is_instant(df, column):
+        # the text is UTC (see _highest); said so, the session's zone does not apply
+        return F.lit(f"{value}Z").cast(T.TimestampType())
     return F.lit(value).cast(df.schema[column].dataType)
+
+
+def _is_instant(df: DataFrame, column: str) -> bool:
+    return isinstance(df.schema[column].dataType, T.TimestampType)
+
+
+def _utc_text(micros: int) -> str:
+    """An instant as UTC text in Spark's format (``2026-11-01 09:00:00[.123]``)."""
+    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
+    text = moment.strftime("%Y-%m-%d %H:%M:%S")
+    return f"{text}.{moment.microsecond:06d}".rstrip("0") if moment.microsecond else text

@@ -16,7 +16,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from lakejobs.config import MaintenanceTable
 from lakejobs.delta_io import is_delta_table
-from lakejobs.errors import ConservationError
+from lakejobs.errors import ConfigError, ConservationError
 from lakejobs.incremental import list_files
 from lakejobs.runtime import JobContext, JobResult
 from lakejobs.spark_conf import temporary_conf
@@ -58,7 +58,13 @@ def maintain_table(context: JobContext, table: MaintenanceTable) -> dict[str, An
     path = context.paths.table(table.zone, table.name)
     if not is_delta_table(spark, path):
         return {"skipped": "not a Delta table (yet)"}
-    rows_before = spark.read.format("delta").load(path).count()
+    held = spark.read.format("delta").load(path)
+    # a typo in the config, named as one before any work (Delta's own error is a stack trace)
+    unknown = [c for c in table.zorder_by if c not in held.columns]
+    if unknown:
+        raise ConfigError(f"maintenance.tables ({table.zone}/{table.name}).zorder_by: column(s) "
+                          f"{unknown} are not in the table: expected some of {held.columns}")
+    rows_before = held.count()
     metrics = optimize_table(spark, path, zorder_by=table.zorder_by).first()
     optimized = metrics.metrics if metrics is not None else None
     retention = table.retention_hours if table.retention_hours is not None else (

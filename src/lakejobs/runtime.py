@@ -117,11 +117,12 @@ def run_job(spec: JobSpec, argv: Sequence[str], *, spark: SparkSession | None = 
     paths = LakePaths(settings.lake)
     store = BookmarkStore(spark, paths.table("system", settings.tables.bookmarks))
     job_name = args["JOB_NAME"]
-    context = JobContext(spark, settings, args, run_id, paths, store.load(job_name, run_id))
     started = datetime.now(UTC)
     result, status = JobResult(), FAILED
     log.info("job %s run %s started (env %s)", job_name, run_id, settings.env)
     try:
+        # inside the try: a run whose bookmarks cannot be read failed, and the run log says so
+        context = JobContext(spark, settings, args, run_id, paths, store.load(job_name, run_id))
         result = spec.run(context)
         if spec.conserves_rows:
             result.check_conservation(job_name)

@@ -2,8 +2,9 @@
 
 The ``replay_quarantine`` job (``--table``) takes the quarantine rows of a table that were never
 replayed, or that failed their last replay, and runs their original records through the same
-contract and rules as landing → staging. Rows that now pass go to staging; rows that still fail
-stay in quarantine with the reasons of this replay. Every replayed quarantine row is marked
+contract and row rules as landing → staging (dataset rules judge landed batches, which a replay
+is not). Rows that now pass go to staging; rows that still fail stay in quarantine with the
+reasons of this replay. Every replayed quarantine row is marked
 (``replayed_at``, ``replay_run_id``, ``replay_outcome`` = ``staged`` | ``still_failing``).
 
 No duplicates, also across crashes: a replayed record's staging rows carry
@@ -29,7 +30,7 @@ from lakejobs.batch.landing import landed_json
 from lakejobs.batch.landing_to_staging import configured_table, reference_tables, table_rules
 from lakejobs.batch.rules import Check, RuleSet
 from lakejobs.batch.validate import all_checks, flag_rows, good_rows, measure_and_hold_bad_rows
-from lakejobs.batch.validation_io import staging_rows
+from lakejobs.batch.validation_io import check_evolution, staging_rows
 from lakejobs.delta_io import is_delta_table, read_delta, rows_written_since, table_version
 from lakejobs.errors import ConservationError, DataQualityError
 from lakejobs.runtime import JobContext, JobResult
@@ -63,6 +64,9 @@ def run(context: JobContext) -> JobResult:
     spark, paths = context.spark, context.paths
     table = configured_table(context, context.args["table"])
     contract, rule_set = table_rules(table)
+    # as landing → staging does, before any work: a contract that changed a column's type (or
+    # breaks its evolution policy) would otherwise reach staging through the schema merge
+    check_evolution(spark, paths.table("staging", table.name), contract)
     quarantine_path = paths.table("quarantine", table.name)
     if not is_delta_table(spark, quarantine_path):
         return JobResult(summary={table.name: {"replayed": 0}})
@@ -95,10 +99,13 @@ def _replay(
     )
     measurement, bad = measure_and_hold_bad_rows(flagged, rule_set, checks, table=name,
                                                  run_id=context.run_id)
+    # dataset rules (row count, aggregates, freshness) judge a landed batch; the quarantined
+    # records of a replay are no batch (few, and old by definition): only row rules stop it
+    failed = [o.rule for o in measurement.failed if o.level == "row"]
     try:
-        if measurement.failed:
+        if failed:
             raise DataQualityError(f"{name}: replay stopped by fail-level rules "
-                                   f"{[o.rule for o in measurement.failed]}: nothing was written")
+                                   f"{failed}: nothing was written")
         failing_keys = bad.join(keys, on=["_source_file", "record_hash"], how="left").select(
             QUARANTINE_KEY, F.col("failures").alias("_replay_failures")).dropDuplicates(
             [QUARANTINE_KEY])
