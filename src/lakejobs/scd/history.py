@@ -25,6 +25,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from lakejobs.columns import try_cast_sql
 from lakejobs.scd.spec import (
     CHANGE_LOG,
     EFFECTIVE_FROM,
@@ -129,7 +130,7 @@ def is_delete(spec: ScdSpec) -> Column:
 def delete_flag_value(spec: ScdSpec) -> Column:
     """A change row's delete flag as a boolean; null when its value reads as none (``"D"``):
     a plain cast would take such a row as an upsert, or under ANSI mode fail the batch."""
-    return F.expr(f"try_cast(`{spec.delete_flag}` AS BOOLEAN)")
+    return try_cast_sql(f"`{spec.delete_flag}`", "BOOLEAN")
 
 
 def rejection_reasons(spec: ScdSpec) -> Column:
@@ -153,7 +154,7 @@ def rejection_reasons(spec: ScdSpec) -> Column:
 
 def effective_time(spec: ScdSpec) -> Column:
     """A change row's effective time as a timestamp; null when its value is no timestamp."""
-    return F.expr(f"try_cast(`{spec.effective_column}` AS TIMESTAMP)")
+    return try_cast_sql(f"`{spec.effective_column}`", "TIMESTAMP")
 
 
 def to_change_events(changes: DataFrame, spec: ScdSpec) -> DataFrame:

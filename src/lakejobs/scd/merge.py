@@ -36,6 +36,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakejobs._compat import is_delta_conflict
+from lakejobs.columns import try_cast_sql
 from lakejobs.delta_io import execute_merge
 from lakejobs.errors import ConfigError, ContractError, LakejobsError
 from lakejobs.scd.history import (
@@ -206,7 +207,7 @@ def add_inferred_members(
     # keys read in the dimension's types first, nulls dropped after: a key that is no value of
     # that type (text "N/A" for a bigint key) would otherwise become a placeholder with a null
     # key (or, under ANSI mode, fail the call)
-    typed_keys = keys.select(*[F.expr(f"try_cast(`{k}` AS {types[k].simpleString()})").alias(k)
+    typed_keys = keys.select(*[try_cast_sql(f"`{k}`", types[k].simpleString()).alias(k)
                                for k in spec.keys]).where(spec.keys_present())
     placeholders = typed_keys.select(
         *[F.col(k) for k in spec.keys],
