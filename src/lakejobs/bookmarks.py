@@ -46,6 +46,12 @@ BOOKMARK_SCHEMA = T.StructType(
 )
 
 
+def by_commit(source: str) -> str:
+    """The bookmark of ``source``'s commit-version watermark, kept beside its other state (a
+    source of a staging table that tracks its rows: see :mod:`lakejobs.commit_versions`)."""
+    return f"{source}.commits"
+
+
 @dataclass(frozen=True)
 class WatermarkBatch:
     """Rows of a source whose watermark column is above ``lower`` (None: from the start) and at
@@ -191,12 +197,13 @@ class BookmarkStore:
         return len(rows)
 
     def reset(self, job_name: str, source: str | None = None) -> None:
-        """Forget the state of a job (or of one of its sources), e.g. before a backfill."""
+        """Forget the state of a job (or of one of its sources, with its commit-version
+        watermark: :func:`by_commit`), e.g. before a backfill."""
         if not is_delta_table(self.spark, self.path):
             return
         from delta.tables import DeltaTable
 
         condition = F.col("job_name") == job_name
         if source is not None:
-            condition = condition & (F.col("source") == source)
+            condition = condition & F.col("source").isin(source, by_commit(source))
         DeltaTable.forPath(self.spark, self.path).delete(condition)

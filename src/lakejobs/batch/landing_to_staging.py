@@ -46,6 +46,7 @@ from lakejobs.batch.validation_io import (
     replace_for_files,
     staging_rows,
 )
+from lakejobs.commit_versions import enable_row_tracking
 from lakejobs.concurrency import run_side_by_side
 from lakejobs.config import ValidationTable
 from lakejobs.delta_io import (
@@ -233,6 +234,9 @@ def _measure_and_write(
                 f"{table.name}: fail-level rules failed: {failed}: nothing was written",
                 summary={table.name: run.summary()},
             )
+        # staging's incremental readers follow commit versions; turned on (a table written
+        # before) ahead of the version the written rows are counted from
+        enable_row_tracking(spark, staging_path)
         before = table_version(spark, staging_path)
         replace_for_files(
             flagged.transform(good_rows(contract.names, checks)).transform(
@@ -241,6 +245,7 @@ def _measure_and_write(
             staging_path,
             files,
             merge_schema=merge_schema,
+            track_rows=True,
         )
         staged = rows_written_since(spark, staging_path, before)
         quarantined = 0

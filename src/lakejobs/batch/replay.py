@@ -31,6 +31,7 @@ from lakejobs.batch.landing_to_staging import configured_table, reference_tables
 from lakejobs.batch.rules import Check, RuleSet
 from lakejobs.batch.validate import all_checks, flag_rows, good_rows, measure_and_hold_bad_rows
 from lakejobs.batch.validation_io import check_evolution, staging_rows
+from lakejobs.commit_versions import ROW_TRACKING_OPTIONS, enable_row_tracking
 from lakejobs.delta_io import is_delta_table, read_delta, rows_written_since, table_version
 from lakejobs.errors import ConservationError, DataQualityError
 from lakejobs.runtime import JobContext, JobResult
@@ -133,9 +134,14 @@ def _write_staging(
     path = context.paths.table("staging", name)
     good = flagged.transform(good_rows(contract.names, checks, keep=[QUARANTINE_KEY])).transform(
         lambda rows: staging_rows(rows, context.run_id))
+    # staging's incremental readers follow commit versions; turned on (a table written before)
+    # ahead of the version the written rows are counted from
+    enable_row_tracking(spark, path)
     before = table_version(spark, path)
     writer = good.write.format("delta").option("mergeSchema", "true")
-    if is_delta_table(spark, path) and QUARANTINE_KEY in read_delta(spark, path).columns:
+    if not is_delta_table(spark, path):  # created as landing → staging creates it
+        writer = writer.options(**ROW_TRACKING_OPTIONS).mode("append")
+    elif QUARANTINE_KEY in read_delta(spark, path).columns:
         replayed = [r[0] for r in keys.select(QUARANTINE_KEY).limit(MAX_KEYS + 1).collect()]
         if len(replayed) > MAX_KEYS:
             raise DataQualityError(f"{name}: more than {MAX_KEYS} quarantined records to "

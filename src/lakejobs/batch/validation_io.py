@@ -18,7 +18,8 @@ from pyspark.sql import types as T
 
 from lakejobs.batch.contracts import Contract
 from lakejobs.batch.validate import RuleOutcome
-from lakejobs.delta_io import append, is_delta_table
+from lakejobs.commit_versions import ROW_TRACKING_OPTIONS
+from lakejobs.delta_io import is_delta_table
 from lakejobs.errors import ContractError
 
 DQ_RESULTS_SCHEMA = T.StructType(
@@ -76,11 +77,19 @@ def check_evolution(spark: SparkSession, path: str, contract: Contract) -> bool:
 
 
 def replace_for_files(
-    df: DataFrame, path: str, files: Sequence[str], *, merge_schema: bool
+    df: DataFrame, path: str, files: Sequence[str], *, merge_schema: bool,
+    track_rows: bool = False,
 ) -> None:
-    """Write ``df`` to the Delta table at ``path``, replacing its rows from ``files`` atomically."""
+    """Write ``df`` to the Delta table at ``path``, replacing its rows from ``files`` atomically.
+
+    ``track_rows``: a table this creates keeps its rows' commit versions, for readers that take
+    its new rows incrementally (staging; an existing table: :func:`enable_row_tracking`).
+    """
     if not is_delta_table(df.sparkSession, path):
-        append(df, path)
+        writer = df.write.format("delta").mode("append")
+        if track_rows:
+            writer = writer.options(**ROW_TRACKING_OPTIONS)
+        writer.save(path)
         return
     writer = (
         df.write.format("delta")

@@ -18,6 +18,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from lakejobs.bookmarks import by_commit
+from lakejobs.commit_versions import COMMIT_VERSION, tracks_rows, with_commit_version
 from lakejobs.curated.comments import schema_with_comments, with_comments
 from lakejobs.curated.engagement import (
     EVENT_DATE,
@@ -77,8 +79,29 @@ def staging_snapshot(context: JobContext, table: str) -> DataFrame | None:
 
 
 def fresh_rows(context: JobContext, target: str, source: str, rows: DataFrame) -> DataFrame:
-    """Rows of ``source`` the ``target`` table has not taken in yet (bookmark per pair)."""
-    return rows_after_watermark(rows, context.bookmarks, f"{target}__{source}", VALIDATED_AT)
+    """Rows of ``source`` (its :func:`staging_snapshot`) the ``target`` table has not taken in
+    yet (bookmark per pair).
+
+    A staging table that tracks its rows is read by commit version: a row committed after the
+    last run is new, whenever its writer stamped it (see :mod:`lakejobs.commit_versions`). A
+    staging table written before lakejobs tracked rows is read by its ``_validated_at``
+    watermark; the first run after the writer turned row tracking on still takes that
+    watermark (the backfill gave every row the same new version) and notes the snapshot's
+    highest commit version, which the next runs follow.
+    """
+    bookmarks, by_time = context.bookmarks, f"{target}__{source}"
+    if not tracks_rows(rows):
+        return rows_after_watermark(rows, bookmarks, by_time, VALIDATED_AT)
+    commits = by_commit(by_time)
+    versioned = with_commit_version(rows)
+    if bookmarks.watermark(commits) is None and bookmarks.watermark(by_time) is not None:
+        fresh = rows_after_watermark(versioned, bookmarks, by_time, VALIDATED_AT)
+        highest = versioned.agg(F.max(COMMIT_VERSION)).first()[0]
+        if highest is not None:
+            bookmarks.advance_watermark(commits, str(highest))
+    else:
+        fresh = rows_after_watermark(versioned, bookmarks, commits, COMMIT_VERSION)
+    return fresh.drop(COMMIT_VERSION)
 
 
 def load_dimension(

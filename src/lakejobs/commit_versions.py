@@ -1,0 +1,63 @@
+"""Delta row tracking: every row of a table carries the version of the commit that wrote it.
+
+Incremental readers of staging take "the rows written since my last run". A timestamp the writer
+stamps on its rows (``_validated_at``) cannot say that: a writer stamps its rows when its query
+starts and commits them later, so with two writers of one table (the landing → staging job and
+the quarantine replay) a reader that runs between their commits takes the later stamp as its
+watermark and never reads the rows committed after it with an earlier stamp. Delta assigns a
+row's commit version when the commit lands, in commit order, and keeps it when OPTIMIZE moves the
+row (a MERGE or UPDATE that changes the row gives it the new version). Row tracking is a writer
+table feature: readers (Athena, Glue crawlers, older Spark) read the table as before.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+from pyspark.sql.utils import AnalysisException
+
+from lakejobs.delta_io import is_delta_table
+
+log = logging.getLogger(__name__)
+
+ROW_TRACKING = "delta.enableRowTracking"
+# the writer option that creates a table with row tracking (a Delta table property)
+ROW_TRACKING_OPTIONS = {ROW_TRACKING: "true"}
+COMMIT_VERSION = "_commit_version"  # a reader's name for the row's commit version
+_METADATA_FIELD = "row_commit_version"
+
+
+def enable_row_tracking(spark: SparkSession, path: str) -> bool:
+    """Turn row tracking on for the existing Delta table at ``path`` (a table written before
+    lakejobs tracked rows). Delta gives every row it holds the version of this change (their
+    readers take them in once more, which their idempotent merges make harmless). Returns
+    whether the table was changed; a missing table or one that tracks rows already is left."""
+    if not is_delta_table(spark, path):
+        return False
+    properties = DeltaTable.forPath(spark, path).detail().first()["properties"] or {}
+    if properties.get(ROW_TRACKING) == "true":
+        return False
+    log.info("%s: turning on Delta row tracking (incremental readers follow commit versions)",
+             path)
+    quoted = path.replace("`", "``")
+    spark.sql(f"ALTER TABLE delta.`{quoted}` SET TBLPROPERTIES ('{ROW_TRACKING}' = 'true')")
+    return True
+
+
+def tracks_rows(df: DataFrame) -> bool:
+    """Whether ``df``, a read of a Delta table, carries its rows' commit versions."""
+    try:
+        metadata = df.select("_metadata").schema[0].dataType
+    except AnalysisException:  # not a file source read (no hidden metadata column)
+        return False
+    return isinstance(metadata, T.StructType) and _METADATA_FIELD in metadata.fieldNames()
+
+
+def with_commit_version(df: DataFrame) -> DataFrame:
+    """``df`` (a read of a table that tracks rows) with each row's commit version as
+    :data:`COMMIT_VERSION`."""
+    return df.withColumn(COMMIT_VERSION, F.col(f"_metadata.{_METADATA_FIELD}"))
