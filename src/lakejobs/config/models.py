@@ -7,10 +7,19 @@ environment variable or a Secrets Manager id), and its value is only ever read a
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Iterable
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 _FORBIDDEN_CONF_KEY = re.compile(r"(secret|password|passwd|token|access\.key|credential)", re.IGNORECASE)
 ENV_NAME = r"^[a-z][a-z0-9_-]{0,31}$"
@@ -182,6 +191,54 @@ class SchemaRegistrySettings(_Model):
         None, description="environment variable holding 'user:password' for basic auth")
 
 
+OFFSETS_SPEC = ('earliest, latest or a JSON object of topic -> {partition: offset}, e.g. '
+                '{"topicA": {"0": 23, "1": -2}} (-2: earliest, -1: latest)')
+
+
+def starting_offsets_spec(value: str) -> dict[str, dict[str, int]] | None:
+    """The offsets of a ``startingOffsets`` JSON spec, as Spark's Kafka source reads it; None for
+    ``earliest`` or ``latest`` (any case, trimmed, as Spark takes them).
+
+    Raises:
+        ValueError: neither word nor a JSON object of topic -> {partition: offset} (Spark would
+            fail the query at start, quoting its own example).
+    """
+    if value.strip().lower() in ("earliest", "latest"):
+        return None
+    problem = f"expected {OFFSETS_SPEC}"
+    try:
+        spec = json.loads(value)
+    except ValueError:
+        raise ValueError(f"not JSON: {problem}") from None
+    if not isinstance(spec, dict) or not spec:
+        raise ValueError(f"not a JSON object naming topics: {problem}")
+    for topic, partitions in spec.items():
+        if not isinstance(partitions, dict) or not partitions:
+            raise ValueError(f"topic '{topic}' has no partition offsets: {problem}")
+        for partition, offset in partitions.items():
+            # bool is an int to Python, not to Spark's JSON reader
+            if (not re.fullmatch(r"[0-9]{1,9}", partition) or isinstance(offset, bool)
+                    or not isinstance(offset, int) or offset < -2):
+                raise ValueError(f"topic '{topic}' partition {partition!r}: offset {offset!r}: "
+                                 f"{problem}")
+    return spec
+
+
+def starting_offsets_problem(spec: dict[str, dict[str, int]], topics: Iterable[str]) -> str | None:
+    """Why the topics of an offsets spec are not the topics read (None when they are). Spark's
+    Kafka source needs the offsets of every partition it is assigned, and of no other: any
+    other spec fails the query at start with an assertion and a stack trace."""
+    read = sorted(set(topics))
+    named = set(spec)
+    if named - set(read):
+        return (f"the spec names topics {sorted(named - set(read))} that are not read: "
+                f"expected the offsets of exactly the topics read {read}")
+    if set(read) - named:
+        return (f"the spec names no offsets for {sorted(set(read) - named)}: expected the "
+                f"offsets of exactly the topics read {read} (every partition of each)")
+    return None
+
+
 class StreamingSettings(_Model):
     """The Kafka (MSK) → landing streaming job."""
 
@@ -217,6 +274,30 @@ class StreamingSettings(_Model):
     schema_registry: SchemaRegistrySettings | None = None
     query_name: str = Field("msk_to_landing", pattern=r"^[a-z_][a-z0-9_]{0,63}$",
                             description="names the checkpoint and the idempotent-write ids")
+
+    @field_validator("starting_offsets")
+    @classmethod
+    def _offsets_of_the_topics_read(cls, value: str, info: ValidationInfo) -> str:
+        spec = starting_offsets_spec(value)
+        if spec is None:
+            return value
+        topics, pattern = info.data.get("topics"), info.data.get("topic_pattern")
+        if topics:
+            problem = starting_offsets_problem(spec, topics)
+            if problem:
+                raise ValueError(problem)
+        elif pattern:
+            try:
+                compiled = re.compile(pattern)
+            except re.error:  # a Java pattern Python cannot read: Spark will judge it
+                return value
+            unmatched = sorted(t for t in spec if not compiled.fullmatch(t))
+            if unmatched:
+                raise ValueError(f"the spec names topics {unmatched} that the topic_pattern "
+                                 f"'{pattern}' does not match: expected the offsets of the "
+                                 "topics it matches")
+        # no topics: the manifest's, checked when the job loads it (kafka_source.source_options)
+        return value
 
     @model_validator(mode="after")
     def _one_subscription(self) -> StreamingSettings:

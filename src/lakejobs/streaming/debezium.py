@@ -23,7 +23,9 @@ objects included) and decoded by its declared ``logical`` type:
 - ``io.debezium.data.VariableScaleDecimal`` (``{"scale": 2, "value": "<base64>"}``): ``decimal``.
 - no logical type: the JSON value cast to the declared type (numbers, numeric strings as
   ``decimal.handling.mode=string`` sends them, booleans, ISO dates and timestamps; ``binary`` from
-  base64, as the JsonConverter writes bytes).
+  base64, as the JsonConverter writes bytes). A ``string`` field takes a JSON string, integer or
+  boolean, landed as sent; a number with a fraction or an exponent is a contract violation
+  (Spark reads it through a double: ``1.50`` would land as ``"1.5"``).
 
 Spark keeps microseconds: nanoseconds (``NanoTime``, ``NanoTimestamp``, a ``ZonedTimestamp`` with
 more than six fraction digits) are truncated towards the past. A decimal whose record scale is
@@ -46,6 +48,7 @@ from lakejobs.columns import MAX_DAY, MAX_MICROS, MIN_DAY, MIN_MICROS, fitting_t
 from lakejobs.columns import try_cast_sql as _try_cast
 from lakejobs.errors import ConfigError
 from lakejobs.streaming.fields import FieldSpec
+from lakejobs.streaming.json_values import REWRITTEN_NUMBER, number_struct, rewritten
 from lakejobs.streaming.reasons import CONTRACT_VIOLATION, MISSING_KEY, UNDECODABLE
 
 OPS = ("c", "u", "d", "r")
@@ -120,11 +123,13 @@ def decode_debezium(fields: Sequence[FieldSpec], key_fields: Sequence[str] = (),
     value = F.from_json(F.col(value_col).cast("string"), envelope)
     key = F.when(tombstone, F.from_json(F.col(key_col).cast("string"), key_schema))
     images = _images(fields, keys, key_schema, tombstone, wants_params)
+    numbers = _numbers(fields, tombstone, F.col(value_col).cast("string"))
     # each field is decoded in a few steps, each a named column the next reads by name: Spark
     # evaluates a named value once, and SQL try_cast needs a name
     plans = {f"__dbz_{image}_{f.name}": _steps(
         f"`__dbz_{image}`.`{f.name}`", f, f"__dbz_{image}_{f.name}",
-        f"__dbz_{image}_params" if wants_params else None)
+        f"__dbz_{image}_params" if wants_params else None,
+        f"`__dbzn_{image}`.`{f.name}`" if numbers else None)
         for image in ("row", "before") for f in fields}
     steps = [{column: plan[step] for column, plan in plans.items() if step < len(plan)}
              for step in range(max((len(p) for p in plans.values()), default=0))]
@@ -138,6 +143,8 @@ def decode_debezium(fields: Sequence[FieldSpec], key_fields: Sequence[str] = (),
         if keys:  # the key is read only where it is needed: for tombstones
             decoded = decoded.withColumn("__dbz_key", key)
         decoded = decoded.withColumns(images)
+        for step in numbers:
+            decoded = decoded.withColumns(step)
         for step in steps:
             decoded = decoded.withColumns(step)
         decoded = decoded.withColumns(checks)
@@ -242,15 +249,47 @@ def _images(fields: tuple[FieldSpec, ...], keys: list[FieldSpec], key_schema: T.
     return images
 
 
+def _numbers(fields: tuple[FieldSpec, ...], tombstone: Column, text: Column
+             ) -> list[dict[str, Column]]:
+    """Working columns (two steps) that read the ``string`` fields of the row and before images
+    as doubles (see :func:`~lakejobs.streaming.json_values.number_struct`): only for a record
+    where one of them reads like a number Spark rewrote. Empty when no field is a string.
+    A tombstone's key fields come from the Kafka key and are not checked."""
+    numbers = number_struct([f for f in fields if not f.logical])  # a time's text is not read
+    if numbers is None:
+        return []
+    envelope = [T.StructField("before", numbers), T.StructField("after", numbers)]
+    schema = T.StructType([*envelope, T.StructField("payload", T.StructType(envelope))])
+    suspect = F.lit(False)
+    for image in ("before", "after", "payload.before", "payload.after"):
+        for name in numbers.names:
+            suspect = suspect | F.coalesce(
+                F.col(f"__dbz.{image}.`{name}`").rlike(REWRITTEN_NUMBER), F.lit(False))
+    wrapped = F.col("__dbz.payload").isNotNull()
+
+    def part(name: str) -> Column:
+        return F.when(wrapped, F.col(f"__dbzn.payload.{name}")).otherwise(F.col(f"__dbzn.{name}"))
+
+    is_delete = F.col("__dbz_op") == "d"
+    return [
+        {"__dbzn": F.when(suspect, F.from_json(text, schema))},
+        {"__dbzn_row": F.when(~tombstone, F.when(is_delete, part("before"))
+                              .otherwise(part("after"))),
+         "__dbzn_before": part("before")},
+    ]
+
+
 def _schema_of(image: str) -> Column:
     """The wrapper schema's fields of ``before`` or ``after`` (null without the wrapper)."""
     part = F.get(F.filter("__dbz.schema.fields", lambda f: f["field"] == image), 0)
     return part["fields"]
 
 
-def _steps(raw: str, field: FieldSpec, column: str, params: str | None) -> list[Column]:
+def _steps(raw: str, field: FieldSpec, column: str, params: str | None,
+           number: str | None = None) -> list[Column]:
     """The successive values of working ``column`` that decode the JSON text at SQL path ``raw``
-    into ``field``; a step reads the previous one as ``column``."""
+    into ``field``; a step reads the previous one as ``column``; ``number``: the SQL path of a
+    string field read as a double (see :func:`_numbers`)."""
     text, previous = F.col(raw), F.col(column)
     logical = field.logical
     if logical in DAYS:
@@ -289,7 +328,8 @@ def _steps(raw: str, field: FieldSpec, column: str, params: str | None) -> list[
             _try_cast(f"`{column}`", field.type),
         ]
     if field.type == "string":
-        return [text]
+        # a JSON number Spark rewrote (1.50 read as "1.5") does not decode: never landed changed
+        return [text if number is None else F.when(~rewritten(text, F.col(number)), text)]
     if field.type == "binary":
         return [F.try_to_binary(text, F.lit("base64"))]
     return [fitting_text_cast_sql(raw, field.type)]
@@ -426,6 +466,9 @@ def _failure(image: str, field: FieldSpec, prefix: str) -> Column:
     """Why a field present in the JSON did not decode (null when it did, or is absent)."""
     raw = F.col(f"`__dbz_{image}`.`{field.name}`")
     as_what = field.type + (f" ({field.logical.rsplit('.', 1)[1]})" if field.logical else "")
+    if field.type == "string" and not field.logical:  # only a rewritten number fails
+        as_what += (" (a JSON number with a fraction or an exponent, which Spark rewrites: "
+                    "expected a JSON string or an integer)")
     return F.when(raw.isNotNull() & F.col(f"__dbz_{image}_{field.name}").isNull(), F.concat(
         F.lit(f"{prefix}{field.name}: cannot decode '"), F.substring(raw, 1, 80),
         F.lit(f"' as {as_what}")))

@@ -69,11 +69,26 @@ def flag_duplicates(duplicates: DataFrame) -> Callable[[DataFrame], DataFrame]:
     return transform
 
 
-def flag_late(ingested_at: datetime, watermark: timedelta) -> Callable[[DataFrame], DataFrame]:
-    """Adds ``_is_late``: the record's event time is older than the watermark on arrival."""
+def flag_late(ingested_at: datetime, watermark: timedelta, *, whole_days: bool = False
+              ) -> Callable[[DataFrame], DataFrame]:
+    """Adds ``_is_late``: the record's event time is older than the watermark on arrival.
+
+    Args:
+        ingested_at: the batch's time.
+        watermark: how far back from ``ingested_at`` a record is still on time.
+        whole_days: the event time is a date (``_event_time`` holds its midnight): a day is late
+            only once all of it is older than the watermark, i.e. when it ended (the next
+            midnight) at or before ``ingested_at - watermark``. Measured from its midnight, a
+            record dated today would be late as soon as the watermark is shorter than the time
+            since midnight.
+    """
+    cutoff = ingested_at - watermark
+    if whole_days:
+        late = F.col("_event_time") <= F.lit(cutoff - timedelta(days=1))
+    else:
+        late = F.col("_event_time") < F.lit(cutoff)
 
     def transform(rows: DataFrame) -> DataFrame:
-        late = F.col("_event_time") < F.lit(ingested_at - watermark)
         return rows.withColumn("_is_late", F.coalesce(late, F.lit(False)))
 
     return transform

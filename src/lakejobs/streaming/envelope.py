@@ -12,7 +12,9 @@ An envelope as the web and app SDKs post it::
 The canonical payload is the payload serialised with keys sorted at every depth, no whitespace
 and non-ASCII characters kept (Python's ``json.dumps(p, sort_keys=True, separators=(",", ":"),
 ensure_ascii=False)``); a record whose signature does not match it was altered after the SDK
-signed it and is quarantined as ``bad_signature``.
+signed it and is quarantined as ``bad_signature``. The ids (``meta.request_id``, ``context``'s
+``user_id``, ``anon_id`` and ``session_id``) are JSON strings or integers; any other JSON value
+is a ``contract_violation`` (see :data:`ID_FIELDS`).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakejobs.columns import fitting_text_cast_sql, try_cast_sql
-from lakejobs.streaming.json_values import text_struct, violation
+from lakejobs.streaming.json_values import numbers_of, text_struct, violation
 from lakejobs.streaming.manifest import Route
 from lakejobs.streaming.reasons import (
     BAD_SIGNATURE,
@@ -98,6 +100,51 @@ def _ambiguous(value: Any) -> bool:
     return False
 
 
+# The envelope's identifiers: each lands as text, so each must be a JSON string or an integer
+# (whose digits Spark copies as sent). Spark reads any other JSON value as its own text of it:
+# an object or array re-serialised (``{"id":"u-1"}`` as a user id), a number with a fraction
+# or an exponent rewritten through a double, a boolean as "true" - no id the producer meant.
+ID_FIELDS = (("meta", "request_id"), ("context", "user_id"), ("context", "anon_id"),
+             ("context", "session_id"))
+
+
+def id_problem(envelope: Any) -> str | None:
+    """Why an id of a parsed envelope cannot land (None when every id present is a JSON string
+    or an integer): the first id of :data:`ID_FIELDS` holding another JSON value."""
+    if not isinstance(envelope, dict):
+        return None
+    for part, name in ID_FIELDS:
+        section = envelope.get(part)
+        value = section.get(name) if isinstance(section, dict) else None
+        if value is None or isinstance(value, str):
+            continue
+        if isinstance(value, bool):
+            kind = "a JSON boolean"
+        elif isinstance(value, int):
+            continue
+        elif isinstance(value, float):
+            kind = "a JSON number with a fraction or an exponent"
+        elif isinstance(value, dict):
+            kind = "a JSON object"
+        else:
+            kind = "a JSON array"
+        return f"{part}.{name}: {kind}: expected a string or an integer"
+    return None
+
+
+def envelope_checks(value: str | None) -> tuple[str | None, str | None]:
+    """The checks of an envelope that need its JSON values as written, from one parse: the
+    :func:`canonical_payload_digest` and the :func:`id_problem` (None for an envelope that does
+    not parse: it fails the signature, or is undecodable)."""
+    if value is None:
+        return None, None
+    try:
+        envelope = json.loads(value, object_pairs_hook=_object)
+    except (ValueError, RecursionError):  # UnicodeError is a ValueError
+        return None, None
+    return _digest_of(envelope), id_problem(envelope)
+
+
 def canonical_payload_digest(value: str | None) -> str | None:
     """Hex SHA-256 of the canonical form of an envelope's payload; None if there is none, or if
     it cannot be hashed: not JSON, nested deeper than Python's parser follows, or holding a lone
@@ -108,7 +155,15 @@ def canonical_payload_digest(value: str | None) -> str | None:
     if value is None:
         return None
     try:
-        payload = json.loads(value, object_pairs_hook=_object)["payload"]
+        return _digest_of(json.loads(value, object_pairs_hook=_object))
+    except (ValueError, RecursionError):  # UnicodeError is a ValueError
+        return None
+
+
+def _digest_of(envelope: Any) -> str | None:
+    """:func:`canonical_payload_digest` of a parsed envelope."""
+    try:
+        payload = envelope["payload"]
         if payload is None or _ambiguous(payload):
             return None
         return payload_signature(payload)
@@ -122,11 +177,16 @@ def payload_signature(payload: Any) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def _payload_digest(value: Column) -> Column:
+CHECKS = T.StructType([T.StructField("digest", T.StringType()),
+                       T.StructField("ids", T.StringType())])
+
+
+def _envelope_checks(value: Column) -> Column:
     # A Python UDF, on purpose: canonical JSON (keys sorted at every depth, the shortest number
     # form) has no Spark built-in on Spark 3.5, and re-serialising through a Spark schema would
-    # change numbers and drop unknown fields, so the hash would not be the SDK's.
-    return F.udf(lambda v: canonical_payload_digest(v), T.StringType())(value)
+    # change numbers and drop unknown fields, so the hash would not be the SDK's. Its parse also
+    # tells the JSON type of each id, which Spark's reading as text hides.
+    return F.udf(lambda v: envelope_checks(v), CHECKS)(value)
 
 
 def decode_envelope(routes: Sequence[Route], value_col: str = "value"
@@ -162,12 +222,17 @@ def decode_envelope(routes: Sequence[Route], value_col: str = "value"
     # payload fields typed per route; rows of other routes yield nulls
     payloads = {}
     payload_problem = F.lit(None).cast("string")
+    payload_numbers = {}  # string fields given a number Spark rewrites: read as doubles
     for route in routes:
         column = f"_p_{route.name}"
         payloads[column] = F.when(F.col("_route") == route.name,
                                   F.from_json(F.col("_env.payload"), text_struct(route.columns)))
-        payload_problem = F.when(F.col("_route") == route.name,
-                                 violation(column, route.columns)).otherwise(payload_problem)
+        numbers = numbers_of(F.col("_env.payload"), column, route.columns)
+        if numbers is not None:
+            payload_numbers[f"_n_{route.name}"] = numbers
+        payload_problem = F.when(F.col("_route") == route.name, violation(
+            column, route.columns, numbers=f"_n_{route.name}" if numbers is not None else None)
+        ).otherwise(payload_problem)
     occurred_at = fitting_text_cast_sql("`_env`.`meta`.`occurred_at`", "timestamp")
     error, detail = _classify(meta, version, known_event, _context_problem(), payload_problem,
                               occurred_at)
@@ -185,18 +250,19 @@ def decode_envelope(routes: Sequence[Route], value_col: str = "value"
         F.col("_env.payload").alias("payload"),
     )
     parsed = {"_env": F.from_json(text, ENVELOPE), "_context": F.from_json(text, CONTEXT_TEXT),
-              "_digest": _payload_digest(text)}
+              "_checks": _envelope_checks(text)}
 
     def transform(records: DataFrame) -> DataFrame:
         return (
             records.withColumns(parsed)
             .withColumn("_route", route_name)
             .withColumns(payloads)
+            .withColumns(payload_numbers)
             .withColumn("_error", error)
             .withColumn("_error_detail", detail)
             .withColumn("_row", F.when(F.col("_error").isNull(), row))
             .withColumn("_event_time", occurred_at)
-            .drop("_env", "_context", "_digest", *payloads)
+            .drop("_env", "_context", "_checks", *payloads, *payload_numbers)
         )
 
     return transform
@@ -229,10 +295,11 @@ def _classify(meta: Column, version: Column, known_event: Column, context_proble
         (F.col("_route").isNull(), UNKNOWN_VERSION,
          F.concat(F.lit("event "), meta["event"], F.lit(" v"), F.coalesce(meta["v"],
                                                                           F.lit("null")))),
-        (meta["signature"].isNull() | F.col("_digest").isNull()
-         | (F.lower(meta["signature"]) != F.col("_digest")), BAD_SIGNATURE,
+        (meta["signature"].isNull() | F.col("_checks.digest").isNull()
+         | (F.lower(meta["signature"]) != F.col("_checks.digest")), BAD_SIGNATURE,
          F.lit("signature does not match the canonical payload")),
         (context_problem.isNotNull(), CONTRACT_VIOLATION, context_problem),
+        (F.col("_checks.ids").isNotNull(), CONTRACT_VIOLATION, F.col("_checks.ids")),
         (meta["occurred_at"].isNotNull() & occurred_at.isNull(), CONTRACT_VIOLATION,
          F.concat(F.lit("meta.occurred_at: cannot decode '"), meta["occurred_at"], F.lit("'"))),
         (payload_problem.isNotNull(), CONTRACT_VIOLATION, payload_problem),

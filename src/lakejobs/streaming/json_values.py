@@ -6,6 +6,12 @@ where Spark would accept a value the type cannot hold, a timestamp without a dat
 other than "true"/"false": see :func:`~lakejobs.columns.fitting_text_cast_sql`): a value present
 in the JSON whose cast yields null is a contract violation, and so is a missing value of a
 non-nullable field.
+
+A ``string`` field takes a JSON string, or a JSON integer or boolean (Spark copies their text as
+sent). A JSON number with a fraction or an exponent is a contract violation: Spark reads it
+through a double and would land its rewrite (``1.50`` as ``"1.5"``, ``1E3`` as ``"1000.0"``,
+``1e400`` as ``"\"Infinity\""``), a value the producer never sent (see :func:`number_struct`).
+A JSON object or array still lands as Spark's compact JSON text of it.
 """
 
 from __future__ import annotations
@@ -18,6 +24,40 @@ from pyspark.sql import types as T
 
 from lakejobs.columns import fitting_text_cast_sql
 from lakejobs.streaming.fields import FieldSpec
+
+# Spark's text of a JSON number with a fraction or an exponent (Java's Double.toString; quoted
+# for what a double cannot hold): a JSON string may read so too, which :func:`number_struct` tells
+REWRITTEN_NUMBER = r'^(-?[0-9]+\.[0-9]+(E-?[0-9]+)?|"(NaN|-?Infinity)")$'
+
+
+def number_struct(fields: Sequence[FieldSpec]) -> T.StructType | None:
+    """The ``string`` fields as doubles (None when there are none). Read so, a field is null for
+    a JSON string (Spark reads none as a double but "NaN" and "Infinity"-like words, whose text
+    does not match :data:`REWRITTEN_NUMBER`) and a number for a JSON number: with the field's
+    text matching :data:`REWRITTEN_NUMBER`, it marks a number Spark rewrote."""
+    strings = [T.StructField(f.name, T.DoubleType(), True) for f in fields if f.type == "string"]
+    return T.StructType(strings) if strings else None
+
+
+def numbers_of(text: Column, parsed: str, fields: Sequence[FieldSpec]) -> Column | None:
+    """The :func:`number_struct` of the JSON ``text`` whose text struct column is ``parsed``,
+    read only for a record where a string field's text reads like a rewritten number (rare: the
+    second parse costs those records only); null for the others. None when no field is a
+    string."""
+    numbers = number_struct(fields)
+    if numbers is None:
+        return None
+    suspect = F.lit(False)
+    for name in numbers.names:
+        suspect = suspect | F.coalesce(
+            F.col(f"`{parsed}`.`{name}`").rlike(REWRITTEN_NUMBER), F.lit(False))
+    return F.when(suspect, F.from_json(text, numbers))
+
+
+def rewritten(text: Column, number: Column) -> Column:
+    """Whether a string field's ``text`` is Spark's rewrite of a JSON number (``number``: the
+    field read as a double, see :func:`number_struct`)."""
+    return text.rlike(REWRITTEN_NUMBER) & number.isNotNull()
 
 
 def text_struct(fields: Sequence[FieldSpec]) -> T.StructType:
@@ -47,12 +87,19 @@ def typed_struct(parsed: str, fields: Sequence[FieldSpec], exact: str | None = N
     return F.struct(*[value(f).alias(f.name) for f in fields])
 
 
-def violation(parsed: str, fields: Sequence[FieldSpec]) -> Column:
+def violation(parsed: str, fields: Sequence[FieldSpec], numbers: str | None = None) -> Column:
     """Why the text struct column ``parsed`` breaks ``fields`` (null when it does not): the first
-    field whose value does not convert, or that is missing though not nullable."""
+    field whose value does not convert, or that is missing though not nullable; ``numbers``: the
+    column of :func:`numbers_of` (a string field given a number Spark rewrites is refused)."""
     problems = []
     for field in fields:
         text = F.col(f"`{parsed}`.`{field.name}`")
+        if numbers is not None and field.type == "string":
+            problems.append(F.when(
+                rewritten(text, F.col(f"`{numbers}`.`{field.name}`")), F.concat(
+                    F.lit(f"{field.name}: a JSON number with a fraction or an exponent (Spark's "
+                          "text of it: '"), text,
+                    F.lit("'): expected a JSON string or an integer"))))
         cast_failed = text.isNotNull() & _cast(parsed, field).isNull()
         problems.append(F.when(cast_failed, F.concat(
             F.lit(f"{field.name}: cannot decode '"), F.substring(text, 1, 80),

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from pyspark.sql import DataFrame, SparkSession
 
 from lakejobs.config import KafkaSecurity, StreamingSettings
+from lakejobs.config.models import starting_offsets_problem, starting_offsets_spec
+from lakejobs.errors import ConfigError
 from lakejobs.paths import validate_name
 from lakejobs.secrets import read_secret
 
@@ -55,7 +57,13 @@ def security_options(security: KafkaSecurity, *, region: str | None = None,
 def source_options(settings: StreamingSettings, topics: tuple[str, ...], *,
                    region: str | None = None,
                    environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Every option of the Kafka source: servers, subscription, offsets, limits, security."""
+    """Every option of the Kafka source: servers, subscription, offsets, limits, security.
+
+    Raises:
+        ConfigError: ``starting_offsets`` is a JSON spec whose topics are not ``topics`` (config
+            validation checks it against ``streaming.topics``; read from the manifest, the topics
+            are known only here).
+    """
     options = {
         "kafka.bootstrap.servers": settings.bootstrap_servers,
         "startingOffsets": settings.starting_offsets,
@@ -65,6 +73,12 @@ def source_options(settings: StreamingSettings, topics: tuple[str, ...], *,
     if settings.topic_pattern:
         options["subscribePattern"] = settings.topic_pattern
     else:
+        spec = starting_offsets_spec(settings.starting_offsets)  # validated with the settings
+        problem = starting_offsets_problem(spec, topics) if spec is not None else None
+        if problem:
+            raise ConfigError(f"streaming.starting_offsets: {problem}"
+                              + ("" if settings.topics else " (streaming.topics is empty: the "
+                                 "manifest's topics are read)"))
         options["subscribe"] = ",".join(validate_name(t, "topic") for t in topics)
     if settings.max_offsets_per_trigger is not None:
         options["maxOffsetsPerTrigger"] = str(settings.max_offsets_per_trigger)

@@ -8,7 +8,13 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakejobs.streaming.fields import FieldSpec
-from lakejobs.streaming.json_values import decimal_struct, text_struct, typed_struct, violation
+from lakejobs.streaming.json_values import (
+    decimal_struct,
+    numbers_of,
+    text_struct,
+    typed_struct,
+    violation,
+)
 from lakejobs.streaming.reasons import CONTRACT_VIOLATION, MISSING_KEY, UNDECODABLE
 
 
@@ -36,7 +42,10 @@ def decode_json(fields: Sequence[FieldSpec], key_fields: Sequence[str] = (),
     decimals = decimal_struct(fields)
     exact = {} if decimals is None else {
         "_json_exact": F.when(F.col("_json_shape") == "one", F.from_json(text, decimals))}
-    problem = violation("_json", fields)
+    # string fields given a number Spark rewrites (1.50 read as "1.5") are refused
+    numbers = numbers_of(text, "_json", fields)
+    checks = {} if numbers is None else {"_json_numbers": numbers}
+    problem = violation("_json", fields, numbers="_json_numbers" if checks else None)
     missing_key = F.lit(False)
     for key in key_fields:
         missing_key = missing_key | F.col(f"_json.`{key}`").isNull()
@@ -58,10 +67,11 @@ def decode_json(fields: Sequence[FieldSpec], key_fields: Sequence[str] = (),
             records.withColumn("_json_shape", shape)
             .withColumn("_json", parsed)
             .withColumns(exact)
+            .withColumns(checks)
             .withColumn("_error", error)
             .withColumn("_error_detail", detail)
             .withColumn("_row", row)
-            .drop("_json", "_json_shape", *exact)
+            .drop("_json", "_json_shape", *exact, *checks)
         )
 
     return transform
