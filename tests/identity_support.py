@@ -12,6 +12,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from lakejobs.commit_versions import ROW_TRACKING_OPTIONS
 from lakejobs.registry import get_job
 from lakejobs.runtime import JobResult, run_job
 
@@ -52,11 +53,14 @@ class IdentityLake:
         }))
         self.batches = 0
 
-    def stage(self, rows: list[tuple]) -> None:
+    def stage(self, rows: list[tuple], *, stamped_at: datetime | None = None) -> None:
+        """Append ``rows``, stamped ``_validated_at`` one second per batch (or ``stamped_at``),
+        to a staging table that tracks its rows' commit versions, as the validation job's."""
         self.batches += 1
         df = self.spark.createDataFrame(rows, EVENT).withColumn(
-            "_validated_at", F.lit(datetime(2026, 4, 1, 0, 0, self.batches)))
-        df.write.format("delta").mode("append").save(str(self.root / "staging" / "events"))
+            "_validated_at", F.lit(stamped_at or datetime(2026, 4, 1, 0, 0, self.batches)))
+        df.write.format("delta").mode("append").options(**ROW_TRACKING_OPTIONS).save(
+            str(self.root / "staging" / "events"))
 
     def run(self, run_id: str, as_of: datetime, *, job: str = "identity_resolution",
             full: bool = False) -> JobResult:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -125,6 +125,21 @@ def test_an_incremental_run_recomputes_only_the_identities_it_touches(
     assert sorted(r.node for r in touched.collect()) == sorted([node("a", "A4"), node("u", "U3")])
     full = lake.run("r3", DAY1 + timedelta(hours=1), full=True)
     assert full.summary["scope_nodes"] == 7 and lake.history("r3") == []
+
+
+def test_a_row_stamped_before_a_taken_row_but_committed_after_it_is_still_linked(
+    lake: IdentityLake,
+) -> None:
+    lake.stage([ev(1, DAY1, user="U1", anon="A1")])
+    lake.run("r1", DAY1)
+    lake.stage([ev(2, DAY1, user="U2", anon="A2")], stamped_at=datetime(2026, 4, 1, 0, 0, 30))
+    lake.run("r2", DAY1)
+    # a quarantine replay stamped its row before the row r2 took in, and committed after r2 read
+    lake.stage([ev(3, DAY1, user="U3", anon="A3")], stamped_at=datetime(2026, 4, 1, 0, 0, 10))
+    lake.run("r3", DAY1)
+    ids = lake.ids()
+    assert ids.get(node("u", "U3")) is not None
+    assert ids[node("u", "U3")] == ids[node("a", "A3")]
 
 
 class _Interrupted(RuntimeError):

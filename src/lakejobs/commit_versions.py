@@ -28,6 +28,9 @@ ROW_TRACKING = "delta.enableRowTracking"
 # the writer option that creates a table with row tracking (a Delta table property)
 ROW_TRACKING_OPTIONS = {ROW_TRACKING: "true"}
 COMMIT_VERSION = "_commit_version"  # a reader's name for the row's commit version
+# the time staging writers stamp on their rows (lineage; incremental readers of a table that
+# tracks its rows follow commit versions instead)
+VALIDATED_AT = "_validated_at"
 _METADATA_FIELD = "row_commit_version"
 
 

@@ -12,7 +12,8 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakejobs.bookmarks import JobBookmarks, WatermarkBatch
+from lakejobs.bookmarks import JobBookmarks, WatermarkBatch, by_commit
+from lakejobs.commit_versions import COMMIT_VERSION, tracks_rows, with_commit_version
 from lakejobs.hadoop_files import file_system
 
 
@@ -58,6 +59,35 @@ def rows_after_watermark(
         return df.limit(0)
     bookmarks.advance_watermark(source, highest)
     return _between(df, column, committed, highest)
+
+
+def by_commit_version(
+    df: DataFrame, bookmarks: JobBookmarks, source: str, column: str
+) -> tuple[DataFrame, str, str]:
+    """How to read ``df`` (a Delta table read) incrementally: (frame, bookmark, column) for
+    :func:`rows_after_watermark` or :func:`watermark_batches`; drop :data:`COMMIT_VERSION`
+    from what they hand out.
+
+    A table that tracks its rows' commit versions is read by them, under the bookmark
+    :func:`~lakejobs.bookmarks.by_commit` of ``source``: a row is new when it was committed
+    after the last run, whenever its writer stamped ``column`` (see
+    :mod:`lakejobs.commit_versions`). A table that does not is read by ``column``. So is the
+    first run after a table began to track rows when ``source`` already has a watermark (or a
+    failed run's batches) by ``column``: it still says what was taken in, while every row holds
+    the backfill's version. That run stages the table's highest commit version, read before the
+    rows it takes, as the commit watermark: a row committed meanwhile is read by the next run.
+    """
+    if not tracks_rows(df):
+        return df, source, column
+    commits = by_commit(source)
+    versioned = with_commit_version(df)
+    if bookmarks.watermark(commits) is None and (
+            bookmarks.watermark(source) is not None or bookmarks.pending_batches(source)):
+        highest = versioned.agg(F.max(COMMIT_VERSION)).first()[0]
+        if highest is not None:
+            bookmarks.advance_watermark(commits, str(highest))
+        return versioned, source, column
+    return versioned, commits, COMMIT_VERSION
 
 
 def watermark_batches(

@@ -18,7 +18,7 @@ from pyspark.sql import types as T
 
 from lakejobs.batch.contracts import Contract
 from lakejobs.batch.validate import RuleOutcome
-from lakejobs.commit_versions import ROW_TRACKING_OPTIONS
+from lakejobs.commit_versions import ROW_TRACKING_OPTIONS, VALIDATED_AT
 from lakejobs.delta_io import is_delta_table
 from lakejobs.errors import ContractError
 
@@ -116,7 +116,7 @@ def _of_files(files: Sequence[str]) -> str:
 def staging_rows(good: DataFrame, run_id: str) -> DataFrame:
     """Good rows with their lineage: source file, run id and validation time."""
     return good.withColumns(
-        {"_run_id": F.lit(run_id), "_validated_at": F.current_timestamp()}
+        {"_run_id": F.lit(run_id), VALIDATED_AT: F.current_timestamp()}
     )
 
 

@@ -18,8 +18,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakejobs.bookmarks import by_commit
-from lakejobs.commit_versions import COMMIT_VERSION, tracks_rows, with_commit_version
+from lakejobs.commit_versions import COMMIT_VERSION
 from lakejobs.curated.comments import schema_with_comments, with_comments
 from lakejobs.curated.engagement import (
     EVENT_DATE,
@@ -40,7 +39,7 @@ from lakejobs.delta_io import (
     table_version,
 )
 from lakejobs.errors import ConfigError, ConservationError
-from lakejobs.incremental import rows_after_watermark
+from lakejobs.incremental import by_commit_version, rows_after_watermark
 from lakejobs.runtime import JobContext
 from lakejobs.scd import (
     INFERRED_FROM,
@@ -87,21 +86,11 @@ def fresh_rows(context: JobContext, target: str, source: str, rows: DataFrame) -
     staging table written before lakejobs tracked rows is read by its ``_validated_at``
     watermark; the first run after the writer turned row tracking on still takes that
     watermark (the backfill gave every row the same new version) and notes the snapshot's
-    highest commit version, which the next runs follow.
+    highest commit version, which the next runs follow (:func:`by_commit_version`).
     """
-    bookmarks, by_time = context.bookmarks, f"{target}__{source}"
-    if not tracks_rows(rows):
-        return rows_after_watermark(rows, bookmarks, by_time, VALIDATED_AT)
-    commits = by_commit(by_time)
-    versioned = with_commit_version(rows)
-    if bookmarks.watermark(commits) is None and bookmarks.watermark(by_time) is not None:
-        fresh = rows_after_watermark(versioned, bookmarks, by_time, VALIDATED_AT)
-        highest = versioned.agg(F.max(COMMIT_VERSION)).first()[0]
-        if highest is not None:
-            bookmarks.advance_watermark(commits, str(highest))
-    else:
-        fresh = rows_after_watermark(versioned, bookmarks, commits, COMMIT_VERSION)
-    return fresh.drop(COMMIT_VERSION)
+    frame, bookmark, column = by_commit_version(rows, context.bookmarks, f"{target}__{source}",
+                                                VALIDATED_AT)
+    return rows_after_watermark(frame, context.bookmarks, bookmark, column).drop(COMMIT_VERSION)
 
 
 def load_dimension(

@@ -7,11 +7,11 @@ from collections.abc import Callable, Sequence
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from lakejobs.commit_versions import VALIDATED_AT
 from lakejobs.curated.models import UNKNOWN_SK
 from lakejobs.scd.spec import EFFECTIVE_FROM, EFFECTIVE_TO, IS_CURRENT, IS_DELETED, TRACKED_HASH
 
 Transform = Callable[[DataFrame], DataFrame]
-VALIDATED_AT = "_validated_at"
 TOMBSTONE = "_tombstone"
 
 

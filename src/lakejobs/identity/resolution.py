@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from lakejobs.commit_versions import COMMIT_VERSION, VALIDATED_AT
 from lakejobs.config import IdentitySettings, IdentitySource
 from lakejobs.errors import ConservationError, JobArgumentError
 from lakejobs.identity.components import connected_components, materialize
@@ -31,7 +32,7 @@ from lakejobs.identity.graph import (
 from lakejobs.identity.source_tables import read_sources
 from lakejobs.identity.stable_ids import assign_identity_ids
 from lakejobs.identity.store import IdentityStore
-from lakejobs.incremental import watermark_batches
+from lakejobs.incremental import by_commit_version, watermark_batches
 from lakejobs.runtime import JobContext, JobResult
 from lakejobs.secrets import read_secret
 
@@ -160,9 +161,13 @@ def ingest_sources(
         if source.watermark_column is None:
             batches = [(None, rows)]
         else:
-            batches = [(f"{context.bookmarks.job_name}:{name}:{batch.batch_id}", batch_rows)
+            frame, bookmark, column = rows, name, source.watermark_column
+            if column == VALIDATED_AT:  # lakejobs' stamp: by commit version where tracked
+                frame, bookmark, column = by_commit_version(rows, context.bookmarks, name, column)
+            batches = [(f"{context.bookmarks.job_name}:{name}:{batch.batch_id}",
+                        batch_rows.drop(COMMIT_VERSION))
                        for batch, batch_rows in watermark_batches(
-                           rows, context.bookmarks, name, source.watermark_column)]
+                           frame, context.bookmarks, bookmark, column)]
         figures[name] = dict.fromkeys(("rows", "linked", "single", "no_identifier"), 0)
         for writer_id, batch_rows in batches:
             with_ids = materialize(
