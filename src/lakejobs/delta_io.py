@@ -11,6 +11,15 @@ from pyspark.sql import types as T
 from lakejobs._compat import current_stack
 from lakejobs.spark_conf import temporary_conf
 
+# Delta refuses a VACUUM retention below the table's (7 days by default) unless this is off.
+RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
+# Delta 4.2 (Glue 6) ignores a VACUUM retention other than 0 hours unless this is off: it logs
+# "Vacuum with retention threshold other than 0 hours is ignored" and keeps the table's
+# delta.deletedFileRetentionDuration (7 days) instead, so a shorter retention removed nothing
+# and a longer one deleted files still inside it. Delta 3.3 has no such setting and always
+# keeps the retention it is given; setting the key there changes nothing.
+RETENTION_WINDOW_IGNORE = "spark.databricks.delta.vacuum.retentionWindowIgnore.enabled"
+
 
 def is_delta_table(spark: SparkSession, path: str) -> bool:
     """Whether a Delta table exists at ``path``."""
@@ -174,6 +183,22 @@ def _differs(
     scoped = target.alias("t").where(delete_missing)
     return not scoped.join(source, on=[scoped[c].eqNullSafe(source[c]) for c in columns],
                            how="left_anti").isEmpty()
+
+
+def vacuum(spark: SparkSession, path: str, retention_hours: float, *,
+           allow_short_retention: bool = False) -> None:
+    """VACUUM the Delta table at ``path``: delete the files it no longer references that were
+    removed (and written) more than ``retention_hours`` ago, on both stacks alike.
+
+    ``allow_short_retention`` lets a retention below Delta's safety limit (7 days) through; the
+    caller checked that config asks for it.
+    """
+    # Only for this call: session settings, shared by the job's other steps.
+    settings = {RETENTION_WINDOW_IGNORE: "false"}
+    if allow_short_retention:
+        settings[RETENTION_CHECK] = "false"
+    with temporary_conf(spark, settings):
+        DeltaTable.forPath(spark, path).vacuum(float(retention_hours))
 
 
 def table_version(spark: SparkSession, path: str) -> int:

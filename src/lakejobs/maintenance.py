@@ -15,15 +15,12 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
 from lakejobs.config import MaintenanceTable
-from lakejobs.delta_io import is_delta_table
+from lakejobs.delta_io import is_delta_table, vacuum
 from lakejobs.errors import ConfigError, ConservationError
 from lakejobs.incremental import list_files
 from lakejobs.runtime import JobContext, JobResult
-from lakejobs.spark_conf import temporary_conf
 
 log = logging.getLogger(__name__)
-
-RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
 
 
 def optimize_table(spark: SparkSession, path: str, *, zorder_by: Sequence[str] = ()) -> DataFrame:
@@ -46,9 +43,7 @@ def vacuum_table(spark: SparkSession, path: str, retention_hours: int, *,
         How many data files were deleted.
     """
     before = len(list_files(spark, path))
-    # Only for this call: Delta refuses retention below 7 days unless the check is off.
-    with temporary_conf(spark, {RETENTION_CHECK: "false"} if allow_short_retention else {}):
-        DeltaTable.forPath(spark, path).vacuum(float(retention_hours))
+    vacuum(spark, path, retention_hours, allow_short_retention=allow_short_retention)
     return before - len(list_files(spark, path))
 
 

@@ -15,18 +15,25 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from py4j.protocol import Py4JError
+from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession
 
 from lakejobs._compat import current_stack
 from lakejobs.arguments import COMMON_OPTIONAL, COMMON_REQUIRED, resolve_options
 from lakejobs.bookmarks import BookmarkStore, JobBookmarks
 from lakejobs.config import Settings, load_settings
-from lakejobs.errors import ConservationError
+from lakejobs.errors import ConservationError, LakejobsError
 from lakejobs.glue import GlueJob, on_glue, start_glue_job
 from lakejobs.paths import LakePaths
 from lakejobs.run_log import FAILED, SUCCEEDED, RunRecord, append_run
 
 log = logging.getLogger(__name__)
+
+# What a bookkeeping step (a Delta read or write, a file listing) raises when Spark or storage
+# fails. Caught only while a job's own error is on its way to the caller: logged, so that it
+# does not replace that error.
+STEP_ERRORS = (LakejobsError, PySparkException, Py4JError, OSError)
 
 
 @dataclass(frozen=True)
@@ -145,11 +152,25 @@ def run_job(spec: JobSpec, argv: Sequence[str], *, spark: SparkSession | None = 
             error_message=None if error is None else f"{type(error).__name__}: {error}"[:4000],
             summary=_summary_json(result, error),
         )
-        append_run(spark, paths.table("system", settings.tables.run_log), record)
+        _append_run(spark, paths.table("system", settings.tables.run_log), record,
+                    failing=error is not None)
     if glue_job is not None:
         glue_job.commit()
     log.info("job %s run %s %s", job_name, run_id, status)
     return JobOutcome(run_id=run_id, result=result)
+
+
+def _append_run(spark: SparkSession, path: str, record: RunRecord, *, failing: bool) -> None:
+    """Write the run-log row; for a failed run, a failure to write it is logged instead of
+    raised, so that the job's own error reaches the caller."""
+    if not failing:
+        append_run(spark, path, record)  # a run whose success cannot be logged fails
+        return
+    try:
+        append_run(spark, path, record)
+    except STEP_ERRORS:
+        log.exception("job %s run %s: writing the FAILED run-log row failed too (the run's own "
+                      "error follows)", record.job_name, record.run_id)
 
 
 def _summary_json(result: JobResult, error: BaseException | None) -> str | None:

@@ -12,17 +12,23 @@ For one request (a raw ``user_id``):
    the split/delete).
 3. **Never again.** Their nodes go on ``identity_deny_list``: the identity job drops them from
    every new row before linking, so a new event from them links nothing.
-4. **Tombstone.** One ``identity_tombstones`` row (hashed nodes only) for downstream purges.
+4. **Tombstone.** One ``identity_tombstones`` row (their identity id and hashed nodes only) for
+   downstream purges, written before the graph changes: the retry of a failed run finds their
+   identity gone from the graph, and keeps the tombstone the failed run wrote.
 5. **Tables.** Rows of every configured landing/staging/curated table whose identifier columns
    hash to one of their nodes are deleted (Delta MERGE … WHEN MATCHED DELETE, with the matching
    raw values as the merge source: the commit log records the join condition, never the values),
    then each table is vacuumed with the maintenance retention — deleted rows stay in older files
    until that retention has passed.
 6. **Audit.** One ``dsar_audit`` row per table (and one for the graph) says what was removed.
+   A user id found nowhere (no graph node, no row of a DSAR table, never denied: a typo?) is
+   still answered, its node denied, but its rows say ``not_found`` (``absent`` for a table that
+   does not exist) and a warning is logged, so the requester can tell it from a deletion.
 
 A request may name a ``canonical_id`` instead of (or besides) a user id: the master-data
 records of that canonical user are deleted from the dedupe sources and the master-data tables
-(:mod:`lakejobs.identity.dsar_master_data`), with one audit row per table.
+(:mod:`lakejobs.identity.dsar_master_data`), with one audit row per table (``not_found`` when
+master data never knew the canonical id).
 
 The raw user id is only ever hashed: it is not logged or written anywhere.
 """
@@ -31,6 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -40,23 +47,24 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakejobs.config import Settings
-from lakejobs.delta_io import append, insert_new, is_delta_table, read_delta
+from lakejobs.delta_io import append, insert_new, is_delta_table, read_delta, vacuum
 from lakejobs.identity.components import connected_components, materialize
-from lakejobs.identity.dsar_master_data import forget_canonical_user
+from lakejobs.identity.dsar_master_data import canonical_id_known, forget_canonical_user
 from lakejobs.identity.graph import hashed, salt_frame, with_salt
 from lakejobs.identity.resolution import parse_as_of, resolve_scope
 from lakejobs.identity.store import TOMBSTONE_SCHEMA, IdentityStore, delete_matching
-from lakejobs.maintenance import RETENTION_CHECK
 from lakejobs.paths import LakePaths
-from lakejobs.runtime import JobContext, JobResult
+from lakejobs.runtime import STEP_ERRORS, JobContext, JobResult
 from lakejobs.secrets import read_secret
-from lakejobs.spark_conf import temporary_conf
 
 log = logging.getLogger(__name__)
 
 USER_PREFIX = "u"
 REQUESTS_TABLE = "dsar_requests"
 AUDIT_TABLE = "dsar_audit"
+# audit status of every existing target of a request whose ids the lake never held
+NOT_FOUND = "not_found"
+ABSENT = "absent"
 # the identity tables a deletion rewrites (hashed nodes of the person until vacuumed)
 GRAPH_TABLES = ("identity_nodes", "identity_edges", "identity_resolution")
 REQUEST_SCHEMA = T.StructType(
@@ -167,8 +175,12 @@ def delete_person(
     # with the nodes an earlier attempt of this request put on the deny list: once its graph
     # deletion is committed the graph no longer ties them to the user node, and a retry would
     # leave their rows in the tables below
-    denied = store.read("identity_deny_list").where(
-        F.col("request_id") == request.request_id).select("node")
+    deny_list = store.read("identity_deny_list")
+    denied = deny_list.where(F.col("request_id") == request.request_id).select("node")
+    # read before this attempt denies anything: a retry, or a request for someone forgotten
+    # before, is not a request for an id the lake never held
+    denied_before = not deny_list.where(
+        (F.col("request_id") == request.request_id) | (F.col("node") == node)).isEmpty()
     theirs = persons_nodes(store, node).union(denied).distinct().localCheckpoint(eager=True)
     # every identity one of their nodes is in, not only the user's: a node linked to them by an
     # edge that has since expired (a session, an old anon id) can sit in another identity
@@ -176,23 +188,25 @@ def delete_person(
     touched = resolution.join(theirs, on="node", how="left_semi").select("identity_id")
     scope = resolution.join(touched.distinct(), on="identity_id", how="left_semi").select(
         "node").union(theirs).distinct().localCheckpoint(eager=True)
+    node_list = sorted(r.node for r in theirs.collect())  # one person's identifiers: bounded
+    # before the graph is changed: once it is, their identity id is read nowhere, and the retry
+    # of a run that stopped in between keeps this row (one per request)
+    tombstone = spark.createDataFrame(
+        [(request.request_id, identity_id, node_list, request.requested_at, now)],
+        TOMBSTONE_SCHEMA)
+    insert_new(tombstone, store.path("identity_tombstones"), keys=["request_id"])
     # denied before the graph is changed: the deny list is what a retry finds them by
     insert_new(theirs.select("node", F.lit(request.request_id).alias("request_id"),
                              F.lit(now).cast("timestamp").alias("denied_at")),
                store.path("identity_deny_list"), keys=["node"])
     removed = store.delete_nodes(theirs)
     resolve_scope(store, settings.identity, scope, as_of=now, run_id=context.run_id)
-    node_list = sorted(r.node for r in theirs.collect())  # one person's identifiers: bounded
-    tombstone = spark.createDataFrame(
-        [(request.request_id, identity_id, node_list, request.requested_at, now)],
-        TOMBSTONE_SCHEMA)
-    insert_new(tombstone, store.path("identity_tombstones"), keys=["request_id"])
     audit = [(request.request_id, context.run_id, node, "identity_graph",
               removed["identity_nodes"] + removed["identity_edges"], "deleted", now)]
     salt_df = salt_frame(spark, salt)
     for t in settings.identity.dsar_tables:
         count = purge_table(context.paths, t.zone, t.table, dict(t.columns), theirs, salt_df)
-        status = "absent" if count is None else "deleted"
+        status = ABSENT if count is None else "deleted"
         if count is not None and settings.identity.vacuum_after_dsar:
             _vacuum(spark, context.paths.table(t.zone, t.table), settings)
             status = "deleted+vacuumed"
@@ -200,6 +214,11 @@ def delete_person(
                       count or 0, status, now))
     log.info("DSAR %s: %d nodes removed; %s", request.request_id, len(node_list),
              [(a[3], a[4]) for a in audit])
+    if not denied_before and not any(a[4] for a in audit):
+        log.warning("DSAR %s: the user id is found nowhere (no graph node, no row of a DSAR "
+                    "table, never denied): answered %s; its node is denied all the same",
+                    request.request_id, NOT_FOUND)
+        return _not_found(audit)
     return audit
 
 
@@ -210,21 +229,32 @@ def delete_master_records(context: JobContext, request: DsarRequest,
     spark, settings = context.spark, context.settings
     now = as_of or datetime.now(UTC)
     vacuum_after = settings.identity.vacuum_after_dsar
+    # asked before the records go: a retry finds the id in canonical_id_history, which stays
+    known = canonical_id_known(spark, context.paths, settings.dedupe, request.canonical_id)
     purged = forget_canonical_user(
         spark, context.paths, settings.dedupe, request.canonical_id,
         vacuum=(lambda path: _vacuum(spark, path, settings)) if vacuum_after else None)
     done = "deleted+vacuumed" if vacuum_after else "deleted"
-    return [(request.request_id, context.run_id, request.canonical_id, p.target,
-             p.rows_deleted or 0, "absent" if p.rows_deleted is None else done, now)
-            for p in purged]
+    audit = [(request.request_id, context.run_id, request.canonical_id, p.target,
+              p.rows_deleted or 0, ABSENT if p.rows_deleted is None else done, now)
+             for p in purged]
+    if not known and not any(a[4] for a in audit):
+        log.warning("DSAR %s: the canonical id is found nowhere in master data (no member "
+                    "record, no canonical_id_history row): answered %s", request.request_id,
+                    NOT_FOUND)
+        return _not_found(audit)
+    return audit
+
+
+def _not_found(audit: list[tuple]) -> list[tuple]:
+    """The audit rows of a request whose ids were found nowhere: ``not_found`` for every
+    target that exists (``absent`` ones stay ``absent``)."""
+    return [a if a[5] == ABSENT else (*a[:5], NOT_FOUND, *a[6:]) for a in audit]
 
 
 def _vacuum(spark, path: str, settings: Settings) -> None:
-    hours = settings.maintenance.retention_hours
-    # Only for this call: Delta refuses retention below 7 days unless the check is off.
-    check = {RETENTION_CHECK: "false"} if settings.maintenance.allow_short_retention else {}
-    with temporary_conf(spark, check):
-        DeltaTable.forPath(spark, path).vacuum(hours)
+    vacuum(spark, path, settings.maintenance.retention_hours,
+           allow_short_retention=settings.maintenance.allow_short_retention)
 
 
 def pending_requests(context: JobContext) -> list[DsarRequest]:
@@ -257,6 +287,19 @@ def forget_raw_ids(context: JobContext) -> None:
      .execute())
 
 
+def _forget_answered(context: JobContext, *, failing: bool) -> None:
+    """:func:`forget_raw_ids`; while the run's own error is on its way to the caller, a failure
+    here is logged instead of raised, so that it does not replace that error."""
+    if not failing:
+        forget_raw_ids(context)
+        return
+    try:
+        forget_raw_ids(context)
+    except STEP_ERRORS:
+        log.exception("identity_dsar: blanking the raw ids of answered requests failed too "
+                      "(the run's own error follows)")
+
+
 def run(context: JobContext) -> JobResult:
     """The ``identity_dsar`` job: carry out every pending request, then blank its raw user id."""
     settings = context.settings
@@ -277,7 +320,7 @@ def run(context: JobContext) -> JobResult:
             deleted += sum(r[4] for r in rows)
     finally:
         # also when a later request fails: the ids of those answered are forgotten now
-        forget_raw_ids(context)
+        _forget_answered(context, failing=sys.exc_info()[1] is not None)
     if settings.identity.vacuum_after_dsar:
         # Deleted rows and the blanked ids stay in older files until the retention has passed:
         # every run vacuums the job's own tables, so they are gone at the first run after it.

@@ -72,6 +72,18 @@ def person_ids(store: DedupeStore, canonical_id: str) -> list[str]:
         ids.append(row.new_identity_id)
 
 
+def canonical_id_known(spark: SparkSession, paths: LakePaths, settings: DedupeSettings,
+                       canonical_id: str) -> bool:
+    """Whether master data knows ``canonical_id``: a ``canonical_members`` row, or any
+    ``canonical_id_history`` row naming it (ids only, kept when a request deletes the person,
+    so the retry of a request whose run stopped after the deletion still finds it)."""
+    store = DedupeStore(spark, paths, settings.zone)
+    members = store.read("canonical_members").where(F.col("canonical_id") == canonical_id)
+    history = store.read("canonical_id_history").where(
+        (F.col("identity_id") == canonical_id) | (F.col("new_identity_id") == canonical_id))
+    return not (members.isEmpty() and history.isEmpty())
+
+
 def person_records(store: DedupeStore, person: DataFrame) -> DataFrame:
     """``identity_key`` (``<source_system>:<record_id>``) of the member records of the canonical
     ids in ``person`` (one person's records: bounded, kept as rows)."""
