@@ -316,6 +316,35 @@ def test_connect_decimal_decodes_base64_twos_complement_including_negatives(spar
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
 
 
+def test_a_column_named_params_beside_a_connect_decimal_decodes_as_itself(spark):
+    # the decoder's working columns are named after the fields: a field named "params" must not
+    # take the place of the decimals' scale parameters (or they its)
+    fields = [
+        FieldSpec(name="id", type="int", nullable=False),
+        FieldSpec(name="params", type="string"),
+        FieldSpec(name="amount", type="decimal(12,2)",
+                  logical="org.apache.kafka.connect.data.Decimal"),
+    ]
+    value = ('{"type": "struct", "optional": true, "name": "shop.dbo.t.Value", "fields": ['
+             '{"type": "int32", "optional": false, "field": "id"}, '
+             '{"type": "string", "optional": true, "field": "params"}, '
+             '{"type": "bytes", "optional": true, "name": "org.apache.kafka.connect.data.Decimal",'
+             ' "version": 1, "parameters": {"scale": "2"}, "field": "amount"}]')
+    schema = ('{"type": "struct", "optional": false, "name": "shop.dbo.t.Envelope", "fields": ['
+              f'{value}, "field": "before"}}, {value}, "field": "after"}}, '
+              '{"type": "string", "optional": false, "field": "op"}]}')
+    after = '{"id": 1, "params": "utm=mail", "amount": "MDk="}'  # 12345 at scale 2
+    records = kafka(spark, (None, wrapped(change("c", after=after), schema)),
+                    (None, change("c", after=after)))
+
+    actual = decode(records, fields, ("id",)).select("offset", "_row.*", "_error")
+
+    expected = spark.createDataFrame(
+        [(0, 1, "utm=mail", Decimal("123.45"), None), (1, 1, "utm=mail", Decimal("123.45"), None)],
+        "offset bigint, id int, params string, amount decimal(12,2), _error string")
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
 def test_connect_decimal_scale_comes_from_the_record_schema_when_wrapped(spark):
     fields = [FieldSpec(name="order_id", type="bigint", nullable=False),
               FieldSpec(name="order_total", type="decimal(12,4)",
