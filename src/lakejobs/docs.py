@@ -105,7 +105,9 @@ def data_model_markdown(settings: Settings) -> str:
              "environment by `lakejobs docs`; do not edit by hand.", "",
              "## Staging (one table per contract)", "",
              "Every staging table also carries `_extra_columns` (fields the contract does not "
-             "know), `_source_file`, `_dq_warnings`, `_run_id` and `_validated_at`; its "
+             "know), `_source_file`, `_dq_warnings`, `_run_id` and `_validated_at`, and is "
+             "written with Delta row tracking (`delta.enableRowTracking`: each row's commit "
+             "version, which the curated and identity jobs read incrementally by); its "
              "quarantine twin holds `raw_record`, `failures`, `record_hash`, `run_id`, "
              "`quarantined_at`.", ""]
     for table in settings.validation.tables:

@@ -336,7 +336,9 @@ class IdentitySource(_Model):
     identifiers: dict[Annotated[str, Field(pattern=_COLUMN)], str] = Field(
         description="column → identifier type prefix")
     watermark_column: Annotated[str, Field(pattern=_COLUMN)] | None = Field(
-        "_validated_at", description="rows above the last run's value are new; null: read all")
+        "_validated_at", description="rows above the last run's value are new (`_validated_at` "
+        "of a table with row tracking, as staging: rows committed after the last run); null: "
+        "read all")
 
 
 class DsarTable(_Model):
