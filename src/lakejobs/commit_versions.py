@@ -15,10 +15,10 @@ from __future__ import annotations
 import logging
 
 from delta.tables import DeltaTable
+from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
-from pyspark.sql.utils import AnalysisException
 
 from lakejobs.delta_io import is_delta_table
 
