@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from py4j.protocol import Py4JError
@@ -152,25 +153,29 @@ def run_job(spec: JobSpec, argv: Sequence[str], *, spark: SparkSession | None = 
             error_message=None if error is None else f"{type(error).__name__}: {error}"[:4000],
             summary=_summary_json(result, error),
         )
-        _append_run(spark, paths.table("system", settings.tables.run_log), record,
-                    failing=error is not None)
+        # a run whose success cannot be logged fails
+        cleanup_step(partial(append_run, spark, paths.table("system", settings.tables.run_log),
+                             record), failing=error is not None,
+                     what=f"job {job_name} run {run_id}: writing the FAILED run-log row")
     if glue_job is not None:
         glue_job.commit()
     log.info("job %s run %s %s", job_name, run_id, status)
     return JobOutcome(run_id=run_id, result=result)
 
 
-def _append_run(spark: SparkSession, path: str, record: RunRecord, *, failing: bool) -> None:
-    """Write the run-log row; for a failed run, a failure to write it is logged instead of
-    raised, so that the job's own error reaches the caller."""
+def cleanup_step(step: Callable[[], None], *, failing: bool, what: str,
+                 logger: logging.Logger = log) -> None:
+    """Run a bookkeeping ``step`` of a job. While the job's own error is on its way to the
+    caller (``failing``), a failure of the step (:data:`STEP_ERRORS`) is logged (to the
+    caller's ``logger``) instead of raised, so that it does not replace that error; otherwise it
+    is raised."""
     if not failing:
-        append_run(spark, path, record)  # a run whose success cannot be logged fails
+        step()
         return
     try:
-        append_run(spark, path, record)
+        step()
     except STEP_ERRORS:
-        log.exception("job %s run %s: writing the FAILED run-log row failed too (the run's own "
-                      "error follows)", record.job_name, record.run_id)
+        logger.exception("%s failed too (the run's own error follows)", what)
 
 
 def _summary_json(result: JobResult, error: BaseException | None) -> str | None:

@@ -40,6 +40,7 @@ import logging
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame
@@ -54,7 +55,7 @@ from lakejobs.identity.graph import hashed, salt_frame, with_salt
 from lakejobs.identity.resolution import parse_as_of, resolve_scope
 from lakejobs.identity.store import TOMBSTONE_SCHEMA, IdentityStore, delete_matching
 from lakejobs.paths import LakePaths
-from lakejobs.runtime import STEP_ERRORS, JobContext, JobResult
+from lakejobs.runtime import JobContext, JobResult, cleanup_step
 from lakejobs.secrets import read_secret
 
 log = logging.getLogger(__name__)
@@ -287,19 +288,6 @@ def forget_raw_ids(context: JobContext) -> None:
      .execute())
 
 
-def _forget_answered(context: JobContext, *, failing: bool) -> None:
-    """:func:`forget_raw_ids`; while the run's own error is on its way to the caller, a failure
-    here is logged instead of raised, so that it does not replace that error."""
-    if not failing:
-        forget_raw_ids(context)
-        return
-    try:
-        forget_raw_ids(context)
-    except STEP_ERRORS:
-        log.exception("identity_dsar: blanking the raw ids of answered requests failed too "
-                      "(the run's own error follows)")
-
-
 def run(context: JobContext) -> JobResult:
     """The ``identity_dsar`` job: carry out every pending request, then blank its raw user id."""
     settings = context.settings
@@ -320,7 +308,9 @@ def run(context: JobContext) -> JobResult:
             deleted += sum(r[4] for r in rows)
     finally:
         # also when a later request fails: the ids of those answered are forgotten now
-        _forget_answered(context, failing=sys.exc_info()[1] is not None)
+        cleanup_step(partial(forget_raw_ids, context), failing=sys.exc_info()[1] is not None,
+                     what="identity_dsar: blanking the raw ids of answered requests",
+                     logger=log)
     if settings.identity.vacuum_after_dsar:
         # Deleted rows and the blanked ids stay in older files until the retention has passed:
         # every run vacuums the job's own tables, so they are gone at the first run after it.

@@ -48,7 +48,7 @@ from lakejobs.columns import MAX_DAY, MAX_MICROS, MIN_DAY, MIN_MICROS, fitting_t
 from lakejobs.columns import try_cast_sql as _try_cast
 from lakejobs.errors import ConfigError
 from lakejobs.streaming.fields import FieldSpec
-from lakejobs.streaming.json_values import REWRITTEN_NUMBER, number_struct, rewritten
+from lakejobs.streaming.json_values import number_struct, reads_rewritten, rewritten
 from lakejobs.streaming.reasons import CONTRACT_VIOLATION, MISSING_KEY, UNDECODABLE
 
 OPS = ("c", "u", "d", "r")
@@ -260,11 +260,8 @@ def _numbers(fields: tuple[FieldSpec, ...], tombstone: Column, text: Column
         return []
     envelope = [T.StructField("before", numbers), T.StructField("after", numbers)]
     schema = T.StructType([*envelope, T.StructField("payload", T.StructType(envelope))])
-    suspect = F.lit(False)
-    for image in ("before", "after", "payload.before", "payload.after"):
-        for name in numbers.names:
-            suspect = suspect | F.coalesce(
-                F.col(f"__dbz.{image}.`{name}`").rlike(REWRITTEN_NUMBER), F.lit(False))
+    suspect = reads_rewritten([f"__dbz.{image}" for image in (
+        "before", "after", "payload.before", "payload.after")], numbers.names)
     wrapped = F.col("__dbz.payload").isNotNull()
 
     def part(name: str) -> Column:

@@ -47,11 +47,18 @@ def numbers_of(text: Column, parsed: str, fields: Sequence[FieldSpec]) -> Column
     numbers = number_struct(fields)
     if numbers is None:
         return None
+    return F.when(reads_rewritten([f"`{parsed}`"], numbers.names), F.from_json(text, numbers))
+
+
+def reads_rewritten(parents: Sequence[str], names: Sequence[str]) -> Column:
+    """Whether a field ``name`` of a struct at one of the SQL paths ``parents`` holds text that
+    reads like a number Spark rewrote (:data:`REWRITTEN_NUMBER`; false for nulls)."""
     suspect = F.lit(False)
-    for name in numbers.names:
-        suspect = suspect | F.coalesce(
-            F.col(f"`{parsed}`.`{name}`").rlike(REWRITTEN_NUMBER), F.lit(False))
-    return F.when(suspect, F.from_json(text, numbers))
+    for parent in parents:
+        for name in names:
+            suspect = suspect | F.coalesce(
+                F.col(f"{parent}.`{name}`").rlike(REWRITTEN_NUMBER), F.lit(False))
+    return suspect
 
 
 def rewritten(text: Column, number: Column) -> Column:
