@@ -53,6 +53,16 @@ def test_bad_config_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert "Traceback" not in done.stdout + done.stderr
 
 
+def test_a_config_file_that_is_not_utf8_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "dev.yaml"
+    bad.write_bytes(b"lake:\n  root: \xff\xfe\n")
+    done = lakejobs("run", "sample_pipeline", "--JOB_NAME", "x", "--env", "dev",
+                    "--config", str(bad), cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr == (f"lakejobs: error: {bad}: expected UTF-8 text, found byte 0xff that "
+                           "is not UTF-8 (line 2); save the file as UTF-8\n")
+
+
 def test_missing_job_argument_is_one_line_and_exit_2(tmp_path: Path) -> None:
     done = lakejobs("run", "sample_pipeline", "--env", "dev", cwd=tmp_path)
     assert done.returncode == 2

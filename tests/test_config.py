@@ -116,6 +116,27 @@ def test_missing_file_is_named(tmp_path: Path) -> None:
         load_settings("dev", missing, environ={})
 
 
+def test_a_file_that_is_not_utf8_names_the_byte_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "dev.yaml"
+    path.write_bytes(b"env: dev\nlake:\n  root: /lake/caf\xe9\n")  # Latin-1, not UTF-8
+    with pytest.raises(ConfigError) as err:
+        load_settings("dev", str(path), environ={})
+    assert str(err.value) == (f"{path}: expected UTF-8 text, found byte 0xe9 that is not UTF-8 "
+                              "(line 3); save the file as UTF-8")
+
+
+def test_a_utf8_file_with_a_byte_order_mark_loads(tmp_path: Path) -> None:
+    path = tmp_path / "dev.yaml"
+    path.write_bytes("\ufeffenv: dev\nlake:\n  client: acme\n".encode())
+    assert load_settings("dev", str(path), environ={}).lake.client == "acme"
+
+
+def test_a_folder_given_as_the_config_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings("dev", str(tmp_path), environ={})
+    assert str(err.value) == f"{tmp_path}: is a folder: expected a file"
+
+
 def test_unknown_environment_lists_the_known_ones() -> None:
     with pytest.raises(ConfigError) as err:
         load_settings("stage", environ={})
@@ -171,6 +192,17 @@ def test_config_can_be_read_from_s3() -> None:
                   Body=b"env: qa\nlake:\n  root: s3://lake-qa\n  client: acme\n")
     settings = load_settings("qa", "s3://conf-bucket/lakejobs/qa.yaml", environ={})
     assert (settings.lake.root, settings.lake.client) == ("s3://lake-qa", "acme")
+
+
+@mock_aws
+def test_an_s3_config_that_is_not_utf8_is_a_config_error() -> None:
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="conf-bucket")
+    s3.put_object(Bucket="conf-bucket", Key="qa.yaml", Body=b"env: qa\x00\xff\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings("qa", "s3://conf-bucket/qa.yaml", environ={})
+    assert str(err.value) == ("s3://conf-bucket/qa.yaml: expected UTF-8 text, found byte 0xff "
+                              "that is not UTF-8 (line 1); save the file as UTF-8")
 
 
 @mock_aws

@@ -43,20 +43,33 @@ def read_text(location: str) -> str:
     """Read a UTF-8 text file from a local path or an ``s3://bucket/key`` URI.
 
     Raises:
-        ConfigError: the file does not exist or cannot be read.
+        ConfigError: the file does not exist, cannot be read or is not UTF-8 text.
     """
     if location.startswith(("s3://", "s3a://")):
-        return _read_s3_text(location)
+        return _utf8(location, _read_s3_bytes(location))
     path = Path(location.removeprefix("file://")).expanduser()
     try:
-        return path.read_text(encoding="utf-8")
+        return _utf8(location, path.read_bytes())
     except FileNotFoundError:
         raise ConfigError(f"{location}: file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{location}: is a folder: expected a file") from None
     except OSError as e:
         raise ConfigError(f"{location}: cannot be read ({e.strerror})") from None
 
 
-def _read_s3_text(uri: str) -> str:
+def _utf8(location: str, body: bytes) -> str:
+    """The text of a file's bytes, which must be UTF-8 (a byte-order mark is allowed)."""
+    try:
+        return body.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = body[: e.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{location}: expected UTF-8 text, found byte 0x{body[e.start]:02x} that is not "
+            f"UTF-8 (line {line}); save the file as UTF-8") from None
+
+
+def _read_s3_bytes(uri: str) -> bytes:
     import boto3  # imported lazily: only jobs that read from S3 need it
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -64,7 +77,6 @@ def _read_s3_text(uri: str) -> str:
     if not bucket or not key:
         raise ConfigError(f"{uri}: expected s3://bucket/key")
     try:
-        body = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+        return boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
     except (ClientError, BotoCoreError) as e:
         raise ConfigError(f"{uri}: cannot be read from S3 ({e})") from None
-    return body.decode("utf-8")
