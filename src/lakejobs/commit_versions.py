@@ -15,12 +15,15 @@ from __future__ import annotations
 import logging
 
 from delta.tables import DeltaTable
-from pyspark.errors import AnalysisException
+from py4j.protocol import Py4JJavaError
+from pyspark.errors import AnalysisException, PySparkException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from lakejobs._compat import is_delta_conflict
 from lakejobs.delta_io import is_delta_table
+from lakejobs.errors import DeltaConflictError
 
 log = logging.getLogger(__name__)
 
@@ -34,21 +37,46 @@ VALIDATED_AT = "_validated_at"
 _METADATA_FIELD = "row_commit_version"
 
 
-def enable_row_tracking(spark: SparkSession, path: str) -> bool:
+def enable_row_tracking(spark: SparkSession, path: str, *, attempts: int = 5) -> bool:
     """Turn row tracking on for the existing Delta table at ``path`` (a table written before
     lakejobs tracked rows). Delta gives every row it holds the version of this change (their
     readers take them in once more, which their idempotent merges make harmless). Returns
-    whether the table was changed; a missing table or one that tracks rows already is left."""
+    whether the table was changed; a missing table or one that tracks rows already is left.
+
+    Two writers of one table (landing → staging and the quarantine replay) may find it without
+    row tracking together: Delta commits one's change (a protocol upgrade, then the property)
+    and refuses the other's as a conflict; the loser reads the table again and is done when
+    row tracking is on, else tries again (``attempts`` in all).
+
+    Raises:
+        DeltaConflictError: still conflicting after ``attempts`` tries.
+    """
     if not is_delta_table(spark, path):
         return False
-    properties = DeltaTable.forPath(spark, path).detail().first()["properties"] or {}
-    if properties.get(ROW_TRACKING) == "true":
-        return False
-    log.info("%s: turning on Delta row tracking (incremental readers follow commit versions)",
-             path)
     quoted = path.replace("`", "``")
-    spark.sql(f"ALTER TABLE delta.`{quoted}` SET TBLPROPERTIES ('{ROW_TRACKING}' = 'true')")
-    return True
+    for attempt in range(1, attempts + 1):
+        if _properties(spark, path).get(ROW_TRACKING) == "true":
+            return False
+        log.info("%s: turning on Delta row tracking (incremental readers follow commit "
+                 "versions)", path)
+        try:
+            spark.sql(f"ALTER TABLE delta.`{quoted}` SET TBLPROPERTIES ('{ROW_TRACKING}' = "
+                      "'true')")
+            return True
+        except (Py4JJavaError, PySparkException) as e:
+            if not is_delta_conflict(e):
+                raise
+            if attempt == attempts:
+                raise DeltaConflictError(
+                    f"{path}: turning on row tracking still conflicted with concurrent writers "
+                    f"after {attempts} attempts") from e
+            log.info("%s: a concurrent writer changed the table while row tracking was turned "
+                     "on: reading it again", path)
+    raise AssertionError("unreachable")
+
+
+def _properties(spark: SparkSession, path: str) -> dict[str, str]:
+    return DeltaTable.forPath(spark, path).detail().first()["properties"] or {}
 
 
 def tracks_rows(df: DataFrame) -> bool:

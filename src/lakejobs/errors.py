@@ -64,6 +64,10 @@ class LandingConflictError(LakejobsError):
     """A landing write would replace what another streaming query landed."""
 
 
+class DeltaConflictError(LakejobsError):
+    """Concurrent writers kept conflicting with a change of a Delta table beyond its retries."""
+
+
 class CheckpointError(LakejobsError):
     """A streaming query's checkpoint lacks what Spark writes to it."""
 

@@ -38,7 +38,7 @@ from pyspark.sql import types as T
 from lakejobs._compat import is_delta_conflict
 from lakejobs.columns import try_cast_sql
 from lakejobs.delta_io import execute_merge
-from lakejobs.errors import ConfigError, ContractError, LakejobsError
+from lakejobs.errors import ConfigError, ContractError, DeltaConflictError
 from lakejobs.scd.history import (
     EFF,
     HASH,
@@ -71,7 +71,7 @@ log = logging.getLogger(__name__)
 INFERRED_FROM = datetime(1900, 1, 1)
 
 
-class ScdConflictError(LakejobsError):
+class ScdConflictError(DeltaConflictError):
     """Concurrent writers kept conflicting with a merge beyond the retry budget."""
 
 
