@@ -54,7 +54,34 @@ class RunRecord:
     summary: str | None = None  # JSON: job-specific figures (e.g. data-quality outcomes)
 
 
-def append_run(spark: SparkSession, path: str, record: RunRecord) -> None:
-    """Append one run to the run log at ``path`` (created on first use)."""
-    # mergeSchema: run logs written before the summary column existed gain it on first append
-    append(spark.createDataFrame([astuple(record)], RUN_LOG_SCHEMA), path, merge_schema=True)
+def append_run(spark: SparkSession, path: str, record: RunRecord, *, app_id: str | None = None,
+               batch_id: int | None = None) -> None:
+    """Append one run to the run log at ``path`` (created on first use).
+
+    Args:
+        spark: the session.
+        path: the run log's location.
+        record: the run.
+        app_id: with ``batch_id``, a Delta transaction id that makes the append idempotent: a
+            row appended again for the same ``app_id`` and a ``batch_id`` not above the last one
+            written is skipped (how a streaming batch replayed after a crash logs itself once,
+            as its tables are written once, see
+            :func:`lakejobs.streaming.landing_writer.append_once`). Without it every call
+            appends a row.
+        batch_id: the version of ``app_id`` (a micro-batch id: increasing).
+
+    Raises:
+        ValueError: one of ``app_id`` and ``batch_id`` is given without the other.
+    """
+    if (app_id is None) != (batch_id is None):
+        given, missing = ("app_id", "batch_id") if batch_id is None else ("batch_id", "app_id")
+        raise ValueError(f"'{missing}' in append_run cannot be None when '{given}' is given")
+    rows = spark.createDataFrame([astuple(record)], RUN_LOG_SCHEMA)
+    if app_id is None:
+        # mergeSchema: run logs written before the summary column existed gain it on first append
+        append(rows, path, merge_schema=True)
+        return
+    (rows.write.format("delta").mode("append")
+     .option("txnAppId", app_id).option("txnVersion", batch_id)
+     .option("mergeSchema", "true")
+     .save(path))

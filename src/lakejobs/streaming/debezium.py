@@ -25,7 +25,8 @@ objects included) and decoded by its declared ``logical`` type:
   ``decimal.handling.mode=string`` sends them, booleans, ISO dates and timestamps; ``binary`` from
   base64, as the JsonConverter writes bytes). A ``string`` field takes a JSON string, integer or
   boolean, landed as sent; a number with a fraction or an exponent is a contract violation
-  (Spark reads it through a double: ``1.50`` would land as ``"1.5"``).
+  (Spark reads it through a double: ``1.50`` would land as ``"1.5"``), in a value's images and
+  in a tombstone's key alike.
 
 Spark keeps microseconds: nanoseconds (``NanoTime``, ``NanoTimestamp``, a ``ZonedTimestamp`` with
 more than six fraction digits) are truncated towards the past. A decimal whose record scale is
@@ -123,7 +124,8 @@ def decode_debezium(fields: Sequence[FieldSpec], key_fields: Sequence[str] = (),
     value = F.from_json(F.col(value_col).cast("string"), envelope)
     key = F.when(tombstone, F.from_json(F.col(key_col).cast("string"), key_schema))
     images = _images(fields, keys, key_schema, tombstone, wants_params)
-    numbers = _numbers(fields, tombstone, F.col(value_col).cast("string"))
+    numbers = _numbers(fields, keys, key_schema, tombstone, F.col(value_col).cast("string"),
+                       F.col(key_col).cast("string"))
     # each field is decoded in a few steps, each a named column the next reads by name: Spark
     # evaluates a named value once, and SQL try_cast needs a name
     plans = {f"__dbz_{image}_{f.name}": _steps(
@@ -249,12 +251,14 @@ def _images(fields: tuple[FieldSpec, ...], keys: list[FieldSpec], key_schema: T.
     return images
 
 
-def _numbers(fields: tuple[FieldSpec, ...], tombstone: Column, text: Column
-             ) -> list[dict[str, Column]]:
+def _numbers(fields: tuple[FieldSpec, ...], keys: list[FieldSpec], key_schema: T.StructType,
+             tombstone: Column, text: Column, key_text: Column) -> list[dict[str, Column]]:
     """Working columns (two steps) that read the ``string`` fields of the row and before images
     as doubles (see :func:`~lakejobs.streaming.json_values.number_struct`): only for a record
     where one of them reads like a number Spark rewrote. Empty when no field is a string.
-    A tombstone's key fields come from the Kafka key and are not checked."""
+    A tombstone's row is its Kafka key's fields (``key_text``, read with ``key_schema``): they
+    are read so from the key, so that a tombstone naming ``1.50`` is refused as a value is,
+    never landed as a delete of ``"1.5"``."""
     numbers = number_struct([f for f in fields if not f.logical])  # a time's text is not read
     if numbers is None:
         return []
@@ -268,12 +272,42 @@ def _numbers(fields: tuple[FieldSpec, ...], tombstone: Column, text: Column
         return F.when(wrapped, F.col(f"__dbzn.payload.{name}")).otherwise(F.col(f"__dbzn.{name}"))
 
     is_delete = F.col("__dbz_op") == "d"
-    return [
-        {"__dbzn": F.when(suspect, F.from_json(text, schema))},
-        {"__dbzn_row": F.when(~tombstone, F.when(is_delete, part("before"))
-                              .otherwise(part("after"))),
-         "__dbzn_before": part("before")},
-    ]
+    first = {"__dbzn": F.when(suspect, F.from_json(text, schema))}
+    row = F.when(is_delete, part("before")).otherwise(part("after"))
+    key_numbers = number_struct([k for k in keys if not k.logical])
+    if key_numbers is not None:
+        first["__dbzn_key"], key_row = _key_numbers(key_numbers, numbers, key_schema,
+                                                    {k.name for k in keys}, tombstone, key_text)
+        row = F.when(tombstone, key_row).otherwise(row)
+    else:
+        row = F.when(~tombstone, row)
+    return [first, {"__dbzn_row": row, "__dbzn_before": part("before")}]
+
+
+def _key_numbers(key_numbers: T.StructType, numbers: T.StructType, key_schema: T.StructType,
+                 key_names: set[str], tombstone: Column, key_text: Column
+                 ) -> tuple[Column, Column]:
+    """The ``string`` key fields of a tombstone's Kafka key read as doubles (only where one reads
+    like a rewritten number), and the row of :func:`_numbers` they make: the key fields, the
+    payload's when the key is wrapped (as :func:`_images` reads the key), null for the others."""
+    # the wrapper's payload, not a key column of that name (see _key_schema)
+    wrapper = "payload" in key_schema.fieldNames() and "payload" not in key_names
+    schema = T.StructType([*key_numbers.fields,
+                           *([T.StructField("payload", key_numbers)] if wrapper else [])])
+    parents = ["__dbz_key", *(["__dbz_key.payload"] if wrapper else [])]
+    suspect = tombstone & reads_rewritten(parents, key_numbers.names)
+
+    def number(name: str) -> Column:
+        if name not in key_numbers.names:
+            return F.lit(None).cast("double")
+        if not wrapper:
+            return F.col(f"`__dbzn_key`.`{name}`")
+        return F.when(F.col("__dbz_key.payload").isNotNull(),
+                      F.col(f"`__dbzn_key`.`payload`.`{name}`")).otherwise(
+                          F.col(f"`__dbzn_key`.`{name}`"))
+
+    return (F.when(suspect, F.from_json(key_text, schema)),
+            F.struct(*[number(name).alias(name) for name in numbers.names]))
 
 
 def _schema_of(image: str) -> Column:

@@ -49,6 +49,18 @@ PARTITION_COLUMNS = ("year", "month", "day", "hour")
 # Parquet landing puts each batch in a ``batch=N`` folder below the partitions: read back, a
 # column of that name would hold the batch number, not the record's value.
 RESERVED_COLUMNS = (*PARTITION_COLUMNS, "batch")
+# The columns the streaming job gives a route's rows beside the route's own: the record's Kafka
+# columns and the working columns it decodes them with (:mod:`lakejobs.streaming.routing`), the
+# metadata it lands (``routing.landing_rows``). A route column of one of these names would make
+# every batch holding the route's records fail (a name twice in the decoded rows) or vanish at
+# landing: refused. Envelope routes are not concerned: their columns land inside ``payload``.
+KAFKA_COLUMNS = ("key", "value", "topic", "partition", "offset", "timestamp")
+WORKING_COLUMNS = ("_route", "_error", "_error_detail", "_duplicate")
+LANDING_METADATA_COLUMNS = ("_topic", "_partition", "_offset", "_kafka_timestamp",
+                            "_partition_key", "_schema_version", "_privacy_tier", "_event_time",
+                            "_is_late", "_ingested_at", "_batch_id")
+# what a Debezium route lands of the change beside its row (``debezium.decode_debezium``)
+DEBEZIUM_COLUMNS = ("_op", "_commit_position", "_source_ts_ms", "_source_table")
 # The columns every landed envelope has (``envelope.EVENT_COLUMNS``): its payload fields land as
 # JSON text in ``payload``, so an envelope route's dedupe key can only name these.
 ENVELOPE_COLUMNS = ("event_id", "event_name", "event_version", "occurred_at", "user_id",
@@ -87,8 +99,16 @@ class Route(_Model):
             raise ValueError("expected unique column names")
         clash = sorted(set(names) & set(RESERVED_COLUMNS))
         if clash and self.format != "envelope":
-            raise ValueError(f"columns {clash} clash with the landing partition columns "
-                             f"{list(RESERVED_COLUMNS)}")
+            raise ValueError(f"route '{self.name}': columns {clash} clash with the landing "
+                             f"partition columns {list(RESERVED_COLUMNS)}: expected other column "
+                             "names")
+        own = job_columns(self.format)
+        clash = sorted(set(names) & set(own))
+        if clash:
+            raise ValueError(f"route '{self.name}': columns {clash} clash with the columns the "
+                             f"streaming job adds to the rows of a {self.format} route (landing "
+                             f"metadata, the Kafka record, working columns) {sorted(own)}: "
+                             "expected other column names")
         for column in [*self.key, *([self.event_time] if self.event_time else [])]:
             if column not in names:
                 raise ValueError(f"'{column}' is not a column: expected one of {names}")
@@ -125,6 +145,15 @@ class Route(_Model):
         if self.format == "debezium":
             return (*self.key, "_commit_position")
         return self.key
+
+
+def job_columns(fmt: Format) -> tuple[str, ...]:
+    """The names the streaming job gives its own columns in the rows of a route of format
+    ``fmt`` (beside the partition columns): none of them may be a column of the route."""
+    if fmt == "envelope":
+        return ()
+    own = (*KAFKA_COLUMNS, *WORKING_COLUMNS, *LANDING_METADATA_COLUMNS)
+    return (*own, *DEBEZIUM_COLUMNS) if fmt == "debezium" else own
 
 
 class Manifest(_Model):

@@ -15,7 +15,9 @@ Per micro-batch (:class:`LandingSink`):
    replays the uncommitted batch from the checkpoint) neither loses nor duplicates a record (a
    replay finds the metrics row of an interrupted attempt written, with the same figures: every
    batch is stamped with the time Spark planned it, from the offset log, not with the clock);
-5. log the metrics and append them to the run log.
+5. log the metrics and append them to the run log, idempotent for (query, batch id) too: a
+   crash after the run-log row but before Spark commits the batch makes the restarted run
+   replay the batch, and its row is not written twice.
 """
 
 from __future__ import annotations
@@ -329,7 +331,9 @@ class LandingSink:
 
     def _record(self, metrics: BatchMetrics) -> None:
         """Log the batch's figures and append them to the run log, once the batch is written (the
-        metrics table row is written with the batch, see :meth:`_write`)."""
+        metrics table row is written with the batch, see :meth:`_write`). The row is written once
+        per (query, batch id), as the batch's tables are: a batch replayed by a restarted run
+        (another run id) keeps the row of the run that first wrote it."""
         self.totals.add(metrics)
         summary = metrics.summary()
         line = json.dumps(summary, sort_keys=True, default=str)
@@ -346,7 +350,8 @@ class LandingSink:
                              completed_at=datetime.now(UTC), status=SUCCEEDED,
                              rows_read=metrics.records_in, rows_written=metrics.landed,
                              rows_quarantined=metrics.quarantined, error_message=None,
-                             summary=line))
+                             summary=line),
+                   app_id=f"{self.writer_id}:run_log", batch_id=metrics.batch_id)
 
 
 def _dedupe_families(groups: tuple[Group, ...]) -> list[list[int]]:

@@ -24,11 +24,9 @@ from pyspark.sql import types as T
 from lakejobs.columns import MAX_MICROS, MIN_MICROS
 from lakejobs.streaming.debezium import decode_debezium
 from lakejobs.streaming.envelope import decode_envelope
-from lakejobs.streaming.manifest import PARTITION_COLUMNS, Manifest, Route
+from lakejobs.streaming.manifest import KAFKA_COLUMNS, PARTITION_COLUMNS, Manifest, Route
 from lakejobs.streaming.plain_json import decode_json
 from lakejobs.streaming.reasons import OVERSIZE, UNDECODABLE, UNKNOWN_ROUTE
-
-KAFKA_COLUMNS = ("key", "value", "topic", "partition", "offset", "timestamp")
 
 QUARANTINE_SCHEMA = T.StructType([
     T.StructField("raw_key", T.BinaryType()),
@@ -316,6 +314,7 @@ def landing_rows(group: Group, target: str) -> DataFrame:
     tier = F.lit(routes[0].privacy_tier)
     for route in routes[1:]:
         tier = F.when(F.col("_route") == route.name, route.privacy_tier).otherwise(tier)
+    # manifest.LANDING_METADATA_COLUMNS: the names a route's own columns may not take
     metadata = [
         F.col("topic").alias("_topic"), F.col("partition").alias("_partition"),
         F.col("offset").alias("_offset"), F.col("timestamp").alias("_kafka_timestamp"),
