@@ -70,7 +70,7 @@ def test_a_dsar_deletion_forgets_the_person_everywhere_and_they_never_link_again
          ("curated.never_written", 0, "absent")],
         "target string, rows_deleted long, status string"),
         ignore_row_order=True, ignore_nullable=True)
-    assert result.summary == {"requests": 1, "rows_deleted": 9}
+    assert result.summary == {"requests": 1, "rows_deleted": 9, "not_found": 0}
     request = lake.table("dsar_requests", zone="_lakejobs").first()
     assert (request.request_id, request.user_id) == ("req-1", None)
     # no table holds their identifiers any more
@@ -85,8 +85,8 @@ def test_a_dsar_deletion_forgets_the_person_everywhere_and_they_never_link_again
     assert lake.table("identity_edges").where(
         (F.col("src") == u1) | (F.col("dst") == u1)).count() == 0
     # and the request is not processed twice
-    assert lake.run("d2", DAY1, job="identity_dsar").summary == {"requests": 0,
-                                                                 "rows_deleted": 0}
+    assert lake.run("d2", DAY1, job="identity_dsar").summary == {
+        "requests": 0, "rows_deleted": 0, "not_found": 0}
 
 
 def test_a_dsar_deletion_resolves_again_the_other_identity_one_of_their_nodes_now_belongs_to(

@@ -409,7 +409,8 @@ class DedupeSource(_Model):
     table: Annotated[str, Field(pattern=_TABLE, description="table name in the zone")]
     record_id: Annotated[str, Field(pattern=_COLUMN, description="the source record id column")]
     source_system: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")] | None = Field(
-        None, description="the system every row comes from; or use system_column")
+        None, description="the system every row comes from, named by no other source; or use "
+        "system_column")
     system_column: Annotated[str, Field(pattern=_COLUMN)] | None = Field(
         None, description="column naming each row's source system")
     updated_column: Annotated[str, Field(pattern=_COLUMN)] = Field(
@@ -497,6 +498,37 @@ class DedupeSettings(_Model):
         names = [r.name for r in self.blocking]
         if len(set(names)) != len(names):
             raise ValueError(f"blocking rule names must be unique, got {names}")
+        return self
+
+    @model_validator(mode="after")
+    def _one_source_per_fixed_system(self) -> DedupeSettings:
+        """Refuse two sources naming one fixed ``source_system``.
+
+        A source record is keyed by its source system and record id (``identity_key`` =
+        ``<source_system>:<record_id>``): records of two such sources with one record id would
+        be taken for one record, the older dropped as an earlier version of the other (and a
+        DSAR deletion of one would delete both).
+
+        Not checked, because the values are data: a ``system_column`` source whose rows name
+        the fixed ``source_system`` of another source, or two ``system_column`` sources whose
+        rows name one system, with record ids in common; or system values holding a ``:``
+        (``a:b`` + ``c`` and ``a`` + ``b:c`` make one key). Their records collide the same way.
+        """
+        first: dict[str, int] = {}
+        for i, source in enumerate(self.sources):
+            system = source.source_system
+            if system is None:
+                continue
+            if system in first:
+                other = self.sources[first[system]]
+                raise ValueError(
+                    f"sources.{i}.source_system: '{system}' is already the source_system of "
+                    f"sources.{first[system]} ({other.zone}.{other.table}): expected a "
+                    "source_system no other source names, or a system_column whose values no "
+                    "other source uses (a record is keyed by source system and record id: "
+                    "records of both tables with one id would be taken for one record, and one "
+                    "of them dropped)")
+            first[system] = i
         return self
 
     def rule_for(self, attribute: str) -> str:

@@ -23,7 +23,8 @@ For one request (a raw ``user_id``):
 6. **Audit.** One ``dsar_audit`` row per table (and one for the graph) says what was removed.
    A user id found nowhere (no graph node, no row of a DSAR table, never denied: a typo?) is
    still answered, its node denied, but its rows say ``not_found`` (``absent`` for a table that
-   does not exist) and a warning is logged, so the requester can tell it from a deletion.
+   does not exist) and a warning is logged, so the requester can tell it from a deletion; the
+   run log's summary counts such requests (``not_found``).
 
 A request may name a ``canonical_id`` instead of (or besides) a user id: the master-data
 records of that canonical user are deleted from the dedupe sources and the master-data tables
@@ -289,14 +290,21 @@ def forget_raw_ids(context: JobContext) -> None:
 
 
 def run(context: JobContext) -> JobResult:
-    """The ``identity_dsar`` job: carry out every pending request, then blank its raw user id."""
+    """The ``identity_dsar`` job: carry out every pending request, then blank its raw user id.
+
+    Returns:
+        The run's figures for the run log: ``requests`` answered, ``rows_deleted`` (graph and
+        table rows, all requests) and ``not_found``, the requests among them with an id (user
+        id or canonical id) found nowhere, audited ``not_found`` (a typo to follow up with the
+        requester).
+    """
     settings = context.settings
     salt = read_secret(settings.secrets.identity_salt, region=settings.secrets.region)
     store = IdentityStore(context.spark, context.paths, settings.identity.zone)
     as_of = parse_as_of(context.args.get("as_of"))
     requests = pending_requests(context)
     audit_path = context.paths.table("system", AUDIT_TABLE)
-    deleted = 0
+    deleted = not_found = 0
     try:
         for request in requests:
             rows = []
@@ -306,6 +314,8 @@ def run(context: JobContext) -> JobResult:
                 rows += delete_master_records(context, request, as_of=as_of)
             append(context.spark.createDataFrame(rows, AUDIT_SCHEMA), audit_path)
             deleted += sum(r[4] for r in rows)
+            if any(r[5] == NOT_FOUND for r in rows):  # its user or canonical id: nowhere
+                not_found += 1
     finally:
         # also when a later request fails: the ids of those answered are forgotten now
         cleanup_step(partial(forget_raw_ids, context), failing=sys.exc_info()[1] is not None,
@@ -319,4 +329,5 @@ def run(context: JobContext) -> JobResult:
             if is_delta_table(context.spark, path):
                 _vacuum(context.spark, path, settings)
     return JobResult(rows_read=len(requests), rows_written=len(requests),
-                     summary={"requests": len(requests), "rows_deleted": deleted})
+                     summary={"requests": len(requests), "rows_deleted": deleted,
+                              "not_found": not_found})
