@@ -121,6 +121,20 @@ def test_sources_of_distinct_systems_or_naming_their_system_per_row_are_accepted
         ("people", None, "system"), ("visitors", None, "system")]
 
 
+def test_one_table_listed_twice_is_refused_naming_both_positions() -> None:
+    with pytest.raises(ConfigError) as err:
+        settings_from_mapping({"dedupe": {"sources": [
+            {**CRM_SOURCES[0], "source_system": None, "system_column": "system"},
+            CRM_SOURCES[1],
+            {**CRM_SOURCES[0], "source_system": None, "system_column": "origin"}]}},
+            source="dev.yaml", env="dev", environ={})
+
+    assert str(err.value) == (
+        "dev.yaml: dedupe: sources.2: staging.crm_contacts is already sources.0: expected each "
+        "table once (its rows would be read twice, each one taken for an older version of "
+        "itself)")
+
+
 # 2. the DSAR job's run-log summary
 
 

@@ -502,7 +502,7 @@ class DedupeSettings(_Model):
 
     @model_validator(mode="after")
     def _one_source_per_fixed_system(self) -> DedupeSettings:
-        """Refuse two sources naming one fixed ``source_system``.
+        """Refuse one table listed twice, and two sources naming one fixed ``source_system``.
 
         A source record is keyed by its source system and record id (``identity_key`` =
         ``<source_system>:<record_id>``): records of two such sources with one record id would
@@ -514,6 +514,15 @@ class DedupeSettings(_Model):
         rows name one system, with record ids in common; or system values holding a ``:``
         (``a:b`` + ``c`` and ``a`` + ``b:c`` make one key). Their records collide the same way.
         """
+        tables: dict[tuple[str, str], int] = {}
+        for i, source in enumerate(self.sources):
+            table = (source.zone, source.table)
+            if table in tables:
+                raise ValueError(
+                    f"sources.{i}: {source.zone}.{source.table} is already sources.{tables[table]}: "
+                    "expected each table once (its rows would be read twice, each one taken for "
+                    "an older version of itself)")
+            tables[table] = i
         first: dict[str, int] = {}
         for i, source in enumerate(self.sources):
             system = source.source_system
