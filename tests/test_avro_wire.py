@@ -397,7 +397,7 @@ def test_avro_record_whose_key_is_null_is_missing_key_like_a_json_one(spark, sta
     # the job's own Avro decoder, which passes the route's key
     batch = route_batch(records, manifest, ingested_at=dt.datetime(2026, 11, 25, 11),
                         batch_id=0, max_payload_bytes=10_000, avro_decoder=_avro_decoder(settings))
-    landed = [(r["offset"], r["payment_id"], r["amount"]) for g in batch.groups
+    landed = [(r["_offset"], r["payment_id"], r["amount"]) for g in batch.groups
               for r in g.frame.where(F.col("_error").isNull()).collect()]
     quarantined = quarantine_rows(batch.unrouted)
     for group in batch.groups:

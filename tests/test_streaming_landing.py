@@ -371,7 +371,7 @@ def test_duplicate_offsets_number_history_and_batch_keys_together(spark: SparkSe
         ("d", 1, "t", 0, 13, "undecodable"),  # quarantined rows are never duplicates
         ("d", 1, "t", 0, 14, None),
         ("e", 2, "t", 0, 15, None),
-    ], "k string, v int, topic string, partition int, offset long, _error string")
+    ], "k string, v int, _topic string, _partition int, _offset long, _error string")
     history = spark.createDataFrame([("b", 1), ("b", 1), ("c", None), ("e", 1)],
                                     "k string, v int")
 
@@ -379,7 +379,7 @@ def test_duplicate_offsets_number_history_and_batch_keys_together(spark: SparkSe
     within_batch = duplicate_offsets(["k", "v"], None, rows)
 
     expected = spark.createDataFrame([("t", 1, 3), ("t", 0, 11), ("t", 0, 12)],
-                                     "topic string, partition int, offset long")
+                                     "_topic string, _partition int, _offset long")
     assert_df_equality(found, expected, ignore_row_order=True, ignore_nullable=True)
-    assert_df_equality(within_batch, expected.where("offset = 3"), ignore_row_order=True,
+    assert_df_equality(within_batch, expected.where("_offset = 3"), ignore_row_order=True,
                        ignore_nullable=True)

@@ -62,7 +62,7 @@ def routed(spark: SparkSession) -> tuple[list[tuple], list[tuple]]:
 
         batch = route_batch(records, MANIFEST, ingested_at=datetime(2026, 11, 25, 11),
                             batch_id=0, max_payload_bytes=500, avro_decoder=avro)
-        landed = [(r["topic"], r["offset"]) for g in batch.groups
+        landed = [(r["_topic"], r["_offset"]) for g in batch.groups
                   for r in g.frame.where(F.col("_error").isNull()).collect()]
         quarantined = quarantine_rows(batch.unrouted)
         for group in batch.groups:
@@ -116,7 +116,7 @@ def test_values_python_or_spark_cannot_take_never_fail_the_batch(spark: SparkSes
 
     batch = route_batch(records, manifest, ingested_at=datetime(2026, 11, 25, 11), batch_id=0,
                         max_payload_bytes=10_000)
-    landed = sorted((r["offset"], r["_event_time"]) for g in batch.groups
+    landed = sorted((r["_offset"], r["_event_time"]) for g in batch.groups
                     for r in g.frame.where(F.col("_error").isNull()).collect())
     quarantined = quarantine_rows(batch.unrouted)
     for group in batch.groups:
@@ -136,7 +136,7 @@ def test_values_python_or_spark_cannot_take_never_fail_the_batch(spark: SparkSes
 def outcomes(batch) -> tuple[list[tuple], list[tuple]]:  # noqa: ANN001
     """(landed rows (route, offset, op, id, commit position), quarantined (offset, reason,
     detail)) of a routed batch of Debezium routes keyed by ``id``."""
-    landed = sorted((r["_route"], r["offset"], r["_op"], r["id"], r["_commit_position"])
+    landed = sorted((r["_route"], r["_offset"], r["_op"], r["id"], r["_commit_position"])
                     for g in batch.groups
                     for r in g.frame.where(F.col("_error").isNull()).collect())
     quarantined = quarantine_rows(batch.unrouted)
@@ -207,7 +207,7 @@ def test_a_json_value_holding_more_than_one_document_is_undecodable(spark: Spark
 
     batch = route_batch(records, MANIFEST, ingested_at=datetime(2026, 11, 25, 11), batch_id=0,
                         max_payload_bytes=10_000, topics_present={"shop.orders"})
-    landed = [(r["offset"], r["order_id"]) for g in batch.groups
+    landed = [(r["_offset"], r["order_id"]) for g in batch.groups
               for r in g.frame.where(F.col("_error").isNull()).collect()]
     quarantined = quarantine_rows(batch.unrouted)
     for group in batch.groups:
@@ -244,7 +244,7 @@ def test_two_changes_of_a_row_in_one_millisecond_both_land(spark: SparkSession) 
     batch = route_batch(records, manifest, ingested_at=datetime(2026, 11, 25, 11), batch_id=0,
                         max_payload_bytes=10_000)
     landed, quarantined = outcomes(batch)
-    duplicates = [r["offset"] for g in batch.groups for r in duplicate_offsets(
+    duplicates = [r["_offset"] for g in batch.groups for r in duplicate_offsets(
         g.routes[0].dedupe_columns, None, g.frame).collect()]
 
     assert landed == [

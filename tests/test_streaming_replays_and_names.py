@@ -1,5 +1,6 @@
 """Streaming: a replayed batch logs its run once, a tombstone's key is checked for numbers Spark
-rewrites as a value is, and route columns named like the job's own columns are refused."""
+rewrites as a value is, route columns named like the job's own columns are refused, and route
+columns named like a Kafka record's columns land as themselves."""
 
 from __future__ import annotations
 
@@ -203,9 +204,10 @@ def test_a_tombstone_key_number_with_a_fraction_or_exponent_for_a_string_key_is_
 # what the job lands beside a route's columns, and the Kafka record and working columns it
 # decodes beside them (a route column of one of these names would be ambiguous or overwritten)
 OWN_COLUMNS = ["_batch_id", "_duplicate", "_error", "_error_detail", "_event_time",
-               "_ingested_at", "_is_late", "_kafka_timestamp", "_offset", "_partition",
-               "_partition_key", "_privacy_tier", "_route", "_schema_version", "_topic", "key",
-               "offset", "partition", "timestamp", "topic", "value"]
+               "_ingested_at", "_is_late", "_kafka_key", "_kafka_timestamp", "_kafka_value",
+               "_offset", "_partition", "_partition_key", "_privacy_tier", "_route",
+               "_schema_version", "_topic"]
+KAFKA_NAMES = ["key", "value", "topic", "partition", "offset", "timestamp"]
 DEBEZIUM_COLUMNS = ["_commit_position", "_op", "_source_table", "_source_ts_ms"]
 
 
@@ -336,3 +338,91 @@ def test_an_envelope_payload_field_named_like_landing_metadata_is_accepted_and_l
         spark.createDataFrame([("r-1", '{"_offset":"x"}', 3)],
                               "event_id string, payload string, _offset long"),
         ignore_nullable=True)
+
+
+def test_json_route_columns_named_like_the_kafka_record_land_beside_its_metadata(
+    spark: SparkSession, lake_root: Path
+) -> None:
+    """A sensor reading ``{"timestamp": …, "value": …}`` and a settings row ``{"key": …}``: the
+    route's columns land as sent, the record's Kafka position, time and key as metadata."""
+    route = {"name": "readings", "format": "json", "topics": ["iot.readings"],
+             "target": "readings", "key": ["key"], "event_time": "timestamp",
+             "columns": [{"name": "key", "type": "string", "nullable": False},
+                         {"name": "value", "type": "double"},
+                         {"name": "timestamp", "type": "timestamp"},
+                         {"name": "topic", "type": "string"},
+                         {"name": "partition", "type": "int"},
+                         {"name": "offset", "type": "bigint"}]}
+    settings = lake_settings(lake_root)
+    landing = LandingSink(spark, settings, LakePaths(settings.lake),
+                          Manifest.model_validate({"routes": [route]}), "run-1")
+    reading = (b'{"key": "s-1", "value": 21.5, "timestamp": "2026-11-25T10:29:00Z", '
+               b'"topic": "kitchen", "partition": 7, "offset": 99}')
+    records = kafka_frame(spark, [
+        ("iot.readings", 4, reading, b"k-1"),
+        ("iot.readings", 5, reading, b"k-1"),  # the same reading again: a duplicate by key
+        ("iot.readings", 6, b'{"key": "s-2", "value": "warm"}', b"k-2"),  # value not a double
+    ])
+
+    metrics = landing.process(records, 0, INGESTED)
+
+    assert (metrics.records_in, metrics.landed, metrics.quarantined, metrics.duplicates) == (
+        3, 1, 1, 1)
+    assert_df_equality(
+        landed(spark, lake_root, "readings").select(
+            *KAFKA_NAMES, "_topic", "_partition", "_offset", "_partition_key", "_event_time"),
+        spark.createDataFrame([("s-1", 21.5, "kitchen", 7, 99, datetime(2026, 11, 25, 10, 29),
+                                "iot.readings", 0, 4, "k-1", datetime(2026, 11, 25, 10, 29))],
+                              "key string, value double, topic string, partition int, "
+                              "offset long, timestamp timestamp, _topic string, _partition int, "
+                              "_offset long, _partition_key string, _event_time timestamp"),
+        ignore_nullable=True)
+    assert_df_equality(
+        quarantined(spark, lake_root).select("raw_key", "raw_value", "topic", "partition",
+                                             "offset", "reason"),
+        spark.createDataFrame([(b"k-2", b'{"key": "s-2", "value": "warm"}', "iot.readings", 0,
+                                6, "contract_violation")],
+                              "raw_key binary, raw_value binary, topic string, partition int, "
+                              "offset long, reason string"),
+        ignore_nullable=True)
+
+
+def test_debezium_route_columns_named_like_the_kafka_record_land_as_the_row_holds_them(
+    spark: SparkSession, lake_root: Path
+) -> None:
+    route = {"name": "settings", "format": "debezium", "topics": ["shop.settings"],
+             "target": "settings", "key": ["key"],
+             "columns": [{"name": "key", "type": "string", "nullable": False},
+                         {"name": "value", "type": "string"},
+                         {"name": "timestamp", "type": "timestamp",
+                          "logical": "io.debezium.time.MicroTimestamp"}]}
+    settings = lake_settings(lake_root)
+    landing = LandingSink(spark, settings, LakePaths(settings.lake),
+                          Manifest.model_validate({"routes": [route]}), "run-1")
+
+    def change(op: str, value: str | None, lsn: int) -> bytes:
+        row = {"key": "theme", "value": value, "timestamp": 1795602000000000}
+        return json.dumps({"before": row if op == "d" else None,
+                           "after": None if op == "d" else row, "op": op,
+                           "source": {"connector": "postgresql", "table": "settings",
+                                      "lsn": lsn, "ts_ms": 1795602000000}}).encode()
+
+    records = kafka_frame(spark, [
+        ("shop.settings", 0, change("c", "dark", 10), b'{"key": "theme"}'),
+        ("shop.settings", 1, change("d", "dark", 11), b'{"key": "theme"}'),
+        ("shop.settings", 2, None, b'{"key": "theme"}'),  # the tombstone: its key names the row
+    ])
+
+    metrics = landing.process(records, 0, INGESTED)
+
+    assert (metrics.records_in, metrics.landed, metrics.quarantined) == (3, 3, 0)
+    assert_df_equality(
+        landed(spark, lake_root, "settings").select(*KAFKA_NAMES[:2], "timestamp", "_op",
+                                                    "_offset", "_partition_key"),
+        spark.createDataFrame([
+            ("theme", "dark", datetime(2026, 11, 25, 10, 20), "c", 0, '{"key": "theme"}'),
+            ("theme", "dark", datetime(2026, 11, 25, 10, 20), "d", 1, '{"key": "theme"}'),
+            ("theme", None, None, "t", 2, '{"key": "theme"}'),
+        ], "key string, value string, timestamp timestamp, _op string, _offset long, "
+           "_partition_key string"),
+        ignore_row_order=True, ignore_nullable=True)

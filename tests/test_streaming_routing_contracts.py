@@ -59,7 +59,8 @@ def test_an_envelope_event_is_routed_by_the_routes_of_its_own_topic(spark: Spark
     routed = decode_batch(records, manifest, max_payload_bytes=10_000)
 
     (group,) = routed.groups
-    actual = group.frame.select("topic", "offset", "_route", "_error", "_error_detail")
+    actual = group.frame.select(F.col("_topic").alias("topic"), F.col("_offset").alias("offset"),
+                                "_route", "_error", "_error_detail")
     expected = spark.createDataFrame([
         ("web.events", 0, "page_view_web", None, None),
         ("app.events", 0, "page_view_app", None, None),
@@ -207,7 +208,7 @@ def test_an_avro_routes_partition_key_lands_as_the_hex_of_its_framed_bytes(
 
     as_avro = landing_rows(Group((avro,), decoded), "orders").select("id", "_partition_key")
     as_json = landing_rows(Group((Route.model_validate(route),), decoded.withColumn(
-        "key", F.lit(b"order-1"))), "orders").select("id", "_partition_key")
+        "_kafka_key", F.lit(b"order-1"))), "orders").select("id", "_partition_key")
 
     assert [tuple(r) for r in as_avro.collect()] == [(1, "000000000702FF")]
     assert [tuple(r) for r in as_json.collect()] == [(1, "order-1")]

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from lakejobs.streaming.manifest import PARTITION_COLUMNS
+from lakejobs.streaming.manifest import PARTITION_COLUMNS, POSITION_COLUMNS
 
 
 def hour_number(year: Column, month: Column, day: Column, hour: Column) -> Column:
@@ -35,20 +35,22 @@ def recent_keys(landed: DataFrame, keys: Sequence[str], since: datetime) -> Data
 
 def duplicate_offsets(keys: Sequence[str], history: DataFrame | None, rows: DataFrame
                       ) -> DataFrame:
-    """The (topic, partition, offset) of every duplicate among ``rows``: a later copy within the
+    """The position (``_topic``, ``_partition``, ``_offset``) of every duplicate among ``rows``: a
+    later copy within the
     batch (by Kafka partition and offset), or a key already in ``history`` (see
     :func:`recent_keys`). Rows with ``_error`` set are never duplicates: they are quarantined
     as they are. Works on the key columns only, in one shuffle: the history's keys and the
     batch's are numbered together per key, history first, and every batch row but a key's first
     row is a duplicate. At most one row per record of the batch."""
-    position = ["topic", "partition", "offset"]
+    position = list(POSITION_COLUMNS)
     key_columns = [F.col(f"`{k}`") for k in keys]
     candidates = rows.where(F.col("_error").isNull()).select(
         *key_columns, *position, F.lit(1).alias("_from_batch"))
     if history is not None:
         candidates = history.select(
-            *key_columns, F.lit(None).cast("string").alias("topic"),
-            F.lit(None).cast("int").alias("partition"), F.lit(None).cast("bigint").alias("offset"),
+            *key_columns, F.lit(None).cast("string").alias("_topic"),
+            F.lit(None).cast("int").alias("_partition"),
+            F.lit(None).cast("bigint").alias("_offset"),
             F.lit(0).alias("_from_batch"),
         ).unionByName(candidates)
     first = Window.partitionBy(*key_columns).orderBy("_from_batch", *position)
@@ -61,8 +63,8 @@ def flag_duplicates(duplicates: DataFrame) -> Callable[[DataFrame], DataFrame]:
     :func:`duplicate_offsets`; broadcast: it is bounded by the batch size and usually empty)."""
 
     def transform(rows: DataFrame) -> DataFrame:
-        marked = duplicates.select("topic", "partition", "offset", F.lit(True).alias("_dup"))
-        return (rows.join(F.broadcast(marked), on=["topic", "partition", "offset"], how="left")
+        marked = duplicates.select(*POSITION_COLUMNS, F.lit(True).alias("_dup"))
+        return (rows.join(F.broadcast(marked), on=list(POSITION_COLUMNS), how="left")
                 .withColumn("_duplicate", F.coalesce(F.col("_dup"), F.lit(False)))
                 .drop("_dup"))
 

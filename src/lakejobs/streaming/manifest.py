@@ -50,12 +50,21 @@ PARTITION_COLUMNS = ("year", "month", "day", "hour")
 # column of that name would hold the batch number, not the record's value.
 RESERVED_COLUMNS = (*PARTITION_COLUMNS, "batch")
 # The columns the streaming job gives a route's rows beside the route's own: the record's Kafka
-# columns and the working columns it decodes them with (:mod:`lakejobs.streaming.routing`), the
-# metadata it lands (``routing.landing_rows``). A route column of one of these names would make
-# every batch holding the route's records fail (a name twice in the decoded rows) or vanish at
-# landing: refused. Envelope routes are not concerned: their columns land inside ``payload``.
+# columns (renamed, see RECORD_COLUMNS) and the working columns it decodes them with
+# (:mod:`lakejobs.streaming.routing`), the metadata it lands (``routing.landing_rows``). A route
+# column of one of these names would make every batch holding the route's records fail (a name
+# twice in the decoded rows) or vanish at landing: refused. Envelope routes are not concerned:
+# their columns land inside ``payload``.
 KAFKA_COLUMNS = ("key", "value", "topic", "partition", "offset", "timestamp")
-WORKING_COLUMNS = ("_route", "_error", "_error_detail", "_duplicate")
+# A Kafka record's columns by the names they take in the decoded rows, beside the route's
+# columns: a source column may be called ``timestamp``, ``value`` or ``key`` (a sensor reading,
+# a settings table). The position and time are the names they land under.
+RECORD_COLUMNS = {"key": "_kafka_key", "value": "_kafka_value", "topic": "_topic",
+                  "partition": "_partition", "offset": "_offset",
+                  "timestamp": "_kafka_timestamp"}
+POSITION_COLUMNS = ("_topic", "_partition", "_offset")  # one record of the batch
+WORKING_COLUMNS = ("_kafka_key", "_kafka_value", "_route", "_error", "_error_detail",
+                   "_duplicate")
 LANDING_METADATA_COLUMNS = ("_topic", "_partition", "_offset", "_kafka_timestamp",
                             "_partition_key", "_schema_version", "_privacy_tier", "_event_time",
                             "_is_late", "_ingested_at", "_batch_id")
@@ -152,7 +161,7 @@ def job_columns(fmt: Format) -> tuple[str, ...]:
     ``fmt`` (beside the partition columns): none of them may be a column of the route."""
     if fmt == "envelope":
         return ()
-    own = (*KAFKA_COLUMNS, *WORKING_COLUMNS, *LANDING_METADATA_COLUMNS)
+    own = (*WORKING_COLUMNS, *LANDING_METADATA_COLUMNS)
     return (*own, *DEBEZIUM_COLUMNS) if fmt == "debezium" else own
 
 

@@ -57,7 +57,14 @@ from lakejobs.streaming.landing_writer import (
     read_landing,
     write_parquet_batch,
 )
-from lakejobs.streaming.manifest import Manifest, Route, load_manifest, require_routes
+from lakejobs.streaming.manifest import (
+    POSITION_COLUMNS,
+    RECORD_COLUMNS,
+    Manifest,
+    Route,
+    load_manifest,
+    require_routes,
+)
 from lakejobs.streaming.metrics import METRICS_SCHEMA, BatchMetrics
 from lakejobs.streaming.record_files import read_record_files
 from lakejobs.streaming.routing import (
@@ -164,7 +171,7 @@ class LandingSink:
             # restarts from its checkpoint (exactly once still holds).
             decoded = []
             for group in routed.groups:
-                rows = group.frame.drop("value").localCheckpoint(eager=True)
+                rows = group.frame.drop("_kafka_value").localCheckpoint(eager=True)
                 cached.append(rows)
                 decoded.append(Group(group.routes, rows))
             stamped = stamp_batch(RoutedBatch(tuple(decoded), routed.unrouted),
@@ -196,7 +203,7 @@ class LandingSink:
         :func:`_dedupe_families`), cached (small; used by every action)."""
         keys = family[0].routes[0].dedupe_columns
         if not keys:
-            return self.spark.createDataFrame([], "topic string, partition int, offset long")
+            return self.spark.createDataFrame([], "_topic string, _partition int, _offset long")
         routes = tuple(r for g in family for r in g.routes)
         history = self._history(routes, ingested_at, watermark, batch_id)
         return duplicate_offsets(keys, history, _dedupe_rows(family, keys)).persist()
@@ -377,7 +384,7 @@ def _dated(route: Route) -> bool:
 def _dedupe_rows(family: list[Group], keys: tuple[str, ...]) -> DataFrame:
     """The dedupe keys, Kafka positions and errors of a family's records, in one frame. Keys
     whose types differ between the groups are compared as text."""
-    columns = [*keys, "topic", "partition", "offset", "_error"]
+    columns = [*keys, *POSITION_COLUMNS, "_error"]
     frames = [g.frame.select(*[F.col(f"`{c}`") for c in columns]) for g in family]
     for key in keys:
         if len({f.schema[key].dataType for f in frames}) > 1:
@@ -403,9 +410,10 @@ def _release(frame: DataFrame) -> None:
 def _with_values(frame: DataFrame, records: DataFrame) -> DataFrame:
     """The quarantined rows of a decoded group with their raw Kafka value, from the batch's
     records (one row per record: topic, partition and offset identify it)."""
-    position = ["topic", "partition", "offset"]
+    position = [F.col(c).alias(RECORD_COLUMNS[c]) for c in ("topic", "partition", "offset",
+                                                             "value")]
     return frame.where(F.col("_error").isNotNull()).join(
-        records.select(*position, "value"), on=position, how="left")
+        records.select(*position), on=list(POSITION_COLUMNS), how="left")
 
 
 def _avro_decoder(settings: Settings):

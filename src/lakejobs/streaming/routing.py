@@ -5,7 +5,8 @@ writer schemas of Avro records.
 Every record ends in exactly one of the frames :func:`route_batch` returns:
 
 - a *group* frame (one per Debezium/JSON/Avro route, one for all envelope routes) holding the
-  landing columns of the group's routes, the raw Kafka columns, ``_route`` and ``_error``;
+  landing columns of the group's routes, the raw Kafka columns (renamed apart from the routes'
+  columns: :data:`~lakejobs.streaming.manifest.RECORD_COLUMNS`), ``_route`` and ``_error``;
   rows with ``_error`` set are quarantined from there, the others land;
 - the *unrouted* frame: records too large to decode, on a topic no route reads, or of a
   Debezium source table no route names (or naming none), each with its reason.
@@ -24,7 +25,13 @@ from pyspark.sql import types as T
 from lakejobs.columns import MAX_MICROS, MIN_MICROS
 from lakejobs.streaming.debezium import decode_debezium
 from lakejobs.streaming.envelope import decode_envelope
-from lakejobs.streaming.manifest import KAFKA_COLUMNS, PARTITION_COLUMNS, Manifest, Route
+from lakejobs.streaming.manifest import (
+    KAFKA_COLUMNS,
+    PARTITION_COLUMNS,
+    RECORD_COLUMNS,
+    Manifest,
+    Route,
+)
 from lakejobs.streaming.plain_json import decode_json
 from lakejobs.streaming.reasons import OVERSIZE, UNDECODABLE, UNKNOWN_ROUTE
 
@@ -49,7 +56,7 @@ class Group:
     """Records decoded together: one route, or every envelope route."""
 
     routes: tuple[Route, ...]
-    frame: DataFrame  # landing columns + KAFKA_COLUMNS + _route, _error, _error_detail
+    frame: DataFrame  # landing columns + RECORD_COLUMNS + _route, _error, _error_detail
 
     @property
     def name(self) -> str:
@@ -59,7 +66,7 @@ class Group:
 @dataclass(frozen=True)
 class RoutedBatch:
     groups: tuple[Group, ...]
-    unrouted: DataFrame  # KAFKA_COLUMNS + _error, _error_detail
+    unrouted: DataFrame  # RECORD_COLUMNS + _error, _error_detail
 
 
 AvroDecoder = Callable[[Route], Callable[[DataFrame], DataFrame]]
@@ -156,7 +163,7 @@ class BatchDecoder:
 def _envelope_group(routes: tuple[Route, ...]) -> Callable[[DataFrame], DataFrame]:
     topics = sorted({t for r in routes for t in r.topics})
     decode = decode_envelope(routes)
-    columns = ["_row.*", *KAFKA_COLUMNS, "_route", "_error", "_error_detail", "_event_time",
+    columns = ["_row.*", *record_columns(), "_route", "_error", "_error_detail", "_event_time",
                F.col("_row.event_version").cast("string").alias("_schema_version")]
     on_topics = F.col("topic").isin(topics)
 
@@ -181,7 +188,7 @@ def _route_decoder(route: Route, avro: Callable[[DataFrame], DataFrame] | None =
     ``shared_topics``: the topics other routes read too (see :func:`_source_matches`)."""
     on_route = F.col("topic").isin(list(route.topics)) & _source_matches(route, shared_topics)
     columns = [F.col(f"_row.`{c.name}`").alias(c.name) for c in route.columns]
-    common = [*KAFKA_COLUMNS, F.lit(route.name).alias("_route"), "_error", "_error_detail"]
+    common = [*record_columns(), F.lit(route.name).alias("_route"), "_error", "_error_detail"]
     if route.format == "debezium":
         decode = decode_debezium(route.columns, key_fields=route.key)
         source = F.col("_source")
@@ -285,7 +292,13 @@ def _unrouted_columns(manifest: Manifest, fits: Column) -> list[Column]:
                                   "names no table"))
         .otherwise(F.lit("no route for this Debezium source table"))
     )
-    return [*KAFKA_COLUMNS, reason.alias("_error"), detail.alias("_error_detail")]
+    return [*record_columns(), reason.alias("_error"), detail.alias("_error_detail")]
+
+
+def record_columns() -> list[Column]:
+    """The Kafka columns of the batch's records under their names in the decoded rows
+    (:data:`~lakejobs.streaming.manifest.RECORD_COLUMNS`)."""
+    return [F.col(c).alias(RECORD_COLUMNS[c]) for c in KAFKA_COLUMNS]
 
 
 def _stamp(ingested_at: datetime, batch_id: int) -> Callable[[DataFrame], DataFrame]:
@@ -310,14 +323,13 @@ def landing_rows(group: Group, target: str) -> DataFrame:
     # an Avro key is framed binary (magic byte, schema id, Avro): as text it would be invalid
     # UTF-8, mangled on the way, so it lands as the hex of its bytes
     binary_key = routes[0].format.startswith("avro")
-    partition_key = F.hex("key") if binary_key else F.col("key").cast("string")
+    partition_key = F.hex("_kafka_key") if binary_key else F.col("_kafka_key").cast("string")
     tier = F.lit(routes[0].privacy_tier)
     for route in routes[1:]:
         tier = F.when(F.col("_route") == route.name, route.privacy_tier).otherwise(tier)
     # manifest.LANDING_METADATA_COLUMNS: the names a route's own columns may not take
     metadata = [
-        F.col("topic").alias("_topic"), F.col("partition").alias("_partition"),
-        F.col("offset").alias("_offset"), F.col("timestamp").alias("_kafka_timestamp"),
+        "_topic", "_partition", "_offset", "_kafka_timestamp",
         partition_key.alias("_partition_key"), "_schema_version",
         tier.alias("_privacy_tier"), "_event_time", "_is_late",
         "_ingested_at", "_batch_id", *PARTITION_COLUMNS,
@@ -332,15 +344,16 @@ def quarantine_rows(frame: DataFrame) -> DataFrame:
     """Rows with ``_error`` set, in the quarantine table's shape."""
     route = F.col("_route") if "_route" in frame.columns else F.lit(None).cast("string")
     return frame.where(F.col("_error").isNotNull()).select(
-        F.col("key").alias("raw_key"), F.col("value").alias("raw_value"), "topic",
-        "partition", "offset", F.col("timestamp").alias("kafka_timestamp"),
+        F.col("_kafka_key").alias("raw_key"), F.col("_kafka_value").alias("raw_value"),
+        F.col("_topic").alias("topic"), F.col("_partition").alias("partition"),
+        F.col("_offset").alias("offset"), F.col("_kafka_timestamp").alias("kafka_timestamp"),
         F.col("_error").alias("reason"), F.col("_error_detail").alias("detail"),
         route.alias("route"), F.col("_ingested_at").alias("ingested_at"),
         F.col("_batch_id").alias("batch_id"), *PARTITION_COLUMNS,
     )
 
 
-_NOT_DATA = {*KAFKA_COLUMNS, "_route", "_error", "_error_detail", "_event_time",
+_NOT_DATA = {*RECORD_COLUMNS.values(), "_route", "_error", "_error_detail", "_event_time",
              "_schema_version", "_ingested_at", "_batch_id", "_duplicate", "_is_late",
              *PARTITION_COLUMNS}
 
