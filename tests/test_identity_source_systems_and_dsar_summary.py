@@ -11,6 +11,7 @@ import pytest
 from chispa import assert_df_equality
 from identity_support import DAY1, SALT, IdentityLake, ev
 from pyspark.sql import DataFrame, SparkSession
+from test_dedupe_job import CUSTOMER_SOURCE, PeopleLake
 from test_dsar_edge_cases import write, write_members
 from test_dsar_vacuum_and_job_errors import file_requests, master_data_config, run_dsar
 
@@ -133,6 +134,40 @@ def test_one_table_listed_twice_is_refused_naming_both_positions() -> None:
         "dev.yaml: dedupe: sources.2: staging.crm_contacts is already sources.0: expected each "
         "table once (its rows would be read twice, each one taken for an older version of "
         "itself)")
+
+
+def test_records_of_two_tables_sharing_a_key_are_quarantined_every_version(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """What the config cannot see: a people row naming its system ``retail``, as the customers
+    table's fixed system, with a customer's id. Both records (every version) are quarantined
+    as ``key_collision``; before, the older was dropped as a version of the other."""
+    lake = PeopleLake(spark, tmp_path, extra_sources=(CUSTOMER_SOURCE,))
+    lake.stage([
+        ("1", "retail", "Cy", "Dale", None, "cy@z.org", None, None, None, None, None,
+         "2026-03-01 10:00:00"),
+        ("1", "retail", "Cy", "Dale", None, "cy@new.org", None, None, None, None, None,
+         "2026-03-02 10:00:00"),  # a second version of the colliding record
+        ("2", "crm", "Ann", "Lee", None, "ann@x.org", None, None, None, None, None,
+         "2026-03-01 10:00:00"),
+    ])
+    lake.stage_customers([(1, "Bob Stone", "bob@y.org", None, None, "2026-03-01 10:00:00"),
+                          (3, "Eve Moss", "eve@w.org", None, None, "2026-03-01 10:00:00")])
+
+    result = lake.run("r1")
+
+    assert (result.rows_read, result.rows_written, result.rows_quarantined) == (5, 2, 3)
+    assert (result.summary["identities"], result.summary["older_versions"],
+            result.summary["quarantined"]) == (2, 0, 3)
+    assert_df_equality(
+        lake.table("source_identities", zone="quarantine").select("source_table", "reason"),
+        spark.createDataFrame([("staging.people", "key_collision"),
+                               ("staging.people", "key_collision"),
+                               ("staging.customers", "key_collision")],
+                              "source_table string, reason string"),
+        ignore_row_order=True, ignore_nullable=True)
+    assert sorted(r.identity_key for r in lake.table("source_identities").collect()) == [
+        "crm:2", "retail:3"]
 
 
 # 2. the DSAR job's run-log summary

@@ -3,8 +3,8 @@
 Steps (each documented in its module):
 
 1. ``source_identities`` from every ``dedupe.sources`` table (:mod:`.source_identities`); rows
-   without a record id are quarantined with a reason; older versions of a record give way to
-   the latest.
+   without a record id are quarantined with a reason, as are records whose key a record of
+   another table shares (``key_collision``); older versions of a record give way to the latest.
 2. Candidate pairs by blocking rules (:mod:`.blocking`).
 3. Comparison levels, Fellegi–Sunter weights by EM, decisions (:mod:`.matching`).
 4. Reviewer decisions applied, review queue rebuilt (:mod:`.review_queue`).
@@ -72,6 +72,8 @@ from lakejobs.runtime import JobContext, JobResult
 log = logging.getLogger(__name__)
 
 QUARANTINE_TABLE = "source_identities"
+# a key (``<system>:<id>``) that records of two tables, or two (system, id) pairs, share
+KEY_COLLISION = "key_collision"
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,7 @@ def load_identities(context: JobContext) -> LoadedIdentities | None:
                                            _wanted_columns):
         identities = read_source(rows, source, settings.phone_country_code)
         good, rejected = split_unusable(identities)
-        kept.append(good)
+        kept.append(good.withColumn("_source_table", F.lit(name)))
         bad.append(rejected.select(F.lit(name).alias("source_table"), "reason", "raw"))
         figures[name] = {"rows": rows.count()}
     if not kept:
@@ -112,10 +114,13 @@ def load_identities(context: JobContext) -> LoadedIdentities | None:
     union = kept[0]
     for more in kept[1:]:
         union = union.unionByName(more)
-    newest = Window.partitionBy("source_system", "source_record_id").orderBy(
-        F.desc_nulls_last("updated_at"), "raw")
+    colliding, union = _split_collisions(union)
+    bad.append(colliding.select(F.col("_source_table").alias("source_table"),
+                                F.lit(KEY_COLLISION).alias("reason"), "raw"))
+    newest = Window.partitionBy("_key").orderBy(F.desc_nulls_last("updated_at"), "raw")
     ranked = union.withColumn("_v", F.row_number().over(newest))
-    identities = materialize(ranked.where("_v = 1").drop("_v").transform(with_match_keys(names)))
+    identities = materialize(ranked.where("_v = 1").drop("_v", "_key", "_source_table")
+                             .transform(with_match_keys(names)))
     quarantined = bad[0]
     for more in bad[1:]:
         quarantined = quarantined.unionByName(more)
@@ -126,6 +131,25 @@ def load_identities(context: JobContext) -> LoadedIdentities | None:
         f["quarantined"] = totals.get(name, 0)
     return LoadedIdentities(identities, quarantined, figures, count=identities.count(),
                             older_versions=ranked.where("_v > 1").count())
+
+
+def _split_collisions(records: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """(records whose key another record shares, the others with their key as ``_key``).
+
+    A record is keyed by its source system and record id (``<system>:<id>``): the versions of
+    one record come from one table and name one system and id. A key that two tables give (a
+    ``system_column`` row naming another source's fixed system), or two (system, id) pairs give
+    (a system or id holding ``:``), names different records: taken for one, all but the newest
+    would be dropped as older versions (and a DSAR of one would delete the others). They are
+    quarantined, every version, as ``key_collision``. The config refuses what it can see of
+    this (two sources with one fixed system, one table twice); this is the data's part.
+    """
+    key = F.concat_ws(":", "source_system", "source_record_id")
+    record = F.struct("_source_table", "source_system", "source_record_id")
+    shared = F.size(F.collect_set(record).over(Window.partitionBy("_key"))) > 1
+    marked = records.withColumn("_key", key).withColumn("_collides", shared)
+    return (marked.where("_collides").drop("_collides"),
+            marked.where("not _collides").drop("_collides"))
 
 
 def _wanted_columns(source: DedupeSource) -> list[str]:
