@@ -246,6 +246,21 @@ def test_a_date_event_time_is_late_only_once_its_whole_day_is_older_than_the_wat
         ignore_row_order=True, ignore_nullable=True)
 
 
+def test_a_date_event_times_lag_is_measured_from_the_end_of_its_day(
+    spark: SparkSession, lake_root: Path
+) -> None:
+    """Ingested at 10:30: a record dated today has no lag yet (its day is not over), one of
+    yesterday at least 10.5 hours, one of the day before 34.5 hours. From their midnights the
+    percentiles would be 10.5 hours higher each: the time of day, not the delay."""
+    landing = json_sink(spark, lake_root, dated_route())
+
+    metrics = landing.process(visits(spark, "2026-11-25", "2026-11-24", "2026-11-23"), 0,
+                              INGESTED)
+
+    assert_conserved(metrics)
+    assert (metrics.landed, metrics.lag_p50_s, metrics.lag_p95_s) == (3, 37_800.0, 124_200.0)
+
+
 # ------------------------------------------------------------------- 4. the starting offsets spec
 
 def streaming_config(**streaming: object):

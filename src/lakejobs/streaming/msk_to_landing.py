@@ -79,6 +79,7 @@ from lakejobs.streaming.routing import (
 log = logging.getLogger(__name__)
 
 UNCOMPRESSED_CACHE = {"spark.sql.inMemoryColumnarStorage.compressed": "false"}
+DAY_SECONDS = 86_400.0
 
 
 @dataclass
@@ -243,7 +244,11 @@ class LandingSink:
         A record's lag is ``_ingested_at - _event_time`` in seconds, at least 0: an event time
         after the batch's time (a producer clock running ahead) arrived without delay. Measured
         as it is, it would be negative and pull the percentiles below the real delays (two such
-        records in three made the p50 hours below zero), hiding the lag the metric watches."""
+        records in three made the p50 hours below zero), hiding the lag the metric watches.
+        A ``date`` event time (``_event_time`` holds its midnight) is measured from the day's end,
+        as lateness is (:func:`~lakejobs.streaming.dedupe.flag_late`): the least lag the record
+        can have had. From its midnight, a record of today ingested at 10:30 counted 10.5 hours
+        late, and a date route's percentiles measured the time of day, not the delay."""
         outcome_columns = ["_route", "_error", "_duplicate", "_is_late", "_lag"]
         unrouted = routed.unrouted.select(
             F.lit(None).cast("string").alias("_route"), "_error",
@@ -251,7 +256,10 @@ class LandingSink:
             F.lit(None).cast("double").alias("_lag"))
         outcomes = unrouted
         for group in routed.groups:
-            raw_lag = F.col("_ingested_at").cast("double") - F.col("_event_time").cast("double")
+            event_s = F.col("_event_time").cast("double")
+            if _dated(group.routes[0]):
+                event_s = event_s + DAY_SECONDS
+            raw_lag = F.col("_ingested_at").cast("double") - event_s
             # not greatest(): it skips nulls, and a record without an event time has no lag
             lag = F.when(raw_lag < 0, F.lit(0.0)).otherwise(raw_lag)
             outcomes = outcomes.unionByName(group.frame.select(
