@@ -33,12 +33,17 @@ def read_delta(spark: SparkSession, path: str, schema: T.StructType | None = Non
     return spark.read.format("delta").load(path)
 
 
-def append(df: DataFrame, path: str, *, merge_schema: bool = False) -> None:
+def append(df: DataFrame, path: str, *, merge_schema: bool = False,
+           txn: tuple[str, int] | None = None) -> None:
     """Append ``df`` to the Delta table at ``path`` (created on first write); with
-    ``merge_schema`` new columns of ``df`` are added to the table."""
+    ``merge_schema`` new columns of ``df`` are added to the table. ``txn`` (application id,
+    version): Delta's transaction identifiers, which skip the append when that application has
+    committed that version (or a later one) already: an idempotent append."""
     writer = df.write.format("delta").mode("append")
     if merge_schema:
         writer = writer.option("mergeSchema", "true")
+    if txn is not None:
+        writer = writer.option("txnAppId", txn[0]).option("txnVersion", txn[1])
     writer.save(path)
 
 

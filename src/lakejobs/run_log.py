@@ -76,12 +76,6 @@ def append_run(spark: SparkSession, path: str, record: RunRecord, *, app_id: str
     if (app_id is None) != (batch_id is None):
         given, missing = ("app_id", "batch_id") if batch_id is None else ("batch_id", "app_id")
         raise ValueError(f"'{missing}' in append_run cannot be None when '{given}' is given")
-    rows = spark.createDataFrame([astuple(record)], RUN_LOG_SCHEMA)
-    if app_id is None:
-        # mergeSchema: run logs written before the summary column existed gain it on first append
-        append(rows, path, merge_schema=True)
-        return
-    (rows.write.format("delta").mode("append")
-     .option("txnAppId", app_id).option("txnVersion", batch_id)
-     .option("mergeSchema", "true")
-     .save(path))
+    # mergeSchema: run logs written before the summary column existed gain it on first append
+    append(spark.createDataFrame([astuple(record)], RUN_LOG_SCHEMA), path, merge_schema=True,
+           txn=None if app_id is None else (app_id, batch_id))
