@@ -219,18 +219,13 @@ def _images(fields: tuple[FieldSpec, ...], keys: list[FieldSpec], key_schema: T.
 
     key_names = {k.name for k in keys}
 
-    def key_has(part: str) -> bool:  # the wrapper's part, not a key column of that name
-        return part in key_schema.fieldNames() and part not in key_names
+    def key_has(part: str) -> bool:
+        return _key_wrapper_has(part, key_schema, key_names)
 
-    def key(name: str) -> Column:
-        if not key_has("payload"):
-            return F.col(f"`__dbz_key`.`{name}`")
-        return F.when(F.col("__dbz_key.payload").isNotNull(),
-                      F.col(f"`__dbz_key`.`payload`.`{name}`")).otherwise(
-                          F.col(f"`__dbz_key`.`{name}`"))
-
+    wrapped_key = key_has("payload")
     key_image = F.struct(*[
-        (key(f.name) if f.name in key_names else F.lit(None).cast("string")).alias(f.name)
+        (_key_field("__dbz_key", f.name, wrapped_key) if f.name in key_names
+         else F.lit(None).cast("string")).alias(f.name)
         for f in fields])
     is_delete = part("op") == "d"
     images = {
@@ -284,14 +279,30 @@ def _numbers(fields: tuple[FieldSpec, ...], keys: list[FieldSpec], key_schema: T
     return [first, {"__dbzn_row": row, "__dbzn_before": part("before")}]
 
 
+def _key_wrapper_has(part: str, key_schema: T.StructType, key_names: set[str]) -> bool:
+    """Whether the key schema reads the JsonConverter wrapper's ``part`` (not a key column of
+    that name, see :func:`_key_schema`)."""
+    return part in key_schema.fieldNames() and part not in key_names
+
+
+def _key_field(parsed: str, name: str, wrapped: bool) -> Column:
+    """A key field of the parsed key column ``parsed``: the wrapper payload's when the key has
+    one (``wrapped``: the schema reads the wrapper), else the field itself."""
+    plain = F.col(f"`{parsed}`.`{name}`")
+    if not wrapped:
+        return plain
+    # the payload is tested on the parsed key text (__dbz_key), whichever column is read
+    return F.when(F.col("__dbz_key.payload").isNotNull(),
+                  F.col(f"`{parsed}`.`payload`.`{name}`")).otherwise(plain)
+
+
 def _key_numbers(key_numbers: T.StructType, numbers: T.StructType, key_schema: T.StructType,
                  key_names: set[str], tombstone: Column, key_text: Column
                  ) -> tuple[Column, Column]:
     """The ``string`` key fields of a tombstone's Kafka key read as doubles (only where one reads
     like a rewritten number), and the row of :func:`_numbers` they make: the key fields, the
     payload's when the key is wrapped (as :func:`_images` reads the key), null for the others."""
-    # the wrapper's payload, not a key column of that name (see _key_schema)
-    wrapper = "payload" in key_schema.fieldNames() and "payload" not in key_names
+    wrapper = _key_wrapper_has("payload", key_schema, key_names)
     schema = T.StructType([*key_numbers.fields,
                            *([T.StructField("payload", key_numbers)] if wrapper else [])])
     parents = ["__dbz_key", *(["__dbz_key.payload"] if wrapper else [])]
@@ -300,11 +311,7 @@ def _key_numbers(key_numbers: T.StructType, numbers: T.StructType, key_schema: T
     def number(name: str) -> Column:
         if name not in key_numbers.names:
             return F.lit(None).cast("double")
-        if not wrapper:
-            return F.col(f"`__dbzn_key`.`{name}`")
-        return F.when(F.col("__dbz_key.payload").isNotNull(),
-                      F.col(f"`__dbzn_key`.`payload`.`{name}`")).otherwise(
-                          F.col(f"`__dbzn_key`.`{name}`"))
+        return _key_field("__dbzn_key", name, wrapper)
 
     return (F.when(suspect, F.from_json(key_text, schema)),
             F.struct(*[number(name).alias(name) for name in numbers.names]))
