@@ -1,17 +1,28 @@
 """Delta helpers: the latest version read from the transaction log, MERGE row counts on both
 stacks (Delta 4 returns them from the MERGE, Delta 3 from the commit's metrics), and a MERGE
-that would change nothing commits nothing."""
+that would change nothing commits nothing; a change refused as a conflict is tried again."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from chispa import assert_df_equality
 from delta.tables import DeltaTable
+from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from lakejobs.delta_io import latest_version, merge_changed, read_delta, table_version
+from lakejobs import delta_io
+from lakejobs.delta_io import (
+    latest_version,
+    merge_changed,
+    read_delta,
+    retry_on_conflict,
+    table_version,
+)
+from lakejobs.errors import DeltaConflictError
+from lakejobs.scd import ScdConflictError
 
 SCHEMA = "id bigint, name string, _loaded_at string"
 
@@ -46,3 +57,56 @@ def test_versions_and_merge_counts_follow_the_commits(spark: SparkSession, tmp_p
     assert_df_equality(read_delta(spark, path).drop("_loaded_at"),
                        spark.createDataFrame([(1, "a"), (2, "B")], "id bigint, name string"),
                        ignore_row_order=True, ignore_nullable=True)
+
+
+class ConcurrentAppendException(PySparkException):
+    """Named as Delta's conflict is: what :func:`lakejobs._compat.is_delta_conflict` checks."""
+
+
+def failing(errors: list[Exception], result: str):
+    """An action raising ``errors`` one per call, then returning ``result``; and its calls."""
+    calls: list[int] = []
+
+    def action() -> str:
+        calls.append(1)
+        if errors:
+            raise errors.pop(0)
+        return result
+
+    return action, calls
+
+
+def test_a_change_refused_as_a_conflict_is_tried_again_after_a_growing_jittered_pause(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pauses: list[float] = []
+    monkeypatch.setattr(delta_io.time, "sleep", pauses.append)
+    action, calls = failing([ConcurrentAppendException("first"),
+                             ConcurrentAppendException("second")], "done")
+
+    assert retry_on_conflict(action, what="t", attempts=3) == (3, "done")
+    assert len(calls) == 3
+    assert len(pauses) == 2
+    assert 0.1 <= pauses[0] <= 0.3 and 0.2 <= pauses[1] <= 0.6
+
+
+def test_other_errors_are_not_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(delta_io.time, "sleep", lambda _: None)
+    action, calls = failing([PySparkException("not a conflict")], "done")
+
+    with pytest.raises(PySparkException, match="not a conflict"):
+        retry_on_conflict(action, what="t", attempts=3)
+    assert len(calls) == 1
+
+
+def test_conflicts_beyond_the_attempts_raise_the_given_kind_of_conflict_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(delta_io.time, "sleep", lambda _: None)
+    action, calls = failing([ConcurrentAppendException(str(n)) for n in range(3)], "done")
+
+    with pytest.raises(ScdConflictError, match="^merge into t: still conflicting with "
+                                               "concurrent writers after 2 attempts$"):
+        retry_on_conflict(action, what="merge into t", attempts=2, error=ScdConflictError)
+    assert len(calls) == 2
+    assert issubclass(ScdConflictError, DeltaConflictError)

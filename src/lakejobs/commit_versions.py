@@ -15,15 +15,12 @@ from __future__ import annotations
 import logging
 
 from delta.tables import DeltaTable
-from py4j.protocol import Py4JJavaError
-from pyspark.errors import AnalysisException, PySparkException
+from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakejobs._compat import is_delta_conflict
-from lakejobs.delta_io import is_delta_table
-from lakejobs.errors import DeltaConflictError
+from lakejobs.delta_io import is_delta_table, retry_on_conflict
 
 log = logging.getLogger(__name__)
 
@@ -54,25 +51,18 @@ def enable_row_tracking(spark: SparkSession, path: str, *, attempts: int = 5) ->
     if not is_delta_table(spark, path):
         return False
     quoted = path.replace("`", "``")
-    for attempt in range(1, attempts + 1):
+
+    def turn_on() -> bool:
+        # read again on every try: the writer that won the conflict may have turned it on
         if _properties(spark, path).get(ROW_TRACKING) == "true":
             return False
         log.info("%s: turning on Delta row tracking (incremental readers follow commit "
                  "versions)", path)
-        try:
-            spark.sql(f"ALTER TABLE delta.`{quoted}` SET TBLPROPERTIES ('{ROW_TRACKING}' = "
-                      "'true')")
-            return True
-        except (Py4JJavaError, PySparkException) as e:
-            if not is_delta_conflict(e):
-                raise
-            if attempt == attempts:
-                raise DeltaConflictError(
-                    f"{path}: turning on row tracking still conflicted with concurrent writers "
-                    f"after {attempts} attempts") from e
-            log.info("%s: a concurrent writer changed the table while row tracking was turned "
-                     "on: reading it again", path)
-    raise AssertionError("unreachable")
+        spark.sql(f"ALTER TABLE delta.`{quoted}` SET TBLPROPERTIES ('{ROW_TRACKING}' = 'true')")
+        return True
+
+    return retry_on_conflict(turn_on, what=f"{path}: turning on row tracking",
+                             attempts=attempts)[1]
 
 
 def _properties(spark: SparkSession, path: str) -> dict[str, str]:

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import TypeVar
 
 from delta.tables import DeltaMergeBuilder, DeltaTable
+from py4j.protocol import Py4JJavaError
+from pyspark.errors import PySparkException
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import types as T
 
-from lakejobs._compat import current_stack
+from lakejobs._compat import current_stack, is_delta_conflict
+from lakejobs.errors import DeltaConflictError
 from lakejobs.spark_conf import temporary_conf
+
+log = logging.getLogger(__name__)
+R = TypeVar("R")
 
 # Delta refuses a VACUUM retention below the table's (7 days by default) unless this is off.
 RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
@@ -133,6 +143,35 @@ def merge_changed(
 _MERGE_COUNTS = {"num_inserted_rows": "numTargetRowsInserted",
                  "num_updated_rows": "numTargetRowsUpdated",
                  "num_deleted_rows": "numTargetRowsDeleted"}
+
+
+def retry_on_conflict(
+    action: Callable[[], R], *, what: str, attempts: int = 8,
+    error: type[DeltaConflictError] = DeltaConflictError,
+) -> tuple[int, R]:
+    """Run ``action`` (a change of Delta tables that reads what it changes inside the call), and
+    run it again when a concurrent writer's commit makes Delta refuse it as a conflict.
+
+    Between tries a jittered pause (0.1-0.3 s, doubling up to 5 s): two writers that collided
+    should not retry in lockstep. Returns (the try that succeeded, its result).
+
+    Raises:
+        DeltaConflictError: (``error``, one of its kinds) still conflicting after ``attempts``
+            tries; errors other than Delta's conflicts at once.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return attempt, action()
+        except (Py4JJavaError, PySparkException) as e:
+            if not is_delta_conflict(e):
+                raise
+            if attempt == attempts:
+                raise error(f"{what}: still conflicting with concurrent writers after {attempt} "
+                            "attempts") from e
+            pause = min(5.0, 0.2 * 2 ** (attempt - 1)) * (0.5 + random.random())
+            log.info("%s: concurrent commit, retrying in %.1fs (attempt %d)", what, pause, attempt)
+            time.sleep(pause)
+    raise ValueError(f"attempts: expected at least 1, got {attempts}")
 
 
 def execute_merge(merge: DeltaMergeBuilder, table: DeltaTable) -> dict[str, int]:

@@ -21,12 +21,9 @@ conflict and the whole MERGE (source included) is retried on the new snapshot.
 from __future__ import annotations
 
 import logging
-import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from delta.tables import DeltaTable
 from py4j.protocol import Py4JJavaError
@@ -35,9 +32,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakejobs._compat import is_delta_conflict
 from lakejobs.columns import try_cast_sql
-from lakejobs.delta_io import execute_merge
+from lakejobs.delta_io import execute_merge, retry_on_conflict
 from lakejobs.errors import ConfigError, ContractError, DeltaConflictError
 from lakejobs.scd.history import (
     EFF,
@@ -100,7 +96,7 @@ def ensure_dimension(
     builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(schema)
     if deletion_vectors:
         builder = builder.property("delta.enableDeletionVectors", "true")
-    _with_retries(lambda: builder.execute(), what=f"create {path}")
+    retry_on_conflict(builder.execute, what=f"create {path}", error=ScdConflictError)
 
 
 def initial_dimension(changes: DataFrame, spec: ScdSpec) -> DataFrame:
@@ -271,8 +267,8 @@ def _apply_events(
                     append = False
             return False, _merge(spark, path, spec, incoming, touched, ranges, append=False)
 
-        return _with_retries(merge_once, what=f"merge into {path}", max_attempts=max_attempts,
-                             count_attempts=True)
+        return retry_on_conflict(merge_once, what=f"merge into {path}", attempts=max_attempts,
+                                 error=ScdConflictError)
     finally:
         incoming.unpersist()
         touched.unpersist()
@@ -364,28 +360,6 @@ def _merge(
         .whenNotMatchedInsert(condition=F.col("s._action") == "upsert", values=assignments)
     )
     return execute_merge(merge, table)
-
-
-def _with_retries(
-    action: Callable[[], Any], *, what: str, max_attempts: int = 8, count_attempts: bool = False
-) -> Any:
-    for attempt in range(1, max_attempts + 1):
-        try:
-            result = action()
-        except (Py4JJavaError, PySparkException) as e:
-            if not is_delta_conflict(e):
-                raise
-            if attempt == max_attempts:
-                raise ScdConflictError(
-                    f"{what}: still conflicting with concurrent writers after {attempt} attempts"
-                ) from e
-            # Jittered backoff: two writers that collided should not retry in lockstep.
-            pause = min(5.0, 0.2 * 2 ** (attempt - 1)) * (0.5 + random.random())
-            log.info("%s: concurrent commit, retrying in %.1fs (attempt %d)", what, pause, attempt)
-            time.sleep(pause)
-            continue
-        return (attempt, result) if count_attempts else result
-    raise AssertionError("unreachable")
 
 
 def current_rows(dimension: DataFrame) -> DataFrame:
