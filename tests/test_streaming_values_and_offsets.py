@@ -1,5 +1,6 @@
-"""Streaming: lag of future event times, JSON numbers given for string columns, date event
-times and lateness, the starting offsets spec, envelope ids that are not strings."""
+"""Streaming: lag of future event times, JSON numbers, objects and arrays given for string
+columns, date event times and lateness, the starting offsets spec, envelope ids that are not
+strings."""
 
 from __future__ import annotations
 
@@ -128,6 +129,30 @@ def test_the_violation_of_a_rewritten_number_names_the_column_and_what_was_expec
     assert_df_equality(detail, spark.createDataFrame(
         [("code: a JSON number with a fraction or an exponent (Spark's text of it: '1.5'): "
           "expected a JSON string or an integer",)], "detail string"), ignore_nullable=True)
+
+
+def test_a_json_object_or_array_for_a_string_column_lands_as_sparks_compact_text_of_it(
+    spark: SparkSession, lake_root: Path
+) -> None:
+    """What the README states: nested numbers are read through a double (``1.50`` as ``1.5``,
+    digits past the 17th lost, ``1e400`` as the string ``"Infinity"``); integers, strings and
+    key order are kept, spaces dropped. Nothing in that text tells a rewrite from what was sent,
+    so it lands (with a number standing alone, it is refused: the test above)."""
+    landing = json_sink(spark, lake_root, CODES)
+    values = ['{"id": 1, "code": {"b": 1.50, "a": [42, "x y", true, null]}}',
+              '{"id": 2, "code": [12345678901234567890.123, 1e400, 12345678901234567890123]}']
+    records = kafka_frame(spark, [("shop.codes", i, v.encode()) for i, v in enumerate(values)])
+
+    metrics = landing.process(records, 0, INGESTED)
+
+    assert_conserved(metrics)
+    assert (metrics.landed, metrics.quarantined) == (2, 0)
+    expected = spark.createDataFrame(
+        [(1, '{"b":1.5,"a":[42,"x y",true,null]}'),
+         (2, '[1.2345678901234567E19,"Infinity",12345678901234567890123]')],
+        "id bigint, code string")
+    assert_df_equality(landed(spark, lake_root, "codes").select("id", "code"), expected,
+                       ignore_row_order=True, ignore_nullable=True)
 
 
 STATUS_FIELDS = [FieldSpec(name="id", type="bigint", nullable=False),

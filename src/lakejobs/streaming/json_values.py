@@ -11,7 +11,9 @@ A ``string`` field takes a JSON string, or a JSON integer or boolean (Spark copi
 sent). A JSON number with a fraction or an exponent is a contract violation: Spark reads it
 through a double and would land its rewrite (``1.50`` as ``"1.5"``, ``1E3`` as ``"1000.0"``,
 ``1e400`` as ``"\"Infinity\""``), a value the producer never sent (see :func:`number_struct`).
-A JSON object or array still lands as Spark's compact JSON text of it.
+A JSON object or array lands as Spark's compact JSON text of it, its numbers rewritten the same
+way (through a double: digits past the 17th lost, ``1e400`` as ``"Infinity"``); unlike a number
+standing alone, nothing in that text tells a rewrite from what was sent, so it is not refused.
 """
 
 from __future__ import annotations
