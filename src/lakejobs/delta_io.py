@@ -44,16 +44,22 @@ def read_delta(spark: SparkSession, path: str, schema: T.StructType | None = Non
 
 
 def append(df: DataFrame, path: str, *, merge_schema: bool = False,
-           txn: tuple[str, int] | None = None) -> None:
+           txn: tuple[str, int] | None = None, partition_by: Sequence[str] | None = None,
+           properties: Mapping[str, str] | None = None) -> None:
     """Append ``df`` to the Delta table at ``path`` (created on first write); with
     ``merge_schema`` new columns of ``df`` are added to the table. ``txn`` (application id,
     version): Delta's transaction identifiers, which skip the append when that application has
-    committed that version (or a later one) already: an idempotent append."""
+    committed that version (or a later one) already: an idempotent append. ``partition_by`` and
+    ``properties`` (table properties) shape the table this write creates."""
     writer = df.write.format("delta").mode("append")
     if merge_schema:
         writer = writer.option("mergeSchema", "true")
     if txn is not None:
         writer = writer.option("txnAppId", txn[0]).option("txnVersion", txn[1])
+    if partition_by is not None:
+        writer = writer.partitionBy(*partition_by)
+    for key, value in (properties or {}).items():
+        writer = writer.option(key, value)
     writer.save(path)
 
 

@@ -18,7 +18,7 @@ import logging
 
 from pyspark.sql import DataFrame, SparkSession
 
-from lakejobs.delta_io import is_delta_table, read_delta
+from lakejobs.delta_io import append, is_delta_table, read_delta
 from lakejobs.errors import LandingConflictError
 from lakejobs.hadoop_files import delete_tree, glob, read_lines, write_text
 from lakejobs.streaming.manifest import PARTITION_COLUMNS
@@ -46,17 +46,10 @@ def append_once(df: DataFrame, path: str, *, app_id: str, batch_id: int,
                 partition_by: tuple[str, ...] = PARTITION_COLUMNS,
                 properties: dict[str, str] | None = None) -> None:
     """Append ``df`` to the Delta table at ``path`` unless this batch was already written;
-    ``properties`` are the table's properties if this write creates it (ignored afterwards)."""
-    writer = (
-        df.write.format("delta").mode("append")
-        .option("txnAppId", app_id)
-        .option("txnVersion", batch_id)
-        .option("mergeSchema", "true")  # a new route version may add nullable columns
-        .partitionBy(*partition_by)
-    )
-    for key, value in (properties or {}).items():
-        writer = writer.option(key, value)
-    writer.save(path)
+    ``properties`` are the table's properties if this write creates it (ignored afterwards).
+    ``mergeSchema``: a new route version may add nullable columns."""
+    append(df, path, merge_schema=True, txn=(app_id, batch_id), partition_by=partition_by,
+           properties=properties)
 
 
 def write_parquet_batch(df: DataFrame, path: str, *, batch_id: int, writer_id: str) -> None:
