@@ -26,6 +26,7 @@ from functools import partial
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+from pyspark.sql.window import Window
 
 from lakejobs.delta_io import append, is_delta_table, read_delta
 from lakejobs.paths import validate_name
@@ -150,30 +151,36 @@ class BookmarkStore:
         rows = read_delta(self.spark, self.path, BOOKMARK_SCHEMA).where(
             F.col("job_name") == job_name
         )
-        latest = (
-            rows.where(F.col("kind") == WATERMARK)
-            .groupBy("source")
-            .agg(F.max_by("value", "committed_at").alias("value"),
-                 F.max("committed_at").alias("marked_at"))
-        )
-        marks = latest.collect()  # one row per source of one job: bounded by the job's inputs
-        # the batches opened after each source's last committed watermark (a successful run
-        # commits its watermark after every batch it opened): failed runs' batches only
-        opened = (
-            rows.where(F.col("kind") == PENDING)
-            .join(latest.select("source", "marked_at"), on="source", how="left")
-            .where(F.col("marked_at").isNull() | (F.col("committed_at") > F.col("marked_at")))
+        # One query reading the table once: per source, the latest committed watermark and the
+        # batches opened after it (a successful run commits its watermark after every batch it
+        # opened: failed runs' batches only). Joining the batches to an aggregation of the same
+        # rows reads the table twice, and Delta lists its files once more at execution (the
+        # second read's attributes differ from those its file list was prepared for).
+        by_source = Window.partitionBy("source")
+        is_mark = F.col("kind") == WATERMARK
+        marked_at = F.max(F.when(is_mark, F.col("committed_at"))).over(by_source)
+        mark = F.max_by(F.when(is_mark, F.col("value")),
+                        F.when(is_mark, F.col("committed_at"))).over(by_source)
+        wanted = (
+            rows.where(F.col("kind").isin(WATERMARK, PENDING))
+            .select("source", "kind", "value", "committed_at", marked_at.alias("marked_at"),
+                    mark.alias("mark"))
+            .where((is_mark & (F.col("committed_at") == F.col("marked_at")))
+                   | (~is_mark & (F.col("marked_at").isNull()
+                                  | (F.col("committed_at") > F.col("marked_at")))))
             .orderBy("committed_at")
-            .collect()
+            .collect()  # per source its watermark and failed runs' batches: bounded
         )
+        watermarks = {r.source: r.mark for r in wanted if r.kind == WATERMARK}
         pending: dict[str, list[WatermarkBatch]] = defaultdict(list)
-        for row in opened:
-            pending[row.source].append(WatermarkBatch.from_json(row.value))
+        for row in wanted:
+            if row.kind == PENDING:
+                pending[row.source].append(WatermarkBatch.from_json(row.value))
         processed = rows.where(F.col("kind") == FILE).select("source", "value")
         return JobBookmarks(
             spark=self.spark,
             job_name=job_name,
-            watermarks={r.source: r.value for r in marks},
+            watermarks=watermarks,
             processed=processed,
             opened=dict(pending),
             record_now=partial(self._record, job_name, run_id) if run_id is not None else None,

@@ -111,17 +111,27 @@ def close_scope(store: IdentityStore, touched: DataFrame, settings: IdentitySett
     belong to."""
     resolution = store.read("identity_resolution").select("node", "identity_id")
     edges = store.read("identity_edges").where(is_live_edge(settings.types, as_of))
-    touched = touched.select("node").distinct()
+    # kept: the plan below uses it twice, and a Delta table read twice in one query has its
+    # files listed once more at execution (the copy's attributes differ from those its file
+    # list was prepared for)
+    touched = materialize(touched.select("node").distinct())
     neighbours = (
-        edges.join(touched.select(F.col("node").alias("src")), on="src", how="left_semi")
-        .select(F.col("dst").alias("node"))
-        .union(edges.join(touched.select(F.col("node").alias("dst")), on="dst", how="left_semi")
-               .select(F.col("src").alias("node")))
+        _edge_ends(edges).join(touched, on="node", how="left_semi")
+        .select(F.col("other").alias("node"))
     )
     reached = touched.union(neighbours).distinct()
     identities = resolution.join(reached, on="node", how="left_semi").select("identity_id")
     members = resolution.join(identities.distinct(), on="identity_id", how="left_semi")
     return reached.union(members.select("node")).distinct()
+
+
+def _edge_ends(edges: DataFrame) -> DataFrame:
+    """Each edge once from either end: (``node``, ``other``), from one read of ``edges``."""
+    ends = F.explode(F.array(
+        F.struct(F.col("src").alias("node"), F.col("dst").alias("other")),
+        F.struct(F.col("dst").alias("node"), F.col("src").alias("other")),
+    ))
+    return edges.select(ends.alias("_end")).select("_end.node", "_end.other")
 
 
 def aged_out(store: IdentityStore, settings: IdentitySettings, since: datetime,
@@ -134,9 +144,7 @@ def aged_out(store: IdentityStore, settings: IdentitySettings, since: datetime,
     edges = store.read("identity_edges").where(
         is_live_edge(types, since) & ~is_live_edge(types, as_of)
     )
-    return nodes.union(edges.select(F.col("src").alias("node"))).union(
-        edges.select(F.col("dst").alias("node"))
-    )
+    return nodes.union(_edge_ends(edges).select("node"))
 
 
 def ingest_sources(
