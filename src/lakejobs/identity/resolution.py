@@ -111,9 +111,9 @@ def close_scope(store: IdentityStore, touched: DataFrame, settings: IdentitySett
     belong to."""
     resolution = store.read("identity_resolution").select("node", "identity_id")
     edges = store.read("identity_edges").where(is_live_edge(settings.types, as_of))
-    # kept: the plan below uses it twice, and a Delta table read twice in one query has its
-    # files listed once more at execution (the copy's attributes differ from those its file
-    # list was prepared for)
+    # kept: the plan below uses it twice, and it reads Delta tables (the aged-out nodes and
+    # edges); a table read twice in one query has its files listed once more at execution (the
+    # second read's attributes differ from those its file list was prepared for)
     touched = materialize(touched.select("node").distinct())
     neighbours = (
         _edge_ends(edges).join(touched, on="node", how="left_semi")
