@@ -52,7 +52,7 @@ from lakejobs.config import Settings
 from lakejobs.delta_io import append, insert_new, is_delta_table, read_delta, vacuum
 from lakejobs.identity.components import connected_components, materialize
 from lakejobs.identity.dsar_master_data import canonical_id_known, forget_canonical_user
-from lakejobs.identity.graph import hashed, salt_frame, with_salt
+from lakejobs.identity.graph import edge_ends, hashed, salt_frame, with_salt
 from lakejobs.identity.resolution import parse_as_of, resolve_scope
 from lakejobs.identity.store import TOMBSTONE_SCHEMA, IdentityStore, delete_matching
 from lakejobs.paths import LakePaths
@@ -111,18 +111,19 @@ def user_node(user_id: str, salt: str) -> str:
 def persons_nodes(store: IdentityStore, node: str) -> DataFrame:
     """The nodes that belong to the user ``node`` alone (see the module docstring)."""
     spark = store.spark
-    edges = store.read("identity_edges").select("src", "dst", "src_type", "dst_type")
+    edges = store.read("identity_edges").select("src", "dst")
     identity = store.read("identity_resolution").where(F.col("node") == node).select("identity_id")
     members = store.read("identity_resolution").join(identity, on="identity_id", how="left_semi")
-    start = members.select("node").union(spark.createDataFrame([(node,)], "node string"))
-    # non-linkable neighbours (devices) and the users they lead to, so that a shared device is
-    # seen to be shared
-    ends = edges.select(F.col("src").alias("a"), F.col("dst").alias("b"), "dst_type").union(
-        edges.select(F.col("dst").alias("a"), F.col("src").alias("b"), F.col("src_type")))
-    near = ends.join(start.withColumnRenamed("node", "a"), on="a", how="left_semi").select(
-        F.col("b").alias("node"))
-    users_of_near = ends.join(near.withColumnRenamed("node", "a"), on="a", how="left_semi").where(
-        F.col("b").startswith(f"{USER_PREFIX}:")).select(F.col("b").alias("node"))
+    # each step kept (one person's surroundings: bounded), so that each query reads the edges
+    # once: their non-linkable neighbours (devices) and the users those lead to, so that a
+    # shared device is seen to be shared
+    start = materialize(
+        members.select("node").union(spark.createDataFrame([(node,)], "node string")).distinct())
+    ends = edge_ends(edges)
+    near = materialize(ends.join(start, on="node", how="left_semi")
+                       .select(F.col("other").alias("node")).distinct())
+    users_of_near = ends.join(near, on="node", how="left_semi").where(
+        F.col("other").startswith(f"{USER_PREFIX}:")).select(F.col("other").alias("node"))
     candidates = materialize(start.union(near).union(users_of_near).distinct())
     inside = (
         edges.join(candidates.withColumnRenamed("node", "src"), on="src", how="left_semi")

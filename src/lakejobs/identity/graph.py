@@ -46,6 +46,17 @@ EDGE_SCHEMA = T.StructType(
 )
 
 
+def edge_ends(edges: DataFrame) -> DataFrame:
+    """Each edge once from either end: (``node``, ``other``), from one read of ``edges`` (a
+    Delta table read twice in one query has its files listed once more at execution: the
+    second read's attributes differ from those its file list was prepared for)."""
+    ends = F.explode(F.array(
+        F.struct(F.col("src").alias("node"), F.col("dst").alias("other")),
+        F.struct(F.col("dst").alias("node"), F.col("src").alias("other")),
+    ))
+    return edges.select(ends.alias("_end")).select("_end.node", "_end.other")
+
+
 def salt_frame(spark: SparkSession, salt: str) -> DataFrame:
     """A one-row frame holding the salt, to be joined in (see the module docstring)."""
     return spark.createDataFrame([(salt,)], T.StructType([T.StructField(SALT, T.StringType())]))

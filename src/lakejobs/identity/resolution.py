@@ -21,6 +21,7 @@ from lakejobs.errors import ConservationError, JobArgumentError
 from lakejobs.identity.components import connected_components, materialize
 from lakejobs.identity.confidence import node_confidence
 from lakejobs.identity.graph import (
+    edge_ends,
     edge_observations,
     is_live_edge,
     is_live_node,
@@ -116,22 +117,13 @@ def close_scope(store: IdentityStore, touched: DataFrame, settings: IdentitySett
     # second read's attributes differ from those its file list was prepared for)
     touched = materialize(touched.select("node").distinct())
     neighbours = (
-        _edge_ends(edges).join(touched, on="node", how="left_semi")
+        edge_ends(edges).join(touched, on="node", how="left_semi")
         .select(F.col("other").alias("node"))
     )
     reached = touched.union(neighbours).distinct()
     identities = resolution.join(reached, on="node", how="left_semi").select("identity_id")
     members = resolution.join(identities.distinct(), on="identity_id", how="left_semi")
     return reached.union(members.select("node")).distinct()
-
-
-def _edge_ends(edges: DataFrame) -> DataFrame:
-    """Each edge once from either end: (``node``, ``other``), from one read of ``edges``."""
-    ends = F.explode(F.array(
-        F.struct(F.col("src").alias("node"), F.col("dst").alias("other")),
-        F.struct(F.col("dst").alias("node"), F.col("src").alias("other")),
-    ))
-    return edges.select(ends.alias("_end")).select("_end.node", "_end.other")
 
 
 def aged_out(store: IdentityStore, settings: IdentitySettings, since: datetime,
@@ -144,7 +136,7 @@ def aged_out(store: IdentityStore, settings: IdentitySettings, since: datetime,
     edges = store.read("identity_edges").where(
         is_live_edge(types, since) & ~is_live_edge(types, as_of)
     )
-    return nodes.union(_edge_ends(edges).select("node"))
+    return nodes.union(edge_ends(edges).select("node"))
 
 
 def ingest_sources(
