@@ -361,13 +361,19 @@ def test_a_retention_above_seven_days_keeps_the_files_written_within_it(
     assert (deleted, file_names(spark, path)) == (1, sorted([second, current]))
 
 
+def events_lake(spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *,
+                retention_hours: int) -> IdentityLake:
+    """A lake whose one DSAR table is the staging events, vacuumed with a short retention."""
+    monkeypatch.setenv("LAKEJOBS_IDENTITY_SALT", SALT)
+    return IdentityLake(spark, tmp_path, dsar_tables=[
+        {"zone": "staging", "table": "events", "columns": STAGING_EVENTS}],
+        maintenance={"retention_hours": retention_hours, "allow_short_retention": True})
+
+
 def test_the_dsar_vacuum_keeps_the_maintenance_retention(
     spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("LAKEJOBS_IDENTITY_SALT", SALT)
-    lake = IdentityLake(spark, tmp_path, dsar_tables=[
-        {"zone": "staging", "table": "events", "columns": STAGING_EVENTS}],
-        maintenance={"retention_hours": 2, "allow_short_retention": True})
+    lake = events_lake(spark, tmp_path, monkeypatch, retention_hours=2)
     events = str(lake.root / "staging" / "events")
     lake.stage([ev(1, DAY1, user="U1"), ev(2, DAY1, user="U2")])
     lake.run("r1", DAY1)
@@ -389,10 +395,7 @@ def test_the_dsar_vacuum_keeps_the_maintenance_retention(
 def test_every_dsar_run_vacuums_the_jobs_own_tables_side_by_side_and_restores_the_session(
     spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("LAKEJOBS_IDENTITY_SALT", SALT)
-    lake = IdentityLake(spark, tmp_path, dsar_tables=[
-        {"zone": "staging", "table": "events", "columns": STAGING_EVENTS}],
-        maintenance={"retention_hours": 0, "allow_short_retention": True})
+    lake = events_lake(spark, tmp_path, monkeypatch, retention_hours=0)
     lake.stage([ev(1, DAY1, user="U1", anon="A1"), ev(2, DAY1, user="U2", anon="A2")])
     lake.run("r1", DAY1)
     file_requests(spark, lake.root, [("req-1", "U1", DAY1, None)])
