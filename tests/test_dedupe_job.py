@@ -4,7 +4,7 @@ a review round trip, idempotent reruns, versioned profiles with a change feed.""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,8 +12,10 @@ from chispa import assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from lakejobs.config import DedupeSettings
 from lakejobs.delta_io import table_version
 from lakejobs.errors import ConfigError
+from lakejobs.identity.dedupe import _fingerprint
 from lakejobs.identity.dedupe_store import SCHEMAS
 from lakejobs.identity.dsar import REQUEST_SCHEMA
 from lakejobs.people_data import generate_people
@@ -67,8 +69,10 @@ class PeopleLake:
             "updated_at", F.to_timestamp("updated_at"))
         df.write.format("delta").mode("overwrite").save(str(self.root / "staging" / "customers"))
 
-    def run(self, run_id: str, job: str = "master_data_dedupe") -> JobResult:
-        argv = ["x", "--JOB_NAME", run_id, "--env", "dev", "--config", str(self.config)]
+    def run(self, run_id: str, job: str = "master_data_dedupe", *, job_name: str | None = None,
+            extra: tuple[str, ...] = ()) -> JobResult:
+        argv = ["x", "--JOB_NAME", job_name or run_id, "--env", "dev", "--config",
+                str(self.config), "--JOB_RUN_ID", run_id, *extra]
         return run_job(get_job(job), argv, spark=self.spark).result
 
     def path(self, table: str, zone: str = "curated") -> str:
@@ -205,6 +209,47 @@ def test_dedupe_end_to_end_with_a_review_round_trip(spark: SparkSession, tmp_pat
     third = lake.run("r3").summary
     assert lake.versions() == before
     assert third["queue"] == second["queue"]
+
+
+def test_a_run_whose_inputs_did_not_change_recomputes_nothing_until_one_does_or_full_is_asked(
+        spark: SparkSession, tmp_path: Path) -> None:
+    lake = PeopleLake(spark, tmp_path)
+    records = rows_of(generate_people(12, seed=4).records)
+    lake.stage(records)
+    first = lake.run("r1", job_name="dedupe").summary
+    before = lake.versions()
+
+    skipped = lake.run("r2", job_name="dedupe")
+    assert (skipped.rows_read, skipped.rows_written) == (0, 0)
+    assert skipped.summary["skipped"] == "inputs unchanged"
+    # the review queue is still reported (its age is what alerting watches)
+    assert {k: skipped.summary[k] for k in ("queue", "queue_open", "dismissed", "approved")} == {
+        k: first[k] for k in ("queue", "queue_open", "dismissed", "approved")}
+    assert skipped.summary["queue_age_hours"] >= first["queue_age_hours"]
+    assert lake.versions() == before
+
+    forced = lake.run("r3", job_name="dedupe", extra=("--full", "true")).summary
+    assert "skipped" not in forced and forced["identities"] == first["identities"] == len(records)
+    assert lake.versions() == before  # recomputed, and nothing differed
+
+    # a reviewer's decision is an input: the next run recomputes (and counts it: no such pair)
+    spark.createDataFrame([("no-such-pair", "approve", "ann@review", datetime(2026, 1, 1))],
+                          "pair_id string, decision string, reviewer string, "
+                          "decided_at timestamp").write.format("delta").mode("append").save(
+        lake.path("merge_decisions"))
+    assert lake.run("r4", job_name="dedupe").summary["decisions_unknown_pair"] == 1
+    assert lake.run("r5", job_name="dedupe").summary["skipped"] == "inputs unchanged"
+
+
+def test_the_dedupe_fingerprint_follows_every_table_state_and_setting() -> None:
+    inputs, outputs = {"staging.people": "id-1@3", "merge_decisions": None}, {"x": "id-2@0"}
+    base = _fingerprint(DedupeSettings(), inputs, outputs)
+    assert base == _fingerprint(DedupeSettings(), dict(inputs), dict(outputs))
+    assert base != _fingerprint(DedupeSettings(), {**inputs, "staging.people": "id-1@4"}, outputs)
+    # a table dropped and created again at the same version is another table
+    assert base != _fingerprint(DedupeSettings(), {**inputs, "staging.people": "id-9@3"}, outputs)
+    assert base != _fingerprint(DedupeSettings(), inputs, {"x": "id-2@1"})
+    assert base != _fingerprint(DedupeSettings(max_block_size=501), inputs, outputs)
 
 
 @pytest.mark.slow

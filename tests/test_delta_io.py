@@ -4,6 +4,7 @@ that would change nothing commits nothing; a change refused as a conflict is tri
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from lakejobs.delta_io import (
     merge_changed,
     read_delta,
     retry_on_conflict,
+    table_state,
     table_version,
 )
 from lakejobs.errors import DeltaConflictError
@@ -74,6 +76,22 @@ def failing(errors: list[Exception], result: str):
         return result
 
     return action, calls
+
+
+def test_a_table_state_moves_with_each_commit_and_with_a_table_made_again(
+        spark: SparkSession, tmp_path: Path) -> None:
+    path = str(tmp_path / "t")
+    assert table_state(spark, path) is None
+    spark.range(1).write.format("delta").save(path)
+    first = table_state(spark, path)
+    assert first is not None and first.endswith("@0") and table_state(spark, path) == first
+    spark.range(1).write.format("delta").mode("append").save(path)
+    second = table_state(spark, path)
+    assert second == f"{first.removesuffix('@0')}@1"
+    shutil.rmtree(path)
+    spark.range(2).write.format("delta").save(path)
+    again = table_state(spark, path)
+    assert again is not None and again.endswith("@0") and again != first
 
 
 def test_a_change_refused_as_a_conflict_is_tried_again_after_a_growing_jittered_pause(

@@ -7,7 +7,7 @@ import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from delta.tables import DeltaMergeBuilder, DeltaTable
 from py4j.protocol import Py4JJavaError
@@ -284,9 +284,26 @@ def latest_version(table: DeltaTable) -> int:
     gives the same number through a Spark job (~10x slower, and jobs call this around every
     write). The log method is the same on Delta 3.3 and 4.2 (both stacks are tested).
     """
+    return int(_latest_snapshot(table).version())
+
+
+def table_state(spark: SparkSession, path: str) -> str | None:
+    """Which table is at ``path`` and at which version, as ``<table id>@<version>``; ``None``
+    when there is no table.
+
+    Two equal states mean the table has not changed: a table dropped and created again at the
+    same path gets a new id, so it never passes for the old one at the same version number.
+    """
+    if not is_delta_table(spark, path):
+        return None
+    snapshot = _latest_snapshot(DeltaTable.forPath(spark, path))
+    return f"{snapshot.metadata().id()}@{snapshot.version()}"
+
+
+def _latest_snapshot(table: DeltaTable) -> Any:
     jvm = table._spark.sparkContext._jvm  # the log is not in the Python API
     empty = jvm.scala.Option.empty()
-    return int(table._jdt.deltaLog().update(False, empty, empty).version())
+    return table._jdt.deltaLog().update(False, empty, empty)
 
 
 def rows_written_since(spark: SparkSession, path: str, version: int) -> int:

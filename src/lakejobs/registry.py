@@ -71,6 +71,8 @@ def all_jobs() -> dict[str, JobSpec]:
             summary="master data: source identities, blocking, Fellegi-Sunter (EM) matching, "
             "review queue and decisions, canonical users and profiles with attribute lineage",
             run=dedupe.run,
+            optional={"full": "true: recompute even when no source table, review decision, "
+                              "master-data table or setting changed since the last run"},
             # older versions of a source record are counted, neither kept nor quarantined; the
             # job checks rows = identities + older versions + quarantined itself
             conserves_rows=False,

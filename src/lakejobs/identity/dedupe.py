@@ -20,6 +20,8 @@ nothing and profile versions move only when a surviving value does.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,9 +29,10 @@ from datetime import UTC, datetime
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from lakejobs.__about__ import __version__
 from lakejobs.concurrency import run_side_by_side
 from lakejobs.config import DedupeSettings, DedupeSource
-from lakejobs.delta_io import insert_new
+from lakejobs.delta_io import insert_new, table_state
 from lakejobs.errors import ConfigError, ConservationError
 from lakejobs.identity.blocking import blocking_report, candidate_pairs
 from lakejobs.identity.components import connected_components, materialize
@@ -74,6 +77,8 @@ log = logging.getLogger(__name__)
 QUARANTINE_TABLE = "source_identities"
 # a key (``<system>:<id>``) that records of two tables, or two (system, id) pairs, share
 KEY_COLLISION = "key_collision"
+# the bookmark holding the fingerprint of the tables and settings the last computing run saw
+INPUTS = "inputs"
 
 
 @dataclass(frozen=True)
@@ -243,6 +248,13 @@ def run(context: JobContext) -> JobResult:
                           "at least one table of people records")
     now = datetime.now(UTC)
     store = DedupeStore(spark, context.paths, settings.zone)
+    inputs, outputs = _table_states(context, store)
+    full = context.args.get("full", "false").lower() == "true"
+    if not full and context.bookmarks.watermark(INPUTS) == _fingerprint(settings, inputs, outputs):
+        log.info("master data dedupe: no source table, review decision, master-data table or "
+                 "setting changed since the last run: nothing to recompute")
+        return JobResult(summary={"skipped": "inputs unchanged",
+                                  **_queue_figures(store.read("potential_duplicates"), now)})
     loaded = load_identities(context)
     if loaded is None:
         log.warning("master data dedupe: no source table exists yet: nothing to do")
@@ -311,8 +323,55 @@ def run(context: JobContext) -> JobResult:
         raise ConservationError(f"master_data_dedupe: {loaded.rows} source rows but {accounted} "
                                 f"identities + older versions + quarantined: {loaded.sources}")
     log.info("master data dedupe: %s", {k: v for k, v in summary.items() if k != "model"})
+    # the inputs as they were before they were read (a change since then makes the next run
+    # recompute), the job's own tables as this run left them
+    context.bookmarks.advance_watermark(
+        INPUTS, _fingerprint(settings, inputs, _table_states(context, store)[1]))
     return JobResult(rows_read=loaded.rows, rows_written=loaded.count,
                      rows_quarantined=loaded.quarantined_count, summary=summary)
+
+
+def _table_states(context: JobContext, store: DedupeStore
+                  ) -> tuple[dict[str, str | None], dict[str, str | None]]:
+    """The state (:func:`~lakejobs.delta_io.table_state`) of every table the job reads (the
+    sources and the reviewers' decisions) and of every table it writes."""
+    spark = context.spark
+    inputs = {f"{s.zone}.{s.table}": table_state(spark, context.paths.table(s.zone, s.table))
+              for s in context.settings.dedupe.sources}
+    inputs["merge_decisions"] = table_state(spark, store.path("merge_decisions"))
+    outputs = {t: table_state(spark, store.path(t)) for t in store.SCHEMAS
+               if t != "merge_decisions"}
+    outputs["quarantine"] = table_state(spark, context.paths.table("quarantine",
+                                                                   QUARANTINE_TABLE))
+    return inputs, outputs
+
+
+def _fingerprint(settings: DedupeSettings, inputs: dict[str, str | None],
+                 outputs: dict[str, str | None]) -> str:
+    """What a run's result depends on: the tables' states, the settings and lakejobs' version
+    (matching rules and nicknames ship with it). Equal fingerprints: a recompute would commit
+    nothing."""
+    seen = {"lakejobs": __version__, "settings": settings.model_dump(mode="json"),
+            "inputs": inputs, "outputs": outputs}
+    return hashlib.sha256(json.dumps(seen, sort_keys=True).encode()).hexdigest()
+
+
+def _queue_figures(queue: DataFrame, now: datetime) -> dict:
+    """The review queue's rows by status and the age of its oldest open pair (for alerting:
+    reported by every run, also one that recomputes nothing)."""
+    figures = queue.groupBy("status").agg(
+        F.count("*").alias("n"),
+        F.min(F.when(F.col("status") == OPEN, F.col("queued_at"))).alias("oldest")).collect()
+    statuses = {r.status: r.n for r in figures}
+    oldest = min((r.oldest for r in figures if r.oldest is not None), default=None)
+    return {
+        "queue": statuses,
+        "queue_open": statuses.get(OPEN, 0),
+        "dismissed": statuses.get("dismissed", 0),
+        "approved": statuses.get("approved", 0),
+        "queue_age_hours": round((now.replace(tzinfo=None) - oldest).total_seconds() / 3600, 2)
+        if oldest is not None else 0.0,
+    }
 
 
 def _summary(loaded: LoadedIdentities, blocking, scored, queue, decisions, invalid, unknown,
@@ -322,15 +381,11 @@ def _summary(loaded: LoadedIdentities, blocking, scored, queue, decisions, inval
     for r in scored.groupBy("decision", "reason").agg(F.count("*").alias("n")).collect():
         by_decision[r.decision] = by_decision.get(r.decision, 0) + r.n
         by_reason[r.reason] = by_reason.get(r.reason, 0) + r.n
-    statuses = {r.status: r.n for r in queue.groupBy("status").agg(
-        F.count("*").alias("n")).collect()}
-    oldest = queue.where(F.col("status") == OPEN).agg(F.min("queued_at")).first()[0]
     applied = {r.status: r.n for r in decisions.groupBy("status").agg(
         F.count("*").alias("n")).collect()}
     sizes = users.agg(F.count("*").alias("users"),
                       F.sum(F.when(F.col("records") > 1, F.col("records"))).alias("merged"),
                       ).first()
-    now_naive = now.replace(tzinfo=None)
     return {
         "sources": loaded.sources,
         "identities": loaded.count,
@@ -342,12 +397,7 @@ def _summary(loaded: LoadedIdentities, blocking, scored, queue, decisions, inval
         "queued_for_review": by_decision.get(REVIEW, 0),
         "no_link": by_decision.get("no_link", 0),
         "reasons": by_reason,
-        "queue": statuses,
-        "queue_open": statuses.get(OPEN, 0),
-        "dismissed": statuses.get("dismissed", 0),
-        "approved": statuses.get("approved", 0),
-        "queue_age_hours": round((now_naive - oldest).total_seconds() / 3600, 2)
-        if oldest is not None else 0.0,
+        **_queue_figures(queue, now),
         "decisions_latest": applied,
         "decisions_invalid": invalid.count(),
         "decisions_unknown_pair": unknown,
