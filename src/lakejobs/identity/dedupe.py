@@ -248,7 +248,7 @@ def run(context: JobContext) -> JobResult:
                           "at least one table of people records")
     now = datetime.now(UTC)
     store = DedupeStore(spark, context.paths, settings.zone)
-    inputs, outputs = _table_states(context, store)
+    inputs, outputs = _input_states(context, store), _output_states(context, store)
     full = context.args.get("full", "false").lower() == "true"
     if not full and context.bookmarks.watermark(INPUTS) == _fingerprint(settings, inputs, outputs):
         log.info("master data dedupe: no source table, review decision, master-data table or "
@@ -326,24 +326,29 @@ def run(context: JobContext) -> JobResult:
     # the inputs as they were before they were read (a change since then makes the next run
     # recompute), the job's own tables as this run left them
     context.bookmarks.advance_watermark(
-        INPUTS, _fingerprint(settings, inputs, _table_states(context, store)[1]))
+        INPUTS, _fingerprint(settings, inputs, _output_states(context, store)))
     return JobResult(rows_read=loaded.rows, rows_written=loaded.count,
                      rows_quarantined=loaded.quarantined_count, summary=summary)
 
 
-def _table_states(context: JobContext, store: DedupeStore
-                  ) -> tuple[dict[str, str | None], dict[str, str | None]]:
-    """The state (:func:`~lakejobs.delta_io.table_state`) of every table the job reads (the
-    sources and the reviewers' decisions) and of every table it writes."""
+def _input_states(context: JobContext, store: DedupeStore) -> dict[str, str | None]:
+    """The state (:func:`~lakejobs.delta_io.table_state`) of every table the job reads: the
+    sources and the reviewers' decisions."""
     spark = context.spark
     inputs = {f"{s.zone}.{s.table}": table_state(spark, context.paths.table(s.zone, s.table))
               for s in context.settings.dedupe.sources}
     inputs["merge_decisions"] = table_state(spark, store.path("merge_decisions"))
+    return inputs
+
+
+def _output_states(context: JobContext, store: DedupeStore) -> dict[str, str | None]:
+    """The state of every table the job writes."""
+    spark = context.spark
     outputs = {t: table_state(spark, store.path(t)) for t in store.SCHEMAS
                if t != "merge_decisions"}
     outputs["quarantine"] = table_state(spark, context.paths.table("quarantine",
                                                                    QUARANTINE_TABLE))
-    return inputs, outputs
+    return outputs
 
 
 def _fingerprint(settings: DedupeSettings, inputs: dict[str, str | None],
