@@ -28,11 +28,18 @@ id as the label itself, so its raw labels are checked against the normalised one
 GraphFrames' JVM side comes from Maven Central as ``io.graphframes:graphframes-spark<M>_<scala>``
 at the version of the installed ``graphframes-py`` (``--graphframes-package`` to override), added
 to lakejobs' own ``spark.jars.packages``; ``--graphframes-jar`` adds local jars instead.
+This machine's Maven Central serves GraphFrames only for Spark 3 / Scala 2.12 (0.10.0), and not
+its GraphX copy (``graphframes-graphx-spark3_2.12``, HTTP 404): ``--graphframes-build`` builds
+``benchmarks/graphframes/pom.xml`` with Maven (GraphFrames as published plus the stack's own
+Spark GraphX relocated to the copy's package, see the pom) and passes that jar. Run it on the
+Glue 5.1 stack (hatch environment ``bench5``, graphframes-py 0.10.0); on the Glue 6.0 stack
+(``bench``) GraphFrames for Spark 4 is not served at all and the anchor is left out.
 
 Usage:
     python benchmarks/identity_benchmark.py [--edges 1000000] [--runs 3]
         [--methods auto,distributed,graphframes,floor] [--out benchmarks/results/identity.json]
         [--workdir /tmp/identity-bench] [--graphframes-package G:A:V] [--graphframes-jar PATH]
+        [--graphframes-build]
 """
 
 from __future__ import annotations
@@ -57,6 +64,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from identity_graph import GraphShape, write_graph
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "identity.json"
+ANCHOR_POM = Path(__file__).resolve().parent / "graphframes" / "pom.xml"
 METHODS = ("auto", "distributed", "graphframes", "floor")
 GOAL_AUTO = 10.0  # B / A
 GOAL_DISTRIBUTED = 2.0  # B / A'
@@ -103,6 +111,25 @@ def graphframes_unavailable(coordinate: str, cache: Path) -> str | None:
     except SessionError as e:
         return f"GraphFrames' jar is not available: {e}"
     return None
+
+
+def build_anchor_jar(pom: Path = ANCHOR_POM) -> Path:
+    """Build GraphFrames' jar for the Spark 3 stack with Maven (see ``benchmarks/graphframes``):
+    GraphFrames at the installed graphframes-py's version, GraphX at the installed pyspark's;
+    return its path."""
+    import subprocess
+
+    from lakejobs._compat import current_stack
+
+    if not current_stack().spark_minor.startswith("3."):
+        raise SystemExit(f"--graphframes-build: {pom} packs GraphFrames for Spark 3 / Scala 2.12; "
+                         "run on the Glue 5.1 stack (hatch environment 'bench5')")
+    versions = {"spark.version": importlib.metadata.version("pyspark"),
+                "graphframes.version": graphframes_version() or "0.10.0"}
+    log(f"building GraphFrames' jar with Maven: {pom} {versions}")
+    subprocess.run(["mvn", "-q", "-B", "-f", str(pom), "package",
+                    *[f"-D{k}={v}" for k, v in versions.items()]], check=True)
+    return pom.parent / "target" / "graphframes-anchor.jar"
 
 
 # ---------------------------------------------------------------------------------- session
@@ -307,6 +334,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "(default: the one matching graphframes-py)")
     parser.add_argument("--graphframes-jar", action="append", default=[],
                         help="local GraphFrames jar(s) for spark.jars instead of Maven Central")
+    parser.add_argument("--graphframes-build", action="store_true",
+                        help="build GraphFrames' jar from benchmarks/graphframes/pom.xml with "
+                        "Maven and use it (Glue 5.1 stack: hatch environment bench5)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/identity-bench"))
     args = parser.parse_args(argv)
@@ -332,7 +362,12 @@ def main(argv: list[str] | None = None) -> None:
     args.workdir.mkdir(parents=True)
     coordinate, unavailable = None, None
     if "graphframes" in args.methods:
-        if args.graphframes_jar:
+        if args.graphframes_build:
+            args.graphframes_jar.append(str(build_anchor_jar()))
+            coordinate = (f"{graphframes_coordinate(args.graphframes_package)} with "
+                          "org.apache.spark:spark-graphx_2.12 of the stack relocated in place of "
+                          "its GraphX copy (benchmarks/graphframes/pom.xml)")
+        elif args.graphframes_jar:
             coordinate = args.graphframes_package or "local jar(s)"
         else:
             coordinate = graphframes_coordinate(args.graphframes_package)
