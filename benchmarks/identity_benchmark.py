@@ -125,7 +125,7 @@ def build_anchor_jar(pom: Path = ANCHOR_POM) -> Path:
         raise SystemExit(f"--graphframes-build: {pom} packs GraphFrames for Spark 3 / Scala 2.12; "
                          "run on the Glue 5.1 stack (hatch environment 'bench5')")
     versions = {"spark.version": importlib.metadata.version("pyspark"),
-                "graphframes.version": graphframes_version() or "0.10.0"}
+                "graphframes.version": graphframes_version()}
     log(f"building GraphFrames' jar with Maven: {pom} {versions}")
     subprocess.run(["mvn", "-q", "-B", "-f", str(pom), "package",
                     *[f"-D{k}={v}" for k, v in versions.items()]], check=True)
@@ -363,10 +363,10 @@ def main(argv: list[str] | None = None) -> None:
     coordinate, unavailable = None, None
     if "graphframes" in args.methods:
         if args.graphframes_build:
-            args.graphframes_jar.append(str(build_anchor_jar()))
             coordinate = (f"{graphframes_coordinate(args.graphframes_package)} with "
                           "org.apache.spark:spark-graphx_2.12 of the stack relocated in place of "
                           "its GraphX copy (benchmarks/graphframes/pom.xml)")
+            args.graphframes_jar.append(str(build_anchor_jar()))
         elif args.graphframes_jar:
             coordinate = args.graphframes_package or "local jar(s)"
         else:
