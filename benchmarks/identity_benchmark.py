@@ -113,10 +113,10 @@ def graphframes_unavailable(coordinate: str, cache: Path) -> str | None:
     return None
 
 
-def build_anchor_jar(pom: Path = ANCHOR_POM) -> Path:
+def build_anchor_jar(coordinate: str, pom: Path = ANCHOR_POM) -> Path:
     """Build GraphFrames' jar for the Spark 3 stack with Maven (see ``benchmarks/graphframes``):
-    GraphFrames at the installed graphframes-py's version, GraphX at the installed pyspark's;
-    return its path."""
+    GraphFrames at the version of ``coordinate``, GraphX at the installed pyspark's; return its
+    path."""
     import subprocess
 
     from lakejobs._compat import current_stack
@@ -125,7 +125,7 @@ def build_anchor_jar(pom: Path = ANCHOR_POM) -> Path:
         raise SystemExit(f"--graphframes-build: {pom} packs GraphFrames for Spark 3 / Scala 2.12; "
                          "run on the Glue 5.1 stack (hatch environment 'bench5')")
     versions = {"spark.version": importlib.metadata.version("pyspark"),
-                "graphframes.version": graphframes_version()}
+                "graphframes.version": coordinate.rsplit(":", 1)[-1]}
     log(f"building GraphFrames' jar with Maven: {pom} {versions}")
     subprocess.run(["mvn", "-q", "-B", "-f", str(pom), "package",
                     *[f"-D{k}={v}" for k, v in versions.items()]], check=True)
@@ -363,10 +363,10 @@ def main(argv: list[str] | None = None) -> None:
     coordinate, unavailable = None, None
     if "graphframes" in args.methods:
         if args.graphframes_build:
-            coordinate = (f"{graphframes_coordinate(args.graphframes_package)} with "
-                          "org.apache.spark:spark-graphx_2.12 of the stack relocated in place of "
-                          "its GraphX copy (benchmarks/graphframes/pom.xml)")
-            args.graphframes_jar.append(str(build_anchor_jar()))
+            published = graphframes_coordinate(args.graphframes_package)
+            args.graphframes_jar.append(str(build_anchor_jar(published)))
+            coordinate = (f"{published} with org.apache.spark:spark-graphx_2.12 of the stack "
+                          "relocated in place of its GraphX copy (benchmarks/graphframes/pom.xml)")
         elif args.graphframes_jar:
             coordinate = args.graphframes_package or "local jar(s)"
         else:
