@@ -20,6 +20,7 @@ from lakejobs.delta_io import (
     merge_changed,
     read_delta,
     retry_on_conflict,
+    table_size_bytes,
     table_state,
     table_version,
 )
@@ -92,6 +93,26 @@ def test_a_table_state_moves_with_each_commit_and_with_a_table_made_again(
     spark.range(2).write.format("delta").save(path)
     again = table_state(spark, path)
     assert again is not None and again.endswith("@0") and again != first
+
+
+def test_a_table_size_is_the_bytes_of_its_live_data_files(spark: SparkSession,
+                                                           tmp_path: Path) -> None:
+    path = str(tmp_path / "t")
+
+    def live_bytes() -> int:  # the files a read of the latest version opens, measured on disk
+        files = spark.read.format("delta").load(path).inputFiles()
+        return sum(Path(f.removeprefix("file:")).stat().st_size for f in files)
+
+    spark.range(100).write.format("delta").save(path)
+    table = DeltaTable.forPath(spark, path)
+    first = table_size_bytes(table)
+    assert first is not None and first == live_bytes() > 0
+    spark.range(1000).repartition(2).write.format("delta").mode("append").save(path)
+    DeltaTable.forPath(spark, path)  # this session reads the new version
+    assert table_size_bytes(table) == live_bytes() > first
+    spark.range(5).write.format("delta").mode("overwrite").save(path)  # old files not live
+    DeltaTable.forPath(spark, path)
+    assert table_size_bytes(table) == live_bytes() < first
 
 
 def test_a_change_refused_as_a_conflict_is_tried_again_after_a_growing_jittered_pause(

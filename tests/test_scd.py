@@ -26,6 +26,7 @@ from lakejobs.scd import (
     initial_dimension,
     optimize_dimension,
 )
+from lakejobs.scd.merge import MERGE_DELETION_VECTORS, SMALL_TABLE_BYTES
 from lakejobs.spark_conf import temporary_conf
 
 SPEC = ScdSpec(keys=("id",), sequence_by="ts", scd2_columns=("city",), scd1_columns=("email",),
@@ -802,6 +803,30 @@ def test_optimize_compacts_the_dimension(spark, dim) -> None:
     metrics = optimize_dimension(spark, dim, zorder_by=["id"]).first().metrics
     assert metrics.numFilesRemoved >= 3 and metrics.numFilesAdded == 1
     expect(spark, dim, [(n, "Lyon", "a@x", day(n), END, True, False) for n in range(1, 4)])
+
+
+@pytest.mark.parametrize(("small_table_bytes", "rewrites"), [(SMALL_TABLE_BYTES, True),
+                                                               (0, False)])
+def test_a_small_dimension_is_merged_by_rewriting_files_a_larger_one_with_deletion_vectors(
+        spark, dim, small_table_bytes, rewrites) -> None:
+    # ten keys: the changed row shares its file with others (a file whose every row changes is
+    # removed either way)
+    apply_changes(spark, changes(spark, [(k, "Lyon", "a@x", day(1), "c") for k in range(1, 11)]),
+                  SPEC, dim)
+    setting = spark.conf.get(MERGE_DELETION_VECTORS, None)
+    apply_changes(spark, changes(spark, [(2, "Nice", "b@x", day(2), "u")]), SPEC, dim,
+                  small_table_bytes=small_table_bytes)
+    merge = spark.sql(f"DESCRIBE HISTORY delta.`{dim}` LIMIT 1").first()
+    assert merge.operation == "MERGE"
+    vectors = int(merge.operationMetrics["numTargetDeletionVectorsAdded"])
+    removed = int(merge.operationMetrics["numTargetFilesRemoved"])
+    assert (vectors, removed > 0) == ((0, True) if rewrites else (1, False))
+    assert spark.conf.get(MERGE_DELETION_VECTORS, None) == setting  # the session's, set back
+    expect(spark, dim, [
+        (2, "Lyon", "b@x", day(1), day(2), False, False),
+        (2, "Nice", "b@x", day(2), END, True, False),
+        *[(k, "Lyon", "a@x", day(1), END, True, False) for k in range(1, 11) if k != 2],
+    ])
 
 
 # --- property: batch by batch == all at once -------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pyspark.sql import SparkSession
 
-from lakejobs.spark_conf import temporary_conf
+from lakejobs.spark_conf import shared_conf, temporary_conf
 
 SET = "spark.sql.inMemoryColumnarStorage.compressed"  # has a default: reads back as "true"
 UNSET = "lakejobs.test.unset"  # no default: absent before the block
@@ -23,3 +23,35 @@ def test_settings_are_set_back_when_the_block_fails(spark: SparkSession) -> None
     with pytest.raises(ZeroDivisionError), temporary_conf(spark, {UNSET: "y"}):
         _ = 1 / 0
     assert spark.conf.get(UNSET, None) is None
+
+
+def test_overlapping_blocks_share_one_override_and_the_last_sets_it_back(
+    spark: SparkSession,
+) -> None:
+    # two merges side by side: the first block ends while the second still runs
+    spark.conf.set(SET, "true")
+    first, second = shared_conf(spark, SET, "false"), shared_conf(spark, SET, "false")
+    assert first.__enter__() is True
+    assert second.__enter__() is True
+    first.__exit__(None, None, None)
+    assert spark.conf.get(SET) == "false"  # still inside the second block
+    second.__exit__(None, None, None)
+    assert spark.conf.get(SET) == "true"
+    # temporary_conf would have left "false" behind: the second block took it for the old value
+
+
+def test_a_block_asking_another_value_runs_with_the_held_one(spark: SparkSession) -> None:
+    with shared_conf(spark, UNSET, "a") as first:
+        with shared_conf(spark, UNSET, "b") as second:
+            assert (first, second) == (True, False)
+            assert spark.conf.get(UNSET) == "a"
+        assert spark.conf.get(UNSET) == "a"
+    assert spark.conf.get(UNSET, None) is None
+
+
+def test_a_shared_override_is_set_back_when_the_block_fails(spark: SparkSession) -> None:
+    with pytest.raises(ZeroDivisionError), shared_conf(spark, UNSET, "z"):
+        _ = 1 / 0
+    assert spark.conf.get(UNSET, None) is None
+    with shared_conf(spark, UNSET, "w"):  # nothing held over from the failed block
+        assert spark.conf.get(UNSET) == "w"

@@ -300,6 +300,16 @@ def table_state(spark: SparkSession, path: str) -> str | None:
     return f"{snapshot.metadata().id()}@{snapshot.version()}"
 
 
+def table_size_bytes(table: DeltaTable) -> int | None:
+    """The bytes of ``table``'s data files at the latest version this session has seen, when
+    Delta knows them without a Spark job (from the version's checksum file); None otherwise.
+    Neither lists the log nor runs a job: a hint for choosing how to write, not a figure to
+    report (a commit by another session since may have changed it)."""
+    snapshot = table._jdt.deltaLog().unsafeVolatileSnapshot()  # not in the Python API
+    size = snapshot.sizeInBytesIfKnown()
+    return int(size.get()) if size.isDefined() else None
+
+
 def _latest_snapshot(table: DeltaTable) -> Any:
     jvm = table._spark.sparkContext._jvm  # the log is not in the Python API
     empty = jvm.scala.Option.empty()

@@ -11,7 +11,9 @@ rebuild as soon as one key does not fit. Cost follows the changes:
   touches (literal range predicates that Delta's file statistics turn into file skipping);
 - versions that come out identical are not written at all;
 - with deletion vectors (on by default for tables this module creates) an update marks the old
-  row instead of rewriting its file.
+  row instead of rewriting its file; a small dimension (``small_table_bytes``, 16 MiB of data
+  files by default) is merged by rewriting its touched files instead, which takes fewer Spark
+  jobs when the files are small.
 
 Concurrency: the MERGE's source is evaluated inside the MERGE's own transaction, so it sees the
 same snapshot Delta checks for conflicts; when another writer commits first, Delta raises a
@@ -33,7 +35,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakejobs.columns import try_cast_sql
-from lakejobs.delta_io import execute_merge, retry_on_conflict
+from lakejobs.delta_io import execute_merge, retry_on_conflict, table_size_bytes
 from lakejobs.errors import ConfigError, ContractError, DeltaConflictError
 from lakejobs.scd.history import (
     EFF,
@@ -59,8 +61,16 @@ from lakejobs.scd.history import (
 )
 from lakejobs.scd.key_ranges import KeyRanges, key_ranges
 from lakejobs.scd.spec import IS_CURRENT, SEQ_FROM, TRACKED_HASH, ScdSpec
+from lakejobs.spark_conf import shared_conf
 
 log = logging.getLogger(__name__)
+
+# Whether a MERGE into a table with deletion vectors marks the rows it changes in them (Delta's
+# default) or rewrites the files that hold them.
+MERGE_DELETION_VECTORS = "spark.databricks.delta.merge.deletionVectors.persistent"
+# Dimensions up to this size are merged by rewriting the touched files (see
+# ``apply_changes(small_table_bytes=...)``).
+SMALL_TABLE_BYTES = 16 * 1024 * 1024
 
 # Where an inferred member's history starts: before any fact, so point-in-time lookups of facts
 # older than the key's first real version still find it.
@@ -119,6 +129,7 @@ def apply_changes(
     max_key_ranges: int = 32,
     deletion_vectors: bool = True,
     append_shortcut: bool = True,
+    small_table_bytes: int = SMALL_TABLE_BYTES,
 ) -> ScdResult:
     """Apply a batch of changes (any number per key, in any order) to the dimension at ``path``.
 
@@ -132,6 +143,11 @@ def apply_changes(
         deletion_vectors: enable deletion vectors when the table is created.
         append_shortcut: try the append-only MERGE first when the batch has one change per key
             (``False``: always rebuild the touched keys; same result, for comparisons).
+        small_table_bytes: a dimension of at most this many bytes of data files is merged by
+            rewriting the files the MERGE touches rather than by adding deletion vectors (0:
+            always as the table is set). On a few small files the rewrite is cheaper (fewer
+            Spark jobs) and leaves no deletion vectors to purge; on large files deletion vectors
+            spare rewriting every row around a changed one.
 
     Returns:
         Counts of the batch and of the rows written; ``rejected`` holds the change rows that
@@ -155,7 +171,7 @@ def apply_changes(
             attempts, (appended, metrics) = _apply_events(
                 spark, to_change_events(valid, spec), spec, path, max_attempts=max_attempts,
                 max_key_ranges=max_key_ranges, event_count=received - n_rejected,
-                append_shortcut=append_shortcut)
+                append_shortcut=append_shortcut, small_table_bytes=small_table_bytes)
     finally:
         checked.unpersist()
     return ScdResult(
@@ -237,11 +253,13 @@ def _apply_events(
     max_key_ranges: int = 32,
     event_count: int | None = None,
     append_shortcut: bool = False,
+    small_table_bytes: int = SMALL_TABLE_BYTES,
 ) -> tuple[int, tuple[bool, dict[str, int]]]:
     """Merge change events into the dimension, retrying on conflicts.
 
     ``event_count``: the number of events, when known. ``append_shortcut``: try the append-only
     MERGE first when the events hold one per key (needs ``event_count``; else: rebuild).
+    ``small_table_bytes``: see :func:`apply_changes`.
     Returns (attempts, (appended, metrics)).
     """
     incoming = _as_stored(spark, events, spec, path).persist()
@@ -258,14 +276,15 @@ def _apply_events(
             if append:
                 try:
                     return True, _merge(spark, path, spec, incoming, touched, ranges,
-                                        append=True)
+                                        append=True, small_table_bytes=small_table_bytes)
                 except (Py4JJavaError, PySparkException) as e:
                     if NOT_APPENDABLE not in str(e):
                         raise
                     log.info("%s: the batch does more than append to the histories: rebuilding "
                              "the touched keys", path)
                     append = False
-            return False, _merge(spark, path, spec, incoming, touched, ranges, append=False)
+            return False, _merge(spark, path, spec, incoming, touched, ranges, append=False,
+                                 small_table_bytes=small_table_bytes)
 
         return retry_on_conflict(merge_once, what=f"merge into {path}", attempts=max_attempts,
                                  error=ScdConflictError)
@@ -328,6 +347,7 @@ def _merge(
     ranges: KeyRanges,
     *,
     append: bool,
+    small_table_bytes: int = SMALL_TABLE_BYTES,
 ) -> dict[str, int]:
     table = DeltaTable.forPath(spark, path)
     keys = list(spec.keys)
@@ -359,7 +379,14 @@ def _merge(
         .whenMatchedUpdate(condition=F.col("s._action") == "upsert", set=assignments)
         .whenNotMatchedInsert(condition=F.col("s._action") == "upsert", values=assignments)
     )
-    return execute_merge(merge, table)
+    size = table_size_bytes(table)
+    if size is None or size > small_table_bytes:
+        return execute_merge(merge, table)
+    # Measured, a few-row merge into a small dimension: 2.46 s with deletion vectors, 2.07 s
+    # rewriting its files (median of 10, warm); the 5M-row benchmark's scattered batch (every
+    # file touched) 8.7 s with them, 14.3 s rewriting.
+    with shared_conf(spark, MERGE_DELETION_VECTORS, "false"):
+        return execute_merge(merge, table)
 
 
 def current_rows(dimension: DataFrame) -> DataFrame:
