@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from chispa import assert_df_equality
 from delta.tables import DeltaTable
+from py4j.protocol import Py4JError
 from pyspark.errors import PySparkException
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
@@ -113,6 +114,16 @@ def test_a_table_size_is_the_bytes_of_its_live_data_files(spark: SparkSession,
     spark.range(5).write.format("delta").mode("overwrite").save(path)  # old files not live
     DeltaTable.forPath(spark, path)
     assert table_size_bytes(table) == live_bytes() < first
+
+
+def test_a_table_size_is_unknown_where_delta_does_not_offer_it() -> None:
+    class NoLog:  # a Delta build whose log lacks the method (Py4J raises Py4JError)
+        class _jdt:  # noqa: N801 - the attribute DeltaTable's Python API wraps
+            @staticmethod
+            def deltaLog() -> None:
+                raise Py4JError("Method deltaLog([]) does not exist")
+
+    assert table_size_bytes(NoLog()) is None
 
 
 def test_a_change_refused_as_a_conflict_is_tried_again_after_a_growing_jittered_pause(

@@ -10,7 +10,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from delta.tables import DeltaMergeBuilder, DeltaTable
-from py4j.protocol import Py4JJavaError
+from py4j.protocol import Py4JError, Py4JJavaError
 from pyspark.errors import PySparkException
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import types as T
@@ -304,10 +304,15 @@ def table_size_bytes(table: DeltaTable) -> int | None:
     """The bytes of ``table``'s data files at the latest version this session has seen, when
     Delta knows them without a Spark job (from the version's checksum file); None otherwise.
     Neither lists the log nor runs a job: a hint for choosing how to write, not a figure to
-    report (a commit by another session since may have changed it)."""
-    snapshot = table._jdt.deltaLog().unsafeVolatileSnapshot()  # not in the Python API
-    size = snapshot.sizeInBytesIfKnown()
-    return int(size.get()) if size.isDefined() else None
+    report (a commit by another session since may have changed it): a Delta build without these
+    methods gives None too."""
+    try:
+        snapshot = table._jdt.deltaLog().unsafeVolatileSnapshot()  # not in the Python API
+        size = snapshot.sizeInBytesIfKnown()
+        return int(size.get()) if size.isDefined() else None
+    except Py4JError as e:
+        log.debug("no table size from Delta's log: %s", e)
+        return None
 
 
 def _latest_snapshot(table: DeltaTable) -> Any:

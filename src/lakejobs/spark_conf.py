@@ -56,8 +56,9 @@ def shared_conf(spark: SparkSession, key: str, value: str) -> Iterator[bool]:
     with _LOCK:
         override = _OVERRIDES.get(slot)
         if override is None:
-            override = _OVERRIDES[slot] = _Override(value, spark.conf.get(key, None))
+            override = _Override(value, spark.conf.get(key, None))
             spark.conf.set(key, value)
+            _OVERRIDES[slot] = override  # held only once set
         joined = override.value == value
         override.blocks += joined
     try:
