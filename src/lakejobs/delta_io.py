@@ -304,7 +304,7 @@ def table_size_bytes(table: DeltaTable) -> int | None:
     """The bytes of ``table``'s data files at the latest version this session has seen, when
     Delta knows them without a Spark job (from the version's checksum file); None otherwise.
     Neither lists the log nor runs a job: a hint for choosing how to write, not a figure to
-    report (a commit by another session since may have changed it): a Delta build without these
+    report (a commit by another session since may have changed it). A Delta build without these
     methods gives None too."""
     try:
         snapshot = table._jdt.deltaLog().unsafeVolatileSnapshot()  # not in the Python API
