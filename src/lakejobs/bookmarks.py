@@ -29,6 +29,7 @@ from pyspark.sql import types as T
 from pyspark.sql.window import Window
 
 from lakejobs.delta_io import append, is_delta_table, read_delta
+from lakejobs.local_rows import rows_frame
 from lakejobs.paths import validate_name
 
 WATERMARK = "watermark"
@@ -200,7 +201,7 @@ class BookmarkStore:
 
     def _append(self, rows: list[tuple[str, str, str, str, str]]) -> int:
         now = datetime.now(UTC)  # aware, so pyspark stores it as UTC whatever the local zone
-        append(self.spark.createDataFrame([(*r, now) for r in rows], BOOKMARK_SCHEMA), self.path)
+        append(rows_frame(self.spark, [(*r, now) for r in rows], BOOKMARK_SCHEMA), self.path)
         return len(rows)
 
     def reset(self, job_name: str, source: str | None = None) -> None:

@@ -18,6 +18,7 @@ from pyspark.sql import types as T
 from lakejobs._compat import current_stack, is_delta_conflict
 from lakejobs.concurrency import run_side_by_side
 from lakejobs.errors import DeltaConflictError
+from lakejobs.local_rows import rows_frame
 from lakejobs.spark_conf import temporary_conf
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ def is_delta_table(spark: SparkSession, path: str) -> bool:
 def read_delta(spark: SparkSession, path: str, schema: T.StructType | None = None) -> DataFrame:
     """The table at ``path``; an empty frame of ``schema`` when there is none yet."""
     if schema is not None and not is_delta_table(spark, path):
-        return spark.createDataFrame([], schema)
+        return rows_frame(spark, [], schema)
     return spark.read.format("delta").load(path)
 
 

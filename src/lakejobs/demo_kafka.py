@@ -27,6 +27,7 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from lakejobs.demo_data import TIMESTAMP_FORMAT
+from lakejobs.local_rows import rows_frame
 from lakejobs.streaming.envelope import payload_signature
 from lakejobs.streaming.fields import FieldSpec
 from lakejobs.streaming.manifest import Manifest
@@ -216,6 +217,6 @@ def publish(spark: SparkSession, bootstrap_servers: str, records: list[Record]) 
             admin.createTopics(topics).all().get()
     finally:
         admin.close()
-    (spark.createDataFrame(records, RECORD_SCHEMA).select("key", "value", "topic", "partition")
+    (rows_frame(spark, records, RECORD_SCHEMA).select("key", "value", "topic", "partition")
      .coalesce(1)  # one writer: each topic's records arrive in list order
      .write.format("kafka").option("kafka.bootstrap.servers", bootstrap_servers).save())

@@ -12,6 +12,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
 from lakejobs.delta_io import append
+from lakejobs.local_rows import rows_frame
 
 SUCCEEDED = "SUCCEEDED"
 FAILED = "FAILED"
@@ -77,5 +78,5 @@ def append_run(spark: SparkSession, path: str, record: RunRecord, *, app_id: str
         given, missing = ("app_id", "batch_id") if batch_id is None else ("batch_id", "app_id")
         raise ValueError(f"'{missing}' in append_run cannot be None when '{given}' is given")
     # mergeSchema: run logs written before the summary column existed gain it on first append
-    append(spark.createDataFrame([astuple(record)], RUN_LOG_SCHEMA), path, merge_schema=True,
+    append(rows_frame(spark, [astuple(record)], RUN_LOG_SCHEMA), path, merge_schema=True,
            txn=None if app_id is None else (app_id, batch_id))

@@ -21,6 +21,7 @@ from lakejobs.batch.validate import RuleOutcome
 from lakejobs.commit_versions import ROW_TRACKING_OPTIONS, VALIDATED_AT
 from lakejobs.delta_io import is_delta_table
 from lakejobs.errors import ContractError
+from lakejobs.local_rows import rows_frame
 
 DQ_RESULTS_SCHEMA = T.StructType(
     [
@@ -135,4 +136,4 @@ def dq_result_rows(
          o.rows_failed, o.failure_rate, o.observed, o.outcome, validated_at)
         for o in outcomes
     ]
-    return spark.createDataFrame(rows, DQ_RESULTS_SCHEMA)
+    return rows_frame(spark, rows, DQ_RESULTS_SCHEMA)

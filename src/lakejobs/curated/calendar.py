@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from lakejobs.curated.models import UNKNOWN_DATE_KEY, Calendar
+from lakejobs.local_rows import rows_frame
 
 CALENDAR_COMMENTS = {
     "date_key": "yyyymmdd; -1 is the unknown date",
@@ -33,7 +35,7 @@ def calendar_days(spark: SparkSession, calendar: Calendar) -> DataFrame:
     days = spark.range(1).select(
         F.explode(F.sequence(F.lit(calendar.start), F.lit(calendar.end),
                              F.expr("INTERVAL 1 DAY"))).alias("date"))
-    unknown = spark.createDataFrame([(None,)], "date date")
+    unknown = rows_frame(spark, [(None,)], T.StructType([T.StructField("date", T.DateType())]))
     return days.unionByName(unknown).select(
         date_key("date").alias("date_key"),
         F.col("date"),

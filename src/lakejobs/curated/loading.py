@@ -40,6 +40,7 @@ from lakejobs.delta_io import (
 )
 from lakejobs.errors import ConfigError, ConservationError
 from lakejobs.incremental import by_commit_version, rows_after_watermark
+from lakejobs.local_rows import rows_frame
 from lakejobs.runtime import JobContext
 from lakejobs.scd import (
     INFERRED_FROM,
@@ -143,7 +144,7 @@ def unknown_member(context: JobContext, path: str, dimension: Dimension) -> Data
         "_change_log": [],
     }
     row = tuple(values.get(f.name) for f in schema.fields)
-    return context.spark.createDataFrame([row], schema).withColumn(
+    return rows_frame(context.spark, [row], schema).withColumn(
         "effective_to", end_of_time())
 
 
@@ -211,7 +212,7 @@ def _facts_of_changed_members(
 ) -> DataFrame:
     """Grain of the existing facts whose dimension keys changed in this run: a late change can
     move the version valid at their event time."""
-    found = context.spark.createDataFrame([], grain_schema)
+    found = rows_frame(context.spark, [], grain_schema)
     if not is_delta_table(context.spark, path):
         return found
     existing = read_delta(context.spark, path)

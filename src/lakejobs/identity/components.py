@@ -34,6 +34,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakejobs.errors import LakejobsError
+from lakejobs.local_rows import rows_frame
 
 log = logging.getLogger(__name__)
 
@@ -275,7 +276,8 @@ def _distributed_components(
 def _compose(spark: SparkSession, maps: list[DataFrame]) -> DataFrame:
     """Compose the rounds' label maps backwards into ``x`` → final ``label``."""
     if not maps:
-        return spark.createDataFrame([], "x long, label long")
+        return rows_frame(spark, [], T.StructType([T.StructField("x", T.LongType()),
+                                             T.StructField("label", T.LongType())]))
     final = maps[-1]
     for labels in reversed(maps[:-1]):
         onward = final.select(F.col("x").alias("label"), F.col("label").alias("onward"))

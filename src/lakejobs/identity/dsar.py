@@ -61,6 +61,7 @@ from lakejobs.identity.dsar_master_data import canonical_id_known, forget_canoni
 from lakejobs.identity.graph import edge_ends, hashed, salt_frame, with_salt
 from lakejobs.identity.resolution import parse_as_of, resolve_scope
 from lakejobs.identity.store import TOMBSTONE_SCHEMA, IdentityStore, delete_matching
+from lakejobs.local_rows import rows_frame
 from lakejobs.paths import LakePaths
 from lakejobs.runtime import JobContext, JobResult, cleanup_step
 from lakejobs.secrets import read_secret
@@ -83,6 +84,7 @@ REQUEST_SCHEMA = T.StructType(
         T.StructField("canonical_id", T.StringType(), True),
     ]
 )
+NODE_SCHEMA = T.StructType([T.StructField("node", T.StringType())])
 AUDIT_SCHEMA = T.StructType(
     [
         T.StructField("request_id", T.StringType(), False),
@@ -124,7 +126,7 @@ def persons_nodes(store: IdentityStore, node: str) -> DataFrame:
     # once: their non-linkable neighbours (devices) and the users those lead to, so that a
     # shared device is seen to be shared
     start = materialize(
-        members.select("node").union(spark.createDataFrame([(node,)], "node string")).distinct())
+        members.select("node").union(rows_frame(spark, [(node,)], NODE_SCHEMA)).distinct())
     ends = edge_ends(edges)
     near = materialize(ends.join(start, on="node", how="left_semi")
                        .select(F.col("other").alias("node")).distinct())
@@ -140,7 +142,7 @@ def persons_nodes(store: IdentityStore, node: str) -> DataFrame:
     parts = connected_components(inside.select("src", "dst"), others)
     shared = parts.where(F.col("node").startswith(f"{USER_PREFIX}:")).select("component").distinct()
     alone = parts.join(shared, on="component", how="left_anti").select("node")
-    result = alone.union(spark.createDataFrame([(node,)], "node string")).distinct()
+    result = alone.union(rows_frame(spark, [(node,)], NODE_SCHEMA)).distinct()
     return result.localCheckpoint(eager=True)
 
 
@@ -200,8 +202,8 @@ def delete_person(
     node_list = sorted(r.node for r in theirs.collect())  # one person's identifiers: bounded
     # before the graph is changed: once it is, their identity id is read nowhere, and the retry
     # of a run that stopped in between keeps this row (one per request)
-    tombstone = spark.createDataFrame(
-        [(request.request_id, identity_id, node_list, request.requested_at, now)],
+    tombstone = rows_frame(
+        spark, [(request.request_id, identity_id, node_list, request.requested_at, now)],
         TOMBSTONE_SCHEMA)
     insert_new(tombstone, store.path("identity_tombstones"), keys=["request_id"])
     # denied before the graph is changed: the deny list is what a retry finds them by
@@ -323,7 +325,7 @@ def run(context: JobContext) -> JobResult:
                 rows += delete_person(context, store, request, salt, as_of=as_of)
             if request.canonical_id is not None:
                 rows += delete_master_records(context, request, as_of=as_of)
-            append(context.spark.createDataFrame(rows, AUDIT_SCHEMA), audit_path)
+            append(rows_frame(context.spark, rows, AUDIT_SCHEMA), audit_path)
             deleted += sum(r[4] for r in rows)
             if any(r[5] == NOT_FOUND for r in rows):  # its user or canonical id: nowhere
                 not_found += 1

@@ -19,6 +19,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakejobs.config import IdentifierType
+from lakejobs.local_rows import rows_frame
 
 SALT = "_salt"
 NODES = "_nodes"
@@ -59,7 +60,7 @@ def edge_ends(edges: DataFrame) -> DataFrame:
 
 def salt_frame(spark: SparkSession, salt: str) -> DataFrame:
     """A one-row frame holding the salt, to be joined in (see the module docstring)."""
-    return spark.createDataFrame([(salt,)], T.StructType([T.StructField(SALT, T.StringType())]))
+    return rows_frame(spark, [(salt,)], T.StructType([T.StructField(SALT, T.StringType())]))
 
 
 def hashed(value: Column, prefix: str) -> Column:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from lakejobs.commit_versions import COMMIT_VERSION, VALIDATED_AT
 from lakejobs.config import IdentitySettings, IdentitySource
@@ -34,6 +35,7 @@ from lakejobs.identity.source_tables import read_sources
 from lakejobs.identity.stable_ids import assign_identity_ids
 from lakejobs.identity.store import IdentityStore
 from lakejobs.incremental import by_commit_version, watermark_batches
+from lakejobs.local_rows import rows_frame
 from lakejobs.runtime import JobContext, JobResult
 from lakejobs.secrets import read_secret
 
@@ -187,7 +189,8 @@ def ingest_sources(
             store.accumulate_edges(with_ids.transform(edge_observations(name, source.time_column)),
                                    writer_id=writer_id)
             observed.append(nodes.select("node"))
-    touched = observed[0] if observed else spark.createDataFrame([], "node string")
+    touched = observed[0] if observed else rows_frame(
+        spark, [], T.StructType([T.StructField("node", T.StringType())]))
     for more in observed[1:]:
         touched = touched.union(more)
     return touched, figures

@@ -46,6 +46,7 @@ from pyspark.sql.avro.functions import from_avro
 
 from lakejobs.columns import fitting_cast_sql, fitting_text_cast_sql, try_cast_sql
 from lakejobs.errors import ConfigError, ContractError
+from lakejobs.local_rows import rows_frame
 from lakejobs.streaming.fields import FieldSpec
 from lakejobs.streaming.reasons import (
     CONTRACT_VIOLATION,
@@ -366,7 +367,7 @@ def _can_try_cast(spark: SparkSession, source: T.DataType, target: str,
     empty frame) rather than a table kept here."""
     key = (source.json(), target)
     if key not in known:
-        probe = spark.createDataFrame([], T.StructType([T.StructField("v", source)]))
+        probe = rows_frame(spark, [], T.StructType([T.StructField("v", source)]))
         try:
             probe.select(try_cast_sql("v", target))
             known[key] = True

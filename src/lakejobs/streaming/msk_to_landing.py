@@ -31,6 +31,7 @@ from functools import partial
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 from pyspark.sql.streaming import DataStreamWriter
 
 from lakejobs._compat import current_stack
@@ -38,6 +39,7 @@ from lakejobs.concurrency import run_side_by_side
 from lakejobs.config import Settings
 from lakejobs.errors import CheckpointError
 from lakejobs.hadoop_files import read_lines
+from lakejobs.local_rows import rows_frame
 from lakejobs.paths import LakePaths, validate_name
 from lakejobs.resources import resolve_location
 from lakejobs.run_log import SUCCEEDED, RunRecord, append_run
@@ -75,6 +77,11 @@ from lakejobs.streaming.routing import (
     quarantine_rows,
     stamp_batch,
 )
+
+# the positions of a batch's duplicates (see ``MskToLanding._duplicates``)
+KEYS_SEEN_SCHEMA = T.StructType([T.StructField("_topic", T.StringType()),
+                                 T.StructField("_partition", T.IntegerType()),
+                                 T.StructField("_offset", T.LongType())])
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +211,7 @@ class LandingSink:
         :func:`_dedupe_families`), cached (small; used by every action)."""
         keys = family[0].routes[0].dedupe_columns
         if not keys:
-            return self.spark.createDataFrame([], "_topic string, _partition int, _offset long")
+            return rows_frame(self.spark, [], KEYS_SEEN_SCHEMA)
         routes = tuple(r for g in family for r in g.routes)
         history = self._history(routes, ingested_at, watermark, batch_id)
         return duplicate_offsets(keys, history, _dedupe_rows(family, keys)).persist()
@@ -330,7 +337,7 @@ class LandingSink:
                         app_id=f"{query}:quarantine", batch_id=batch_id)
 
         def metrics_row() -> None:
-            append_once(self.spark.createDataFrame([metrics.row()], METRICS_SCHEMA),
+            append_once(rows_frame(self.spark, [metrics.row()], METRICS_SCHEMA),
                         self.paths.table("system", self.streaming.metrics_table),
                         app_id=f"{query}:metrics", batch_id=batch_id, partition_by=())
 

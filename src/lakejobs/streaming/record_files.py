@@ -22,6 +22,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
+from lakejobs.local_rows import rows_frame
 from lakejobs.paths import validate_name
 
 RECORD_SCHEMA = T.StructType([
@@ -54,7 +55,7 @@ def write_record_file(spark: SparkSession, records: Sequence[Record], folder: st
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".writing-") as work:
         staged = Path(work) / "records"
-        (spark.createDataFrame(list(records), RECORD_SCHEMA).coalesce(1)
+        (rows_frame(spark, list(records), RECORD_SCHEMA).coalesce(1)
          .write.parquet(str(staged)))
         part = next(staged.glob("part-*.parquet"))
         part.rename(target)  # one atomic rename: the stream sees the whole file or nothing
