@@ -13,6 +13,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakejobs.commit_versions import ROW_TRACKING_OPTIONS
+from lakejobs.local_rows import rows_frame
 from lakejobs.registry import get_job
 from lakejobs.runtime import JobResult, run_job
 
@@ -57,7 +58,7 @@ class IdentityLake:
         """Append ``rows``, stamped ``_validated_at`` one second per batch (or ``stamped_at``),
         to a staging table that tracks its rows' commit versions, as the validation job's."""
         self.batches += 1
-        df = self.spark.createDataFrame(rows, EVENT).withColumn(
+        df = rows_frame(self.spark, rows, EVENT).withColumn(
             "_validated_at", F.lit(stamped_at or datetime(2026, 4, 1, 0, 0, self.batches)))
         df.write.format("delta").mode("append").options(**ROW_TRACKING_OPTIONS).save(
             str(self.root / "staging" / "events"))

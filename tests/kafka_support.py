@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
+from lakejobs.local_rows import rows_frame
+
 # (key, value) or (key, value, partition); a None value is a tombstone.
 Record = tuple[bytes | None, bytes | None] | tuple[bytes | None, bytes | None, int]
 
@@ -30,7 +32,7 @@ def produce(spark: SparkSession, bootstrap: str, topic: str, records: Sequence[R
     else:
         schema = T.StructType(_KEY_VALUE)
         rows = [tuple(r) for r in records]
-    frame = spark.createDataFrame(rows, schema)
+    frame = rows_frame(spark, rows, schema)
     (frame
      # One writer task, so records reach each partition in list order and offsets are predictable.
      .coalesce(1)

@@ -9,6 +9,7 @@ from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
+from lakejobs.local_rows import rows_frame
 from lakejobs.streaming.record_files import RECORD_SCHEMA
 
 KAFKA_SCHEMA = RECORD_SCHEMA  # what the Kafka source (and a record file) holds
@@ -44,4 +45,4 @@ def kafka_frame(spark: SparkSession, rows: list[tuple]) -> DataFrame:
         topic, offset, value = row[:3]
         key = row[3] if len(row) > 3 else None
         full.append((key, value, topic, 0, offset, T0))
-    return spark.createDataFrame(full, KAFKA_SCHEMA)
+    return rows_frame(spark, full, KAFKA_SCHEMA)

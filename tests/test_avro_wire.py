@@ -27,6 +27,7 @@ from streaming_records import kafka_frame
 
 from lakejobs.config.models import SchemaRegistrySettings, Settings, StreamingSettings
 from lakejobs.errors import ConfigError, ContractError, SchemaRegistryError, SecretError
+from lakejobs.local_rows import rows_frame
 from lakejobs.streaming.avro_wire import decode_avro
 from lakejobs.streaming.fields import FieldSpec
 from lakejobs.streaming.manifest import Manifest
@@ -75,7 +76,7 @@ OUTPUT = T.StructType([
 @pytest.fixture(scope="module")
 def bodies(spark: SparkSession) -> dict[str, bytes]:
     """Avro bodies written by Spark's to_avro, in one Spark job."""
-    source = spark.createDataFrame(
+    source = rows_frame(spark,
         [(Decimal("1234.567"), dt.datetime(2024, 5, 6, 7, 8, 9, 123456),
           dt.datetime(2024, 5, 6, 7, 8, 9, 123000), dt.date(2024, 5, 6))],
         "amount decimal(12,3), paid_at timestamp, booked_at timestamp, paid_on date")
@@ -126,7 +127,7 @@ def glue_framed(version_id: str, body: bytes, *, compress: bool = False) -> byte
 
 def kafka(spark: SparkSession, values: list[bytes | None]) -> DataFrame:
     """Kafka records (only the columns the decoder needs, plus the offset to tell them apart)."""
-    return spark.createDataFrame([(offset, value) for offset, value in enumerate(values)],
+    return rows_frame(spark, [(offset, value) for offset, value in enumerate(values)],
                                  "offset long, value binary")
 
 
@@ -137,7 +138,7 @@ def decoded(records: DataFrame, fields, registry, framing="confluent") -> DataFr
 def test_two_writer_schemas_in_one_batch_are_each_decoded_with_their_own(spark, bodies,
                                                                           confluent):
     records = kafka(spark, [framed(V1_ID, bodies["v1_ann"]), framed(V2_ID, bodies["v2_bob"])])
-    expected = spark.createDataFrame([
+    expected = rows_frame(spark, [
         (0, "1", (1, "ann", None), None, None),  # channel: not in v1, so null
         (1, "2", (2, "bob", "web"), None, None),
     ], OUTPUT)
@@ -160,7 +161,7 @@ def test_avro_logical_types_land_as_decimal_timestamp_and_date(spark, bodies, co
         T.StructField("booked_at", T.TimestampType()),
         T.StructField("paid_on", T.DateType()),
     ])
-    expected = spark.createDataFrame([
+    expected = rows_frame(spark, [
         (0, "3", (7, Decimal("1234.567"), dt.datetime(2024, 5, 6, 7, 8, 9, 123456),
                   dt.datetime(2024, 5, 6, 7, 8, 9, 123000), dt.date(2024, 5, 6)), None, None),
     ], T.StructType([*OUTPUT.fields[:2], T.StructField("_row", row), *OUTPUT.fields[3:]]))
@@ -171,7 +172,7 @@ def test_avro_logical_types_land_as_decimal_timestamp_and_date(spark, bodies, co
 
 def test_schema_id_the_registry_does_not_know_is_unknown_schema_id(spark, bodies, confluent):
     records = kafka(spark, [framed(99, bodies["v1_ann"])])
-    expected = spark.createDataFrame([
+    expected = rows_frame(spark, [
         (0, "99", None, "unknown_schema_id", "schema id 99 is not in the schema registry"),
     ], OUTPUT)
     assert_df_equality(decoded(records, ORDER_FIELDS, confluent), expected,
@@ -181,7 +182,7 @@ def test_schema_id_the_registry_does_not_know_is_unknown_schema_id(spark, bodies
 def test_bad_magic_byte_short_value_and_tombstone_are_undecodable(spark, bodies, confluent):
     records = kafka(spark, [b"\x01" + framed(V1_ID, bodies["v1_ann"])[1:], b"\x00\x00\x01",
                             None])
-    expected = spark.createDataFrame([
+    expected = rows_frame(spark, [
         (0, None, None, "undecodable",
          "magic byte 0x01 is not 0x00 (not the Confluent wire format)"),
         (1, None, None, "undecodable", "too short for the Confluent header: 3 bytes"),
@@ -196,7 +197,7 @@ def test_body_that_does_not_parse_with_its_writer_schema_is_undecodable(spark, b
     # order_id 1, then a customer string announced as 100 bytes long with 2 bytes left
     garbage = b"\x02\xc8\x01ab"
     records = kafka(spark, [framed(V1_ID, garbage), framed(V1_ID, bodies["v1_ann"])])
-    expected = spark.createDataFrame([
+    expected = rows_frame(spark, [
         (0, "1", None, "undecodable", "body does not parse with writer schema 1"),
         (1, "1", (1, "ann", None), None, None),
     ], OUTPUT)
@@ -234,7 +235,7 @@ def test_null_non_nullable_field_or_value_that_fails_its_cast_is_a_contract_viol
     records = kafka(spark, [framed(V1_ID, bodies["v1_ann"]), framed(V2_ID, bodies["v2_bob"]),
                             framed(V2_ID, bodies["v2_huge_id"]),
                             framed(V2_ID, bodies["v2_no_channel"])])
-    expected = spark.createDataFrame([
+    expected = rows_frame(spark, [
         (0, "1", None, "contract_violation", "channel: missing (not in writer schema 1)"),
         (1, "2", (2, "bob", "web"), None, None),
         (2, "2", None, "contract_violation", "order_id: cannot convert '1099511627776' to int"),
@@ -249,7 +250,7 @@ def test_writer_type_that_cannot_convert_to_the_declared_type_is_a_contract_viol
     fields = (FieldSpec(name="order_id", type="date"), FieldSpec(name="customer"))
     row = T.StructType([T.StructField("order_id", T.DateType()), ORDER_ROW["customer"]])
     records = kafka(spark, [framed(V1_ID, bodies["v1_ann"])])
-    expected = spark.createDataFrame([
+    expected = rows_frame(spark, [
         (0, "1", None, "contract_violation",
          "order_id: writer type bigint does not convert to date"),
     ], T.StructType([*OUTPUT.fields[:2], T.StructField("_row", row), *OUTPUT.fields[3:]]))
@@ -264,7 +265,7 @@ def test_writer_schema_that_is_not_an_avro_record_spark_can_read_is_undecodable(
         "type": "record", "name": "Odd", "fields": [{"name": "a", "type": "shop.Nowhere"}]}))
     records = kafka(spark, [framed(not_record, bodies["v1_ann"]),
                             framed(undefined_type, bodies["v1_ann"])])
-    expected = spark.createDataFrame([
+    expected = rows_frame(spark, [
         (0, "4", None, "undecodable",
          "writer schema 4 is not an Avro record schema Spark can read"),
         (1, "5", None, "undecodable",
@@ -299,7 +300,7 @@ def test_glue_framing_uncompressed_and_zlib_bodies_decode_with_their_version(spa
     registry = GlueRegistry(FakeGlue({GLUE_V1: ORDER_V1, GLUE_V2: ORDER_V2}))
     records = kafka(spark, [glue_framed(GLUE_V1, bodies["v1_ann"]),
                             glue_framed(GLUE_V2, bodies["v2_bob"], compress=True)])
-    expected = spark.createDataFrame([
+    expected = rows_frame(spark, [
         (0, GLUE_V1, (1, "ann", None), None, None),
         (1, GLUE_V2, (2, "bob", "web"), None, None),
     ], OUTPUT)
@@ -312,7 +313,7 @@ def test_glue_zlib_body_that_does_not_inflate_and_bad_header_are_undecodable(spa
     truncated = glue_framed(GLUE_V1, bodies["v1_ann"], compress=True)[:-3]
     records = kafka(spark, [truncated, b"\x00" + glue_framed(GLUE_V1, bodies["v1_ann"])[1:],
                             b"\x03\x09" + glue_framed(GLUE_V1, bodies["v1_ann"])[2:]])
-    expected = spark.createDataFrame([
+    expected = rows_frame(spark, [
         (0, GLUE_V1, None, "undecodable",
          "zlib body does not inflate (corrupt, truncated or over 67108864 bytes)"),
         (1, None, None, "undecodable",
@@ -363,7 +364,7 @@ def test_writer_schema_with_field_names_that_differ_only_in_case_is_undecodable(
     records = kafka(spark, [framed(case_pair, b"\x02\x02x"),
                             framed(marker_like, b"\x08\x06eve\x04no"),
                             framed(V1_ID, bodies["v1_ann"])])
-    expected = spark.createDataFrame([
+    expected = rows_frame(spark, [
         (0, "4", None, "undecodable",
          "writer schema 4 has field names that differ only in case, which Spark cannot tell "
          "apart"),
@@ -417,7 +418,7 @@ def test_schema_id_zero_or_beyond_a_java_int_is_unknown_without_asking_the_regis
     records = kafka(spark, [b"\x00\x00\x00\x00\x00" + bodies["v1_ann"],
                             b"\x00\xff\xff\xff\xff" + bodies["v1_ann"],
                             framed(V1_ID, bodies["v1_ann"])])
-    expected = spark.createDataFrame([
+    expected = rows_frame(spark, [
         (0, "0", None, "unknown_schema_id",
          "schema id 0 is not a schema registry id (1 to 2147483647)"),
         (1, "4294967295", None, "unknown_schema_id",
@@ -450,7 +451,7 @@ def test_values_their_declared_type_cannot_hold_are_contract_violations(spark, s
     values = [(1, *ok), (2, 1e300, *ok[1:]), (3, ok[0], 2**62, *ok[2:]),
               (4, *ok[:2], 3_000_000, ok[3]), (5, *ok[:3], "+10000-01-01T00:00:00Z"),
               (6, *ok[:3], "10:15:30")]  # no date: Spark would take today's
-    avro = spark.createDataFrame(values, "id long, ratio double, micros long, days int, "
+    avro = rows_frame(spark, values, "id long, ratio double, micros long, days int, "
                                          "seen_at string").select(to_avro(F.struct(
         "id", "ratio", F.timestamp_micros("micros").alias("paid_at"),
         F.date_from_unix_date("days").alias("paid_on"), "seen_at"), schema).alias("body"))
@@ -459,7 +460,7 @@ def test_values_their_declared_type_cannot_hold_are_contract_violations(spark, s
                         T.StructField("paid_at", T.TimestampType()),
                         T.StructField("paid_on", T.DateType()),
                         T.StructField("seen_at", T.TimestampType())])
-    expected = spark.createDataFrame([
+    expected = rows_frame(spark, [
         (0, "4", (1, 0.5, dt.datetime(2025, 11, 25, 10), dt.date(2024, 10, 4),
                   dt.datetime(2026, 11, 25, 10)), None, None),
         (1, "4", None, "contract_violation", "ratio: cannot convert '1.0E300' to float"),
@@ -482,13 +483,13 @@ def test_a_boolean_from_avro_text_takes_true_or_false_only(spark, standin, confl
     flag_id = standin.register("flags-value", schema)
     fields = (FieldSpec(name="id", type="bigint", nullable=False),
               FieldSpec(name="active", type="boolean"))
-    avro = spark.createDataFrame(list(enumerate(["true", "FALSE", "yes", "t", "1"])),
+    avro = rows_frame(spark, list(enumerate(["true", "FALSE", "yes", "t", "1"])),
                                  "id long, active string").select(
         to_avro(F.struct("id", "active"), schema).alias("body"))
     records = kafka(spark, [framed(flag_id, bytes(r["body"])) for r in avro.collect()])
     row = T.StructType([T.StructField("id", T.LongType()),
                         T.StructField("active", T.BooleanType())])
-    expected = spark.createDataFrame([
+    expected = rows_frame(spark, [
         (0, "4", (0, True), None, None),
         (1, "4", (1, False), None, None),
         (2, "4", None, "contract_violation", "active: cannot convert 'yes' to boolean"),
@@ -505,13 +506,13 @@ def test_a_boolean_from_an_avro_number_is_a_contract_violation(spark, standin, c
     flag_id = standin.register("number-flags-value", schema)
     fields = (FieldSpec(name="id", type="bigint", nullable=False),
               FieldSpec(name="active", type="boolean"))
-    avro = spark.createDataFrame([(0, 1), (1, 0), (2, None)], "id long, active int").select(
+    avro = rows_frame(spark, [(0, 1), (1, 0), (2, None)], "id long, active int").select(
         to_avro(F.struct("id", "active"), schema).alias("body"))
     records = kafka(spark, [framed(flag_id, bytes(r["body"])) for r in avro.collect()])
     row = T.StructType([T.StructField("id", T.LongType()),
                         T.StructField("active", T.BooleanType())])
     wrong = "active: writer type int does not convert to boolean"
-    expected = spark.createDataFrame([
+    expected = rows_frame(spark, [
         (0, str(flag_id), None, "contract_violation", wrong),
         (1, str(flag_id), None, "contract_violation", wrong),
         (2, str(flag_id), (2, None), None, None),

@@ -13,6 +13,7 @@ from pyspark.sql import types as T
 from lakejobs.bookmarks import BookmarkStore
 from lakejobs.errors import InvalidNameError
 from lakejobs.incremental import list_files, new_files, rows_after_watermark, watermark_batches
+from lakejobs.local_rows import rows_frame
 
 
 @pytest.fixture
@@ -95,17 +96,17 @@ def test_rows_after_watermark_returns_only_newer_rows(
 ) -> None:
     schema = T.StructType([T.StructField("id", T.LongType()),
                            T.StructField("ts", T.TimestampType())])
-    df = spark.createDataFrame(
+    df = rows_frame(spark,
         [(1, datetime(2026, 11, 1, 8)), (2, datetime(2026, 11, 1, 9)),
          (3, datetime(2026, 11, 1, 10))], schema)
     first = store.load("job_a")
     assert rows_after_watermark(df, first, "events", "ts").count() == 3
     store.commit(first, "run-1")
-    later = df.union(spark.createDataFrame([(4, datetime(2026, 11, 1, 11))], schema))
+    later = df.union(rows_frame(spark, [(4, datetime(2026, 11, 1, 11))], schema))
     second = store.load("job_a")
     assert_df_equality(
         rows_after_watermark(later, second, "events", "ts"),
-        spark.createDataFrame([(4, datetime(2026, 11, 1, 11))], schema),
+        rows_frame(spark, [(4, datetime(2026, 11, 1, 11))], schema),
     )
     assert second.staged == [("events", "watermark", "2026-11-01 11:00:00")]
 
@@ -117,12 +118,12 @@ def test_rows_after_watermark_hands_out_no_row_above_the_watermark_it_stages(
     # maximum and the read must wait for the next run, not be read now and again then.
     path = str(tmp_path / "events")
     schema = "id long, ts timestamp"
-    spark.createDataFrame([(1, datetime(2026, 11, 1, 8))], schema).write.format("delta").save(path)
+    rows_frame(spark, [(1, datetime(2026, 11, 1, 8))], schema).write.format("delta").save(path)
     bookmarks = store.load("job_a")
     fresh = rows_after_watermark(spark.read.format("delta").load(path), bookmarks, "events", "ts")
-    spark.createDataFrame([(2, datetime(2026, 11, 1, 9))], schema).write.format("delta").mode(
+    rows_frame(spark, [(2, datetime(2026, 11, 1, 9))], schema).write.format("delta").mode(
         "append").save(path)
-    assert_df_equality(fresh, spark.createDataFrame([(1, datetime(2026, 11, 1, 8))], schema),
+    assert_df_equality(fresh, rows_frame(spark, [(1, datetime(2026, 11, 1, 8))], schema),
                        ignore_nullable=True)
     assert bookmarks.staged == [("events", "watermark", "2026-11-01 08:00:00")]
 
@@ -133,12 +134,12 @@ def test_a_failed_runs_batch_is_read_again_with_the_same_bounds_then_the_rows_af
     schema = "id long, ts timestamp"
     rows = [(1, datetime(2026, 11, 1, 8)), (2, datetime(2026, 11, 1, 9))]
     failed = store.load("job_a", "run-1")
-    [(batch, batch_rows)] = watermark_batches(spark.createDataFrame(rows, schema), failed,
+    [(batch, batch_rows)] = watermark_batches(rows_frame(spark, rows, schema), failed,
                                               "events", "ts")
     assert (batch.lower, batch.upper) == (None, "2026-11-01 09:00:00")
     assert batch_rows.count() == 2
     # run-1 fails (commits nothing); a row arrives; run-2 reads run-1's batch, then the new rows
-    later = spark.createDataFrame([*rows, (3, datetime(2026, 11, 1, 10))], schema)
+    later = rows_frame(spark, [*rows, (3, datetime(2026, 11, 1, 10))], schema)
     retry = store.load("job_a", "run-2")
     batches = watermark_batches(later, retry, "events", "ts")
     assert [(b.lower, b.upper) for b, _ in batches] == [
@@ -146,7 +147,7 @@ def test_a_failed_runs_batch_is_read_again_with_the_same_bounds_then_the_rows_af
     assert batches[0][0].batch_id == batch.batch_id
     assert [sorted(r.id for r in df.collect()) for _, df in batches] == [[1, 2], [3]]
     # run-2 fails too: run-3 reads both batches again, in order, then what is newer
-    latest = spark.createDataFrame([*rows, (3, datetime(2026, 11, 1, 10)),
+    latest = rows_frame(spark, [*rows, (3, datetime(2026, 11, 1, 10)),
                                     (4, datetime(2026, 11, 1, 11))], schema)
     third = store.load("job_a", "run-3")
     chain = watermark_batches(latest, third, "events", "ts")

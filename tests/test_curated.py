@@ -21,6 +21,7 @@ from lakejobs.curated.lookups import point_in_time_key
 from lakejobs.curated.models import Calendar, load_model
 from lakejobs.delta_io import table_version
 from lakejobs.errors import ConfigError
+from lakejobs.local_rows import rows_frame
 from lakejobs.registry import get_job
 from lakejobs.runtime import JobResult, run_job
 from lakejobs.scd import INFERRED_FROM
@@ -62,7 +63,7 @@ class Lake:
     def stage(self, table: str, rows: list[tuple]) -> None:
         self.batches += 1  # every staging write is later than the one before, as in the lake
         validated = datetime(2026, 2, 1, 0, 0, self.batches)
-        df = self.spark.createDataFrame(rows, TABLES[table]).withColumn(
+        df = rows_frame(self.spark, rows, TABLES[table]).withColumn(
             "_validated_at", F.lit(validated))
         if table in ("customers", "products"):  # as staged from file drops: no CDC metadata
             df = df.withColumn("_op", F.lit(None).cast("string")).withColumn(
@@ -93,7 +94,7 @@ def plain(df: DataFrame) -> DataFrame:
     """``df`` without column metadata (the catalog comments), for comparison with literals
     (chispa compares metadata; Spark 3.5 keeps it through ``alias(metadata={})``)."""
     schema = T.StructType([T.StructField(f.name, f.dataType, True) for f in df.schema.fields])
-    return df.sparkSession.createDataFrame(df.collect(), schema)
+    return rows_frame(df.sparkSession, df.collect(), schema)
 
 
 def orders_with_customer_version(lake: Lake) -> DataFrame:
@@ -151,7 +152,7 @@ def test_facts_point_at_the_version_valid_at_their_time_and_inferred_members_fil
     ])
     lake.run("r2")
 
-    assert_df_equality(orders_with_customer_version(lake), spark.createDataFrame([
+    assert_df_equality(orders_with_customer_version(lake), rows_frame(spark, [
         (100, 1, "IE", day(2), False, 20260103),     # re-pointed: the late change covers day 3
         (101, 2, "US", INFERRED_FROM, False, 20260103),  # the placeholder, filled in place
         (102, None, None, INFERRED_FROM, False, 20260103),  # the unknown member
@@ -168,7 +169,7 @@ def test_facts_point_at_the_version_valid_at_their_time_and_inferred_members_fil
     assert_df_equality(
         plain(lines.select("order_item_id", "order_id", "country", "category", "is_inferred",
                            "order_date_key", "line_amount")),
-        spark.createDataFrame([
+        rows_frame(spark, [
             (1000, 100, "IE", "toys", False, 20260103, Decimal("10.00")),
             (1001, 101, "US", None, True, 20260103, Decimal("7.00")),
             (1002, 104, "IE", "toys", False, 20260104, Decimal("15.00")),  # header arrived
@@ -241,7 +242,7 @@ def test_engagement_counts_every_event_once_and_recomputes_only_touched_days(
 
     assert_df_equality(
         plain(lake.table("fct_user_engagement").orderBy("event_date", "identity_key")),
-        spark.createDataFrame([
+        rows_frame(spark, [
             (date(2026, 1, 1), "anon:a2", 1, 1, day(1, 11), day(1, 11)),
             (date(2026, 1, 1), "user:u1", 2, 2, day(1, 9), day(1, 10)),
             (date(2026, 1, 2), "anon:a2", 1, 1, day(2, 9), day(2, 9)),
@@ -251,7 +252,7 @@ def test_engagement_counts_every_event_once_and_recomputes_only_touched_days(
         ignore_nullable=True)
     assert_df_equality(
         plain(lake.table("agg_daily_engagement").orderBy("event_date")),
-        spark.createDataFrame([
+        rows_frame(spark, [
             (date(2026, 1, 1), 2, 4, 1, 1.5),
             (date(2026, 1, 2), 2, 2, 0, 1.0),
         ], "event_date date, active_identities bigint, events bigint, "
@@ -264,13 +265,13 @@ def test_engagement_counts_every_event_once_and_recomputes_only_touched_days(
 def test_point_in_time_key_takes_the_covering_version_else_the_nearest(
     spark: SparkSession,
 ) -> None:
-    versions = spark.createDataFrame([
+    versions = rows_frame(spark, [
         (1, 11, day(1), day(3), False),
         (1, 12, day(3), END, True),
         (2, 21, day(5), END, True),
     ], "customer_id bigint, customer_sk bigint, effective_from timestamp, "
        "effective_to timestamp, is_current boolean")
-    facts = spark.createDataFrame([
+    facts = rows_frame(spark, [
         (1, 1, day(2)),      # inside the first version
         (2, 1, day(3)),      # exactly at the change: the new version (effective_to exclusive)
         (3, 2, day(1)),      # before the key's first version: the nearest one
@@ -283,7 +284,7 @@ def test_point_in_time_key_takes_the_covering_version_else_the_nearest(
         surrogate_key="customer_sk", event_time="ordered_at", grain=["order_id"]))
     assert_df_equality(
         keyed.select("order_id", "customer_sk"),
-        spark.createDataFrame([(1, 11), (2, 12), (3, 21), (4, -1), (5, None), (6, 12)],
+        rows_frame(spark, [(1, 11), (2, 12), (3, 21), (4, -1), (5, None), (6, 12)],
                               "order_id bigint, customer_sk bigint"),
         ignore_row_order=True, ignore_nullable=True)
 
@@ -301,7 +302,7 @@ def test_a_model_naming_an_unknown_dimension_is_a_config_error(tmp_path: Path) -
 
 def test_calendar_has_one_row_per_day_and_the_unknown_date(spark: SparkSession) -> None:
     days = calendar_days(spark, Calendar(start=date(2026, 1, 3), end=date(2026, 1, 4)))
-    assert_df_equality(days, spark.createDataFrame([
+    assert_df_equality(days, rows_frame(spark, [
         (20260103, date(2026, 1, 3), 2026, 1, 1, "January", 3, 6, "Saturday", 1, True),
         (20260104, date(2026, 1, 4), 2026, 1, 1, "January", 4, 7, "Sunday", 1, True),
         (-1, None, None, None, None, None, None, None, None, None, None),

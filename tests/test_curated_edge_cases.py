@@ -16,6 +16,7 @@ from lakejobs.curated.lookups import lookup_versions, point_in_time_key
 from lakejobs.curated.models import load_model
 from lakejobs.delta_io import table_version
 from lakejobs.errors import ConfigError
+from lakejobs.local_rows import rows_frame
 
 END = datetime(9999, 12, 31, 23, 59, 59)
 DIMENSION = ("customer_id bigint, customer_sk bigint, effective_from timestamp, "
@@ -30,8 +31,8 @@ def day(n: int) -> datetime:
 
 
 def keyed(spark: SparkSession, dimension: list[tuple], facts: list[tuple]):
-    return spark.createDataFrame(facts, FACTS).transform(point_in_time_key(
-        lookup_versions(spark.createDataFrame(dimension, DIMENSION)),
+    return rows_frame(spark, facts, FACTS).transform(point_in_time_key(
+        lookup_versions(rows_frame(spark, dimension, DIMENSION)),
         dimension_keys=["customer_id"], fact_columns=["customer_id"],
         surrogate_key="customer_sk", event_time="ordered_at", grain=["order_id"],
     )).select("order_id", "customer_sk")
@@ -44,7 +45,7 @@ def test_a_fact_before_the_first_version_takes_the_nearest_version_not_the_curre
                  (1, 12, day(10), END, True, False, 8)]
     facts = [(100, 1, day(1))]  # before the key's first version: the first one is nearest
     assert_df_equality(keyed(spark, dimension, facts),
-                       spark.createDataFrame([(100, 11)], KEYED),
+                       rows_frame(spark, [(100, 11)], KEYED),
                        ignore_row_order=True, ignore_nullable=True)
 
 
@@ -56,7 +57,7 @@ def test_a_fact_without_event_time_of_a_deleted_key_takes_its_last_version(
                  (1, 99, day(5), day(8), False, True, 8)]
     facts = [(100, 1, None)]
     assert_df_equality(keyed(spark, dimension, facts),
-                       spark.createDataFrame([(100, 99)], KEYED),
+                       rows_frame(spark, [(100, 99)], KEYED),
                        ignore_row_order=True, ignore_nullable=True)
 
 
@@ -70,7 +71,7 @@ def test_a_fact_of_a_key_held_only_as_a_tombstone_points_at_the_tombstone(
                  (2, 22, day(3), day(3), False, True, None)]  # a late insert older than it
     facts = [(100, 1, day(6)), (101, 2, day(6))]
     assert_df_equality(keyed(spark, dimension, facts),
-                       spark.createDataFrame([(100, 11), (101, 21)], KEYED),
+                       rows_frame(spark, [(100, 11), (101, 21)], KEYED),
                        ignore_row_order=True, ignore_nullable=True)
 
 

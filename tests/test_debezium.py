@@ -12,6 +12,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
 from lakejobs.errors import ConfigError
+from lakejobs.local_rows import rows_frame
 from lakejobs.streaming.debezium import decode_debezium
 from lakejobs.streaming.fields import FieldSpec
 
@@ -106,7 +107,7 @@ def kafka(spark: SparkSession, *records: tuple[str | None, str | None]) -> DataF
     def raw(text: str | None) -> bytearray | None:
         return None if text is None else bytearray(text.encode("utf-8"))
 
-    return spark.createDataFrame(
+    return rows_frame(spark,
         [(raw(key), raw(value), "retail.order.cdc", 0, offset)
          for offset, (key, value) in enumerate(records)], KAFKA)
 
@@ -123,7 +124,7 @@ def test_create_update_and_read_land_the_after_image_and_delete_the_before_image
 
     actual = decode(records).select("offset", "_op", "_row", "_before", "_error")
 
-    expected = spark.createDataFrame(EXPECTED_OPS, OPS)
+    expected = rows_frame(spark, EXPECTED_OPS, OPS)
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
 
 
@@ -135,7 +136,7 @@ def test_schema_payload_wrapper_decodes_like_the_plain_envelope(spark):
 
     actual = decode(records).select("offset", "_op", "_row", "_before", "_error")
 
-    expected = spark.createDataFrame(EXPECTED_OPS, OPS)
+    expected = rows_frame(spark, EXPECTED_OPS, OPS)
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
 
 
@@ -147,7 +148,7 @@ def test_tombstone_row_holds_the_kafka_key_with_or_without_wrapper(spark):
 
     actual = decode(records).select("offset", "_op", "_row", "_before", "_error")
 
-    expected = spark.createDataFrame([
+    expected = rows_frame(spark, [
         (0, "t", (7, None, None, None), None, None),
         (1, "t", (8, None, None, None), None, None),
     ], OPS)
@@ -177,7 +178,7 @@ def test_date_and_timestamp_logical_types_decode_to_exact_values(spark):
     actual = decode(records, fields, ("id",)).select("_row.*", "_error")
 
     ts = datetime(2024, 1, 15, 10, 15, 30, 123456)
-    expected = spark.createDataFrame([
+    expected = rows_frame(spark, [
         # nanoseconds are truncated to Spark's microseconds, towards the past
         (1, date(2024, 1, 15), date(1969, 12, 31), datetime(2024, 1, 15, 10, 15, 30, 123000),
          datetime(2024, 1, 15, 10, 15, 30, 123000), ts, ts, ts, None),
@@ -212,7 +213,7 @@ def test_time_logical_types_decode_to_utc_text_or_microseconds_of_day(spark):
 
     actual = decode(records, fields, ("id",)).select("_row.*", "_error")
 
-    expected = spark.createDataFrame([
+    expected = rows_frame(spark, [
         (1, "10:15:30.123000", 36930123000, "10:15:30.123456", 36930123456, "10:15:30.123456",
          "10:15:30.123456", 82800000000, None),  # 01:00+02:00 is 23:00 UTC
         (2, "00:00:00.000000", 0, "23:59:59.999999", 0, "00:00:00.000000", "00:00:00.000000",
@@ -235,7 +236,7 @@ def test_epoch_values_out_of_range_are_contract_violations_not_job_failures(spar
 
     actual = decode(records, fields, ("id",)).select("_row.*", "_error_detail")
 
-    expected = spark.createDataFrame([
+    expected = rows_frame(spark, [
         (1, None, None, datetime(1677, 9, 21, 0, 12, 43, 145224),
          ("day: cannot decode '99999999' as date (Date); "
           "millis: cannot decode '9223372036854775807' as timestamp (Timestamp)")),
@@ -260,7 +261,7 @@ def test_text_values_spark_parses_beyond_their_type_are_contract_violations(spar
 
     actual = decode(records, fields, ("id",)).select("_row.*", "_error_detail")
 
-    expected = spark.createDataFrame([
+    expected = rows_frame(spark, [
         (1, None, None, None,
          ("zoned: cannot decode '+10000-01-01T00:00:00Z' as timestamp (ZonedTimestamp); "
           "day: cannot decode '+10000-01-01' as date; ratio: cannot decode '1.0E39' as float")),
@@ -276,7 +277,7 @@ def test_a_truncate_event_is_undecodable_not_a_tombstone(spark):
     actual = decode(records).select("offset", "_op", "_error", "_error_detail")
 
     truncate = "op 't' (a table truncate) is not a row change"
-    expected = spark.createDataFrame([(0, None, "undecodable", truncate),
+    expected = rows_frame(spark, [(0, None, "undecodable", truncate),
                                       (1, None, "undecodable", truncate)], ERRORS)
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
 
@@ -304,7 +305,7 @@ def test_connect_decimal_decodes_base64_twos_complement_including_negatives(spar
 
     actual = decode(records, fields, ("id",)).select("_row.*")
 
-    expected = spark.createDataFrame([
+    expected = rows_frame(spark, [
         (0, Decimal("0.00"), Decimal("0.0000")),
         (1, Decimal("123.45"), Decimal("12345678901234567890.1234")),
         (2, Decimal("-2.00"), Decimal("-12345678901234567890.1234")),
@@ -339,7 +340,7 @@ def test_a_column_named_params_beside_a_connect_decimal_decodes_as_itself(spark)
 
     actual = decode(records, fields, ("id",)).select("offset", "_row.*", "_error")
 
-    expected = spark.createDataFrame(
+    expected = rows_frame(spark,
         [(0, 1, "utm=mail", Decimal("123.45"), None), (1, 1, "utm=mail", Decimal("123.45"), None)],
         "offset bigint, id int, params string, amount decimal(12,2), _error string")
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
@@ -355,7 +356,7 @@ def test_connect_decimal_scale_comes_from_the_record_schema_when_wrapped(spark):
 
     actual = decode(records, fields).select("offset", "_row.order_total")
 
-    expected = spark.createDataFrame([(0, Decimal("123.4500")), (1, Decimal("1.2345"))],
+    expected = rows_frame(spark, [(0, Decimal("123.4500")), (1, Decimal("1.2345"))],
                                      "offset bigint, order_total decimal(12,4)")
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
 
@@ -373,7 +374,7 @@ def test_variable_scale_decimal_takes_the_scale_of_each_value(spark):
 
     actual = decode(records, fields, ("id",)).select("_row.*", "_error")
 
-    expected = spark.createDataFrame([(0, Decimal("123.450"), None),
+    expected = rows_frame(spark, [(0, Decimal("123.450"), None),
                                       (1, Decimal("-200.000"), None),
                                       (2, Decimal("0.001"), None)],
                                      "id int, ratio decimal(10,3), _error string")
@@ -400,7 +401,7 @@ def test_plain_json_values_are_cast_to_their_declared_types(spark):
 
     actual = decode(records, fields, ("id",)).select("_row.*", "_error")
 
-    expected = spark.createDataFrame([
+    expected = rows_frame(spark, [
         (1, 9223372036854775807, 0.25, Decimal("1234.56"), Decimal("1234.50"), True,
          date(2024, 1, 15), datetime(2024, 1, 15, 10, 15, 30, 500000), "42",
          bytearray(b"\x01\x02\x03"), None),
@@ -424,7 +425,7 @@ def test_sql_server_source_metadata_and_commit_position(spark):
                                         "snapshot", "lsn", "change_lsn", "commit_lsn",
                                         "event_serial_no", "file", "pos", "row", "scn",
                                         "commit_scn")])
-    expected = spark.createDataFrame([
+    expected = rows_frame(spark, [
         (0, ("sqlserver", "retail", "retail", "dbo", "orders", 1705313000000, "true", None, None,
              "00000027:00000720:0001", None, None, None, None, None, None), 1705313731000,
          "00000027:00000720:0001||0000000000000000000"),
@@ -467,7 +468,7 @@ def test_postgres_commit_position_is_the_lsn_zero_padded_to_sort_as_a_number(spa
 
     actual = decode(records).select("offset", "_commit_position")
 
-    expected = spark.createDataFrame([(0, "00000000000024023128"), (1, "00000000000000000999")],
+    expected = rows_frame(spark, [(0, "00000000000024023128"), (1, "00000000000000000999")],
                                      "offset bigint, _commit_position string")
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
 
@@ -485,7 +486,7 @@ def test_mysql_commit_position_is_the_binlog_file_position_and_row_zero_padded(s
 
     actual = decode(records).select("offset", "_commit_position")
 
-    expected = spark.createDataFrame([
+    expected = rows_frame(spark, [
         (0, "binlog.000003|00000000000000001000|0000000000"),
         (1, "binlog.000003|00000000000000001000|0000000001"),
         (2, "binlog.000003|00000000000000999999|0000000000"),
@@ -504,7 +505,7 @@ def test_oracle_commit_position_is_the_commit_scn_then_the_scn_zero_padded(spark
 
     actual = decode(records).select("offset", "_commit_position")
 
-    expected = spark.createDataFrame([
+    expected = rows_frame(spark, [
         (0, "00000000000000000000|00000000000000000900"),
         (1, "00000000000000001005|00000000000000001001"),
         (2, "00000000000000001005|00000000000000001003"),
@@ -520,7 +521,7 @@ def test_records_that_are_not_debezium_change_events_are_undecodable(spark):
     actual = decode(records).select("offset", "_op", "_error", "_error_detail")
 
     no_op = "not a Debezium change event: no op"
-    expected = spark.createDataFrame([
+    expected = rows_frame(spark, [
         (0, None, "undecodable", no_op),
         (1, None, "undecodable", no_op),
         (2, None, "undecodable", no_op),
@@ -550,7 +551,7 @@ def test_a_present_value_that_does_not_decode_is_a_contract_violation_not_a_null
     actual = decode(records, fields).select(
         "offset", "_op", "_row.order_total", "_row.quantity", "_error", "_error_detail")
 
-    expected = spark.createDataFrame([
+    expected = rows_frame(spark, [
         (0, "c", None, None, "contract_violation",
          ("order_total: cannot decode 'abc' as decimal(12,2) (Decimal); "
           "ordered_at: cannot decode 'soon' as timestamp (MicroTimestamp); "
@@ -570,7 +571,7 @@ def test_a_non_nullable_field_null_or_missing_is_a_contract_violation(spark):
 
     actual = decode(records, fields).select("offset", "_op", "_error", "_error_detail")
 
-    expected = spark.createDataFrame([
+    expected = rows_frame(spark, [
         (0, "c", "contract_violation", "currency: missing, not nullable"),
         (1, "c", "contract_violation", "currency: missing, not nullable"),
         (2, "t", None, None),
@@ -586,7 +587,7 @@ def test_a_null_key_field_or_an_unreadable_tombstone_key_is_a_missing_key(spark)
     actual = decode(records).select("offset", "_op", "_error", "_error_detail")
 
     missing = "order_id: key is missing"
-    expected = spark.createDataFrame([
+    expected = rows_frame(spark, [
         (0, "c", "missing_key", missing),
         (1, "d", "missing_key", missing),
         (2, "t", "missing_key", missing),
@@ -604,7 +605,7 @@ def test_every_record_gives_exactly_one_row_with_its_kafka_columns(spark):
 
     actual = decode(records).select("topic", "partition", "offset", "_op", "_error")
 
-    expected = spark.createDataFrame([
+    expected = rows_frame(spark, [
         ("retail.order.cdc", 0, 0, "c", None),
         ("retail.order.cdc", 0, 1, "c", None),
         ("retail.order.cdc", 0, 2, "t", None),

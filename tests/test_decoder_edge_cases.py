@@ -12,6 +12,7 @@ import pytest
 from chispa import assert_df_equality
 from streaming_records import envelope, kafka_frame, signature
 
+from lakejobs.local_rows import rows_frame
 from lakejobs.streaming.debezium import decode_debezium
 from lakejobs.streaming.envelope import decode_envelope
 from lakejobs.streaming.fields import FieldSpec
@@ -33,7 +34,7 @@ def expected_booleans(spark):
     def refused(text: str) -> tuple:
         return (None, "contract_violation", f"active: cannot decode '{text}' as boolean")
 
-    return spark.createDataFrame([
+    return rows_frame(spark, [
         (0, True, None, None), (1, False, None, None), (2, True, None, None),
         (3, False, None, None), (4, *refused("yes")), (5, *refused("y")), (6, *refused("t")),
         (7, *refused("1")), (8, *refused("1")), (9, *refused(" true")),
@@ -67,7 +68,7 @@ def test_a_debezium_timestamp_without_a_date_is_a_contract_violation_not_today(s
     actual = records.transform(decode_debezium(fields, ("id",))).select(
         "offset", "_row.zoned", "_row.at", "_error", "_error_detail")
 
-    expected = spark.createDataFrame([
+    expected = rows_frame(spark, [
         (0, datetime(2024, 1, 15, 10, 15, 30), datetime(2024, 1, 15, 10, 15, 30), None, None),
         (1, None, None, "contract_violation",
          "zoned: cannot decode '10:15:30Z' as timestamp (ZonedTimestamp)"),
@@ -86,7 +87,7 @@ def test_a_plain_json_timestamp_without_a_date_is_a_contract_violation_not_today
     actual = records.transform(decode_json(fields, ("id",))).select(
         "offset", "_row.at", "_error", "_error_detail")
 
-    expected = spark.createDataFrame([
+    expected = rows_frame(spark, [
         (0, datetime(2024, 1, 15, 10, 15, 30), None, None),
         (1, None, "contract_violation", "at: cannot decode '10:15:30' as timestamp"),
     ], "offset bigint, at timestamp, _error string, _error_detail string")
@@ -103,7 +104,7 @@ def test_an_envelope_occurred_at_without_a_date_is_a_contract_violation_not_toda
     actual = records.transform(decode_envelope(ROUTES)).select("offset", "_error",
                                                                 "_error_detail")
 
-    expected = spark.createDataFrame([
+    expected = rows_frame(spark, [
         (0, None, None),
         (1, "contract_violation", "meta.occurred_at: cannot decode '09:59:00Z'"),
     ], RESULT)
@@ -128,7 +129,7 @@ def test_a_payload_naming_a_key_twice_has_no_canonical_form_and_is_a_bad_signatu
                                                                 "_error_detail")
 
     bad = "signature does not match the canonical payload"
-    expected = spark.createDataFrame([(0, None, None), (1, "bad_signature", bad),
+    expected = rows_frame(spark, [(0, None, None), (1, "bad_signature", bad),
                                       (2, "bad_signature", bad)], RESULT)
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
 
@@ -148,7 +149,7 @@ def test_an_envelope_whose_context_is_not_an_object_is_a_contract_violation(spar
         "offset", "_row.user_id", "_row.anon_id", "_row.session_id", "_error", "_error_detail")
 
     not_an_object = ("contract_violation", "context: expected a JSON object")
-    expected = spark.createDataFrame([
+    expected = rows_frame(spark, [
         (0, "u-1", "a-1", "s-1", None, None),
         (1, None, None, None, *not_an_object),
         (2, None, None, None, *not_an_object),
@@ -176,7 +177,7 @@ def test_an_envelope_whose_meta_is_not_an_object_is_undecodable_not_landed(spark
                                                                 "_error_detail")
 
     undecodable = ("undecodable", "not a JSON envelope with meta")
-    expected = spark.createDataFrame([(0, None, None), (1, *undecodable), (2, *undecodable),
+    expected = rows_frame(spark, [(0, None, None), (1, *undecodable), (2, *undecodable),
                                       (3, *undecodable)], RESULT)
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
 

@@ -18,6 +18,7 @@ from lakejobs.errors import ConfigError
 from lakejobs.identity.dedupe import _fingerprint
 from lakejobs.identity.dedupe_store import SCHEMAS
 from lakejobs.identity.dsar import REQUEST_SCHEMA
+from lakejobs.local_rows import rows_frame
 from lakejobs.people_data import generate_people
 from lakejobs.registry import get_job
 from lakejobs.runtime import JobResult, run_job
@@ -58,13 +59,13 @@ class PeopleLake:
         }))
 
     def stage(self, rows: list[tuple]) -> None:
-        df = self.spark.createDataFrame(rows, PEOPLE).withColumn(
+        df = rows_frame(self.spark, rows, PEOPLE).withColumn(
             "birth_date", F.col("birth_date").cast("date")).withColumn(
             "updated_at", F.to_timestamp("updated_at"))
         df.write.format("delta").mode("overwrite").save(str(self.root / "staging" / "people"))
 
     def stage_customers(self, rows: list[tuple]) -> None:
-        df = self.spark.createDataFrame(rows, CUSTOMERS).withColumn(
+        df = rows_frame(self.spark, rows, CUSTOMERS).withColumn(
             "birth_date", F.col("birth_date").cast("date")).withColumn(
             "updated_at", F.to_timestamp("updated_at"))
         df.write.format("delta").mode("overwrite").save(str(self.root / "staging" / "customers"))
@@ -105,7 +106,7 @@ def test_dedupe_end_to_end_with_a_review_round_trip(spark: SparkSession, tmp_pat
     assert first["identities"] + first["older_versions"] + first["quarantined"] == records + 1
     assert first["quarantined"] == 1
     quarantined = lake.table("source_identities", "quarantine").select("source_table", "reason")
-    assert_df_equality(quarantined, spark.createDataFrame(
+    assert_df_equality(quarantined, rows_frame(spark,
         [("staging.people", "missing_record_id")], "source_table string, reason string"),
         ignore_nullable=True)
     # every identity is in exactly one canonical user
@@ -148,7 +149,7 @@ def test_dedupe_end_to_end_with_a_review_round_trip(spark: SparkSession, tmp_pat
     approve, dismiss = apart[:2]
     # reviewers decide after the pairs were queued (a decision older than its queue row is not
     # applied: it was about other records)
-    spark.createDataFrame(
+    rows_frame(spark,
         [(approve.pair_id, "approve", "ann@review", approve.queued_at + timedelta(hours=1)),
          (dismiss.pair_id, "dismiss", "bob@review", dismiss.queued_at + timedelta(hours=2))],
         "pair_id string, decision string, reviewer string, decided_at timestamp",
@@ -165,7 +166,7 @@ def test_dedupe_end_to_end_with_a_review_round_trip(spark: SparkSession, tmp_pat
     statuses = lake.table("potential_duplicates").where(
         F.col("pair_id").isin(approve.pair_id, dismiss.pair_id)).select(
         "pair_id", "status", "decided_by")
-    assert_df_equality(statuses, spark.createDataFrame(
+    assert_df_equality(statuses, rows_frame(spark,
         [(approve.pair_id, "approved", "ann@review"), (dismiss.pair_id, "dismissed",
                                                        "bob@review")],
         "pair_id string, status string, decided_by string"), ignore_row_order=True,
@@ -181,7 +182,7 @@ def test_dedupe_end_to_end_with_a_review_round_trip(spark: SparkSession, tmp_pat
         canonical[approve.left_key]}
     history = lake.table("canonical_id_history").where("change = 'merged'").select(
         "identity_id", "new_identity_id")
-    assert_df_equality(history, spark.createDataFrame(
+    assert_df_equality(history, rows_frame(spark,
         [(absorbed.pop(), canonical[approve.left_key])],
         "identity_id string, new_identity_id string"), ignore_nullable=True)
     feed = (spark.read.format("delta").option("readChangeFeed", "true")
@@ -233,7 +234,7 @@ def test_a_run_whose_inputs_did_not_change_recomputes_nothing_until_one_does_or_
     assert lake.versions() == before  # recomputed, and nothing differed
 
     # a reviewer's decision is an input: the next run recomputes (and counts it: no such pair)
-    spark.createDataFrame([("no-such-pair", "approve", "ann@review", datetime(2026, 1, 1))],
+    rows_frame(spark, [("no-such-pair", "approve", "ann@review", datetime(2026, 1, 1))],
                           "pair_id string, decision string, reviewer string, "
                           "decided_at timestamp").write.format("delta").mode("append").save(
         lake.path("merge_decisions"))
@@ -276,7 +277,7 @@ def test_a_dsar_naming_a_canonical_user_forgets_their_records_in_sources_and_mas
         F.col("left_key").isin(*theirs) | F.col("right_key").isin(*theirs)).count()
     lineage = lake.table("attribute_lineage").where(F.col("canonical_id") == canonical).count()
     people_ids = {k.split(":", 1)[1] for k in theirs if not k.startswith("retail:")}
-    spark.createDataFrame([("req-7", None, None, canonical)], REQUEST_SCHEMA).write.format(
+    rows_frame(spark, [("req-7", None, None, canonical)], REQUEST_SCHEMA).write.format(
         "delta").save(str(lake.root / "_lakejobs" / "dsar_requests"))
 
     result = lake.run("d1", job="identity_dsar")
@@ -284,7 +285,7 @@ def test_a_dsar_naming_a_canonical_user_forgets_their_records_in_sources_and_mas
     done = "deleted+vacuumed"
     audit = lake.table("dsar_audit", "_lakejobs").select("user_node", "target", "rows_deleted",
                                                           "status")
-    assert_df_equality(audit, spark.createDataFrame([
+    assert_df_equality(audit, rows_frame(spark, [
         (canonical, "staging.people", len(people_ids), done),
         (canonical, "staging.customers", 1, done),
         (canonical, "curated.source_identities", len(theirs), done),
@@ -355,7 +356,7 @@ def test_merges_that_would_join_two_government_ids_through_a_third_record_are_sp
     # the refused edge is the one the order of the (tied, score 1.0) edges puts second
     other = "x3" if members["x2"] == members["x1"] else "x1"
     expected = sorted([keys["x2"], keys[other]])
-    assert_df_equality(queued, spark.createDataFrame(
+    assert_df_equality(queued, rows_frame(spark,
         [(expected[0], expected[1], "open", 1.0)],
         "left_key string, right_key string, status string, score double"),
         ignore_nullable=True)

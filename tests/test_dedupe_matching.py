@@ -23,6 +23,7 @@ from lakejobs.identity.matching import (
     with_gammas,
 )
 from lakejobs.identity.source_identities import nickname_frame, read_source, with_match_keys
+from lakejobs.local_rows import rows_frame
 
 PEOPLE = ("record_id string, system string, first_name string, last_name string, "
           "birth_date date, email string, phone string, address_line string, postcode string, "
@@ -43,7 +44,7 @@ def person(rid: str, first: str | None, last: str | None, born: date | None = No
 
 
 def identities(spark: SparkSession, rows: list[tuple]) -> DataFrame:
-    return (read_source(spark.createDataFrame(rows, PEOPLE), SOURCE, "44")
+    return (read_source(rows_frame(spark, rows, PEOPLE), SOURCE, "44")
             .transform(with_match_keys(nickname_frame(spark))))
 
 
@@ -58,7 +59,7 @@ def test_source_records_are_normalised_for_matching(spark: SparkSession) -> None
         "identity_key", "first_name", "first_name_canonical", "last_name", "email", "phone",
         "address", "postcode", "postcode_district", "government_id", "city",
         "first_name_display")
-    expected = spark.createDataFrame([
+    expected = rows_frame(spark, [
         ("crm:1", "jose", "jose", "obriensmith", "jose.ob@example.com", "7700900123",
          "12 station rd", "SW1A1AA", "SW1A", "AB123456C", "london", "José"),
         ("crm:2", "bob", "robert", "smith", None, None, None, None, None, None, None, "Bob"),
@@ -71,11 +72,11 @@ def test_source_records_are_normalised_for_matching(spark: SparkSession) -> None
 def test_a_full_name_only_source_is_split_into_first_and_last(spark: SparkSession) -> None:
     source = DedupeSource(table="customers", record_id="customer_id", source_system="retail",
                           columns={"full_name": "full_name"})
-    rows = spark.createDataFrame([(7, "  Mary  Ann   Jones ", T0), (8, "Cher", T0)],
+    rows = rows_frame(spark, [(7, "  Mary  Ann   Jones ", T0), (8, "Cher", T0)],
                                  "customer_id long, full_name string, updated_at timestamp")
     got = read_source(rows, source, "44").select("source_system", "source_record_id",
                                                  "first_name", "last_name")
-    expected = spark.createDataFrame([("retail", "7", "mary", "jones"),
+    expected = rows_frame(spark, [("retail", "7", "mary", "jones"),
                                       ("retail", "8", "cher", None)],
                                      "source_system string, source_record_id string, "
                                      "first_name string, last_name string")
@@ -97,7 +98,7 @@ def test_blocking_unions_rules_without_a_cross_join_and_skips_oversize_blocks(
     rules = [BlockingRule(name="email", keys=("email",)), BlockingRule(name="phone", keys=("phone",)),
              BlockingRule(name="name", keys=("first_name", "last_name"))]
     pairs = candidate_pairs(ids, rules, max_block_size=2)
-    expected = spark.createDataFrame(
+    expected = rows_frame(spark,
         [("crm:1", "crm:2", ["email", "phone"]), ("crm:3", "crm:4", ["name"])],
         "left_key string, right_key string, blocked_by array<string>")
     assert_df_equality(pairs, expected, ignore_row_order=True, ignore_nullable=True)
@@ -110,7 +111,7 @@ def test_blocking_unions_rules_without_a_cross_join_and_skips_oversize_blocks(
 def levels(spark: SparkSession, left: tuple, right: tuple) -> dict[str, str]:
     comps = comparisons()
     ids = identities(spark, [left, right])
-    pair = spark.createDataFrame([("crm:" + left[0], "crm:" + right[0])],
+    pair = rows_frame(spark, [("crm:" + left[0], "crm:" + right[0])],
                                  "left_key string, right_key string")
     row = pair_records(pair, ids).transform(with_gammas(comps)).first()
     return {c.name: c.level_names[row[c.gamma]] for c in comps}
@@ -166,7 +167,7 @@ DECIDE = ("pair string, match_probability double, deterministic boolean, "
 
 
 def test_decisions_at_each_threshold_edge_and_for_conflicts(spark: SparkSession) -> None:
-    pairs = spark.createDataFrame([
+    pairs = rows_frame(spark, [
         ("at_auto", 0.95, False, False, False),
         ("just_below_auto", 0.9499999, False, False, False),
         ("at_review", 0.75, False, False, False),
@@ -179,7 +180,7 @@ def test_decisions_at_each_threshold_edge_and_for_conflicts(spark: SparkSession)
     ], DECIDE)
     got = pairs.transform(classify(DedupeThresholds())).select("pair", "score", "decision",
                                                                "reason")
-    expected = spark.createDataFrame([
+    expected = rows_frame(spark, [
         ("at_auto", 0.95, "auto_merge", "probabilistic"),
         ("just_below_auto", 0.9499999, "review", "review_band"),
         ("at_review", 0.75, "review", "review_band"),
@@ -204,12 +205,12 @@ def test_shared_contact_is_deterministic_only_without_an_identity_conflict(
         person("4", "Ann", "Lee", date(1980, 1, 2), email="home@lee.com", gov="ZZ999999Z"),
     ]
     ids = identities(spark, rows)
-    pairs = spark.createDataFrame([("crm:1", "crm:2"), ("crm:1", "crm:3"), ("crm:1", "crm:4")],
+    pairs = rows_frame(spark, [("crm:1", "crm:2"), ("crm:1", "crm:3"), ("crm:1", "crm:4")],
                                   "left_key string, right_key string")
     got = (pair_records(pairs, ids).transform(with_gammas(comps))
            .transform(with_conflicts(comps, ["government_id"]))
            .select("right_key", "deterministic", "identity_conflict", "high_risk_conflict"))
-    expected = spark.createDataFrame(
+    expected = rows_frame(spark,
         [("crm:2", True, False, False), ("crm:3", False, True, False),
          ("crm:4", True, False, True)],
         "right_key string, deterministic boolean, identity_conflict boolean, "

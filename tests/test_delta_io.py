@@ -26,6 +26,7 @@ from lakejobs.delta_io import (
     table_version,
 )
 from lakejobs.errors import DeltaConflictError
+from lakejobs.local_rows import rows_frame
 from lakejobs.scd import ScdConflictError
 
 SCHEMA = "id bigint, name string, _loaded_at string"
@@ -35,13 +36,13 @@ def test_versions_and_merge_counts_follow_the_commits(spark: SparkSession, tmp_p
     path = str(tmp_path / "t")
     assert table_version(spark, path) == -1  # no table yet
 
-    first = spark.createDataFrame([(1, "a", "r1"), (2, "b", "r1")], SCHEMA)
+    first = rows_frame(spark, [(1, "a", "r1"), (2, "b", "r1")], SCHEMA)
     counts = merge_changed(first, path, ["id"], ignore=["_loaded_at"])
     assert (counts["numTargetRowsInserted"], counts.get("numTargetRowsUpdated", 0)) == (2, 0)
     created = table_version(spark, path)
 
     # one row changes, one is new, one is the same but for the ignored load time
-    second = spark.createDataFrame([(1, "a", "r2"), (2, "B", "r2"), (3, "c", "r2")], SCHEMA)
+    second = rows_frame(spark, [(1, "a", "r2"), (2, "B", "r2"), (3, "c", "r2")], SCHEMA)
     counts = merge_changed(second, path, ["id"], ignore=["_loaded_at"])
     assert (counts["numTargetRowsInserted"], counts["numTargetRowsUpdated"]) == (1, 1)
     assert table_version(spark, path) == created + 1
@@ -59,7 +60,7 @@ def test_versions_and_merge_counts_follow_the_commits(spark: SparkSession, tmp_p
                            delete_missing=F.col("t.id") >= 2)
     assert counts["numTargetRowsDeleted"] == 1
     assert_df_equality(read_delta(spark, path).drop("_loaded_at"),
-                       spark.createDataFrame([(1, "a"), (2, "B")], "id bigint, name string"),
+                       rows_frame(spark, [(1, "a"), (2, "B")], "id bigint, name string"),
                        ignore_row_order=True, ignore_nullable=True)
 
 

@@ -16,6 +16,7 @@ from lakejobs.identity.dedupe_store import MEMBER_SCHEMA
 from lakejobs.identity.dsar import REQUEST_SCHEMA
 from lakejobs.identity.dsar_master_data import forget_canonical_user
 from lakejobs.identity.stable_ids import HISTORY_SCHEMA
+from lakejobs.local_rows import rows_frame
 from lakejobs.paths import LakePaths
 
 AT = datetime(2026, 3, 1)
@@ -34,7 +35,7 @@ def write(df: DataFrame, path: str) -> None:
 
 def write_members(spark: SparkSession, paths: LakePaths, rows: list[tuple[str, str]]) -> None:
     """``canonical_members`` rows (identity key, canonical id) as the dedupe job writes them."""
-    write(spark.createDataFrame([(k, c, AT) for k, c in rows], MEMBER_SCHEMA),
+    write(rows_frame(spark, [(k, c, AT) for k, c in rows], MEMBER_SCHEMA),
           paths.table("curated", "canonical_members"))
 
 
@@ -52,7 +53,7 @@ def test_a_retried_request_deletes_the_rows_of_the_nodes_its_failed_run_took_out
     lake.stage([ev(1, DAY1, user="U1", anon="A1"), ev(2, DAY1, anon="A1"),
                 ev(3, DAY1, user="U2", anon="A2")])
     lake.run("r1", DAY1)
-    spark.createDataFrame([("req-1", "U1", DAY1, None)], REQUEST_SCHEMA).write.format(
+    rows_frame(spark, [("req-1", "U1", DAY1, None)], REQUEST_SCHEMA).write.format(
         "delta").save(str(lake.root / "_lakejobs" / "dsar_requests"))
     purge_table = dsar.purge_table
 
@@ -77,11 +78,11 @@ def test_a_canonical_id_merged_into_another_forgets_the_records_of_the_canonical
         {"table": "people", "record_id": "rid", "source_system": "crm",
          "columns": {"email": "email"}}])
     people = paths.table("staging", "people")
-    write(spark.createDataFrame([("1", "a@x.org"), ("2", "b@x.org"), ("3", "c@x.org")],
+    write(rows_frame(spark, [("1", "a@x.org"), ("2", "b@x.org"), ("3", "c@x.org")],
                                 "rid string, email string"), people)
     # after the request naming cu_a was filed, a dedupe run merged cu_a into the older cu_b
     write_members(spark, paths, [("crm:1", "cu_b"), ("crm:2", "cu_b"), ("crm:3", "cu_c")])
-    write(spark.createDataFrame([("r2", AT, "merged", "cu_a", "cu_b", 1)], HISTORY_SCHEMA),
+    write(rows_frame(spark, [("r2", AT, "merged", "cu_a", "cu_b", 1)], HISTORY_SCHEMA),
           paths.table("curated", "canonical_id_history"))
 
     forget_canonical_user(spark, paths, settings.dedupe, "cu_a")
@@ -98,7 +99,7 @@ def test_a_source_system_named_by_the_data_with_a_colon_in_it_is_forgotten(
         {"table": "people", "record_id": "rid", "system_column": "sys",
          "columns": {"email": "email"}}])
     people = paths.table("staging", "people")
-    write(spark.createDataFrame([("7", "Shop:EU", "a@x.org"), ("8", "shop:eu", "b@x.org")],
+    write(rows_frame(spark, [("7", "Shop:EU", "a@x.org"), ("8", "shop:eu", "b@x.org")],
                                 "rid string, sys string, email string"), people)
     # the dedupe job's identity key: lower-cased, trimmed system ':' record id
     write_members(spark, paths, [("shop:eu:7", "cu_a"), ("shop:eu:8", "cu_b")])
@@ -113,7 +114,7 @@ def test_a_record_id_in_a_nested_column_is_forgotten(spark: SparkSession, tmp_pa
         {"table": "people", "record_id": "meta.id", "source_system": "crm",
          "columns": {"email": "email"}}])
     people = paths.table("staging", "people")
-    write(spark.createDataFrame([((" 7 ",), "a@x.org"), (("8",), "b@x.org")],
+    write(rows_frame(spark, [((" 7 ",), "a@x.org"), (("8",), "b@x.org")],
                                 "meta struct<id:string>, email string"), people)
     write_members(spark, paths, [("crm:7", "cu_a"), ("crm:8", "cu_b")])
 

@@ -27,6 +27,7 @@ from lakejobs.identity import dsar
 from lakejobs.identity.dsar import REQUEST_SCHEMA
 from lakejobs.identity.stable_ids import HISTORY_SCHEMA
 from lakejobs.incremental import list_files
+from lakejobs.local_rows import rows_frame
 from lakejobs.maintenance import vacuum_table
 from lakejobs.paths import LakePaths
 from lakejobs.registry import get_job
@@ -46,7 +47,7 @@ def lake(spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
 
 def file_requests(spark: SparkSession, root: Path, rows: list[tuple]) -> None:
-    spark.createDataFrame(rows, REQUEST_SCHEMA).write.format("delta").mode("append").save(
+    rows_frame(spark, rows, REQUEST_SCHEMA).write.format("delta").mode("append").save(
         str(root / "_lakejobs" / "dsar_requests"))
 
 
@@ -74,7 +75,7 @@ def test_a_user_id_found_nowhere_is_answered_not_found_with_a_warning_and_still_
         lake.run("d1", DAY1, job="identity_dsar")
 
     typo = node("u", "U1x")
-    assert_df_equality(audit(spark, lake.root), spark.createDataFrame([
+    assert_df_equality(audit(spark, lake.root), rows_frame(spark, [
         ("req-typo", typo, "identity_graph", 0, "not_found"),
         ("req-typo", typo, "staging.events", 0, "not_found"),
         ("req-typo", typo, "curated.never_written", 0, "absent"),
@@ -112,7 +113,7 @@ def test_a_retried_request_whose_failed_run_deleted_everything_is_not_answered_n
         lake.run("d2", DAY1, job="identity_dsar")
 
     u1 = node("u", "U1")
-    assert_df_equality(audit(spark, lake.root), spark.createDataFrame([
+    assert_df_equality(audit(spark, lake.root), rows_frame(spark, [
         ("req-1", u1, "identity_graph", 0, "deleted"),
         ("req-1", u1, "staging.events", 0, "deleted+vacuumed"),
         ("req-1", u1, "curated.never_written", 0, "absent"),
@@ -143,7 +144,7 @@ def test_a_canonical_id_found_nowhere_is_answered_not_found_with_a_warning(
 ) -> None:
     monkeypatch.setenv("LAKEJOBS_IDENTITY_SALT", SALT)
     config, paths = master_data_config(tmp_path)
-    write(spark.createDataFrame([("1", "a@x.org")], "rid string, email string"),
+    write(rows_frame(spark, [("1", "a@x.org")], "rid string, email string"),
           paths.table("staging", "people"))
     write_members(spark, paths, [("crm:1", "cu_a")])
     file_requests(spark, tmp_path / "lake", [("req-typo", None, DAY1, "cu_b")])
@@ -151,7 +152,7 @@ def test_a_canonical_id_found_nowhere_is_answered_not_found_with_a_warning(
     with caplog.at_level(logging.WARNING, logger="lakejobs.identity.dsar"):
         run_dsar(spark, config, "d1")
 
-    assert_df_equality(audit(spark, tmp_path / "lake"), spark.createDataFrame([
+    assert_df_equality(audit(spark, tmp_path / "lake"), rows_frame(spark, [
         ("req-typo", "cu_b", "staging.people", 0, "not_found"),
         ("req-typo", "cu_b", "curated.source_identities", 0, "absent"),
         ("req-typo", "cu_b", "curated.potential_duplicates", 0, "absent"),
@@ -173,10 +174,10 @@ def test_a_canonical_id_whose_records_are_already_gone_is_not_answered_not_found
     # audit: canonical_id_history (ids only) still knows the id
     monkeypatch.setenv("LAKEJOBS_IDENTITY_SALT", SALT)
     config, paths = master_data_config(tmp_path)
-    write(spark.createDataFrame([("2", "b@x.org")], "rid string, email string"),
+    write(rows_frame(spark, [("2", "b@x.org")], "rid string, email string"),
           paths.table("staging", "people"))
     write_members(spark, paths, [("crm:2", "cu_b")])
-    write(spark.createDataFrame([("m1", DAY1, "created", "cu_a", None, 1)], HISTORY_SCHEMA),
+    write(rows_frame(spark, [("m1", DAY1, "created", "cu_a", None, 1)], HISTORY_SCHEMA),
           paths.table("curated", "canonical_id_history"))
     file_requests(spark, tmp_path / "lake", [("req-1", None, DAY1, "cu_a")])
 
@@ -327,7 +328,7 @@ def table_of_removals(spark: SparkSession, path: str, commit_ages: list[float]) 
     hours ago, wrote file ``i`` and removed file ``i - 1``. Returns the files, oldest first."""
     files: list[str] = []
     for i, hours in enumerate(commit_ages):
-        spark.createDataFrame([(i,)], "id int").coalesce(1).write.format("delta").mode(
+        rows_frame(spark, [(i,)], "id int").coalesce(1).write.format("delta").mode(
             "overwrite").save(path)
         files.append(next(f for f in file_names(spark, path) if f not in files))
         written_ago(path, files[-1:], hours)

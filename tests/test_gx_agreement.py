@@ -13,6 +13,7 @@ from lakejobs.batch.gx_validation import run_gx_suite
 from lakejobs.batch.rules import RuleSet
 from lakejobs.batch.suites import SUPPORTED_GX_TYPES, rules_from_gx_suite, to_gx_suite
 from lakejobs.batch.validate import all_checks, flag_rows, measure
+from lakejobs.local_rows import rows_frame
 
 ROWS = [
     # id, region, status, code, amount, qty, email
@@ -59,7 +60,7 @@ RULES = RuleSet.model_validate({"table": "orders", "rules": [
 def test_engine_counts_equal_gx_unexpected_counts_for_every_supported_type(
     spark: SparkSession, tmp_path: Path
 ) -> None:
-    df = spark.createDataFrame(ROWS, SCHEMA)
+    df = rows_frame(spark, ROWS, SCHEMA)
     suite = to_gx_suite(RULES)
     assert {e["type"] for e in suite["expectations"]} == set(SUPPORTED_GX_TYPES)
     assert rules_from_gx_suite(suite, source="suite") == RULES

@@ -25,6 +25,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from lakejobs.batch.gx_validation import GxReport, run_gx_suite
 from lakejobs.errors import DataQualityError
+from lakejobs.local_rows import rows_frame
 
 SUITE_NAME = "test.customers"
 
@@ -80,7 +81,7 @@ SUITE = {
 
 @pytest.fixture(scope="module")
 def customers(spark: SparkSession) -> DataFrame:
-    return spark.createDataFrame(ROWS, SCHEMA)
+    return rows_frame(spark, ROWS, SCHEMA)
 
 
 @pytest.fixture(scope="module")

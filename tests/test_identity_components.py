@@ -12,6 +12,7 @@ from pyspark.sql import functions as F
 
 from lakejobs.identity.components import RESULT_SCHEMA, GraphError, connected_components
 from lakejobs.identity.constrained_clusters import split_contradicting_components
+from lakejobs.local_rows import rows_frame
 from lakejobs.spark_conf import temporary_conf
 
 CHAIN = 10_000
@@ -45,7 +46,7 @@ def hard_graph(
     small = spark.range(2000).select(
         F.concat(F.lit("r:"), F.pmod(F.xxhash64("id", F.lit(1)), F.lit(3000))),
         F.concat(F.lit("r:"), F.pmod(F.xxhash64("id", F.lit(2)), F.lit(3000))))
-    extra = spark.createDataFrame(
+    extra = rows_frame(spark,
         [("c:00010", "c:00009"), ("h:7", "h:hub"), ("x:self", "x:self")], "src string, dst string")
     isolated = ["i:alone", "i:other", "c:00042"]  # the last one also has edges
     folder = str(tmp_path_factory.mktemp("graph") / "edges")
@@ -72,7 +73,7 @@ def test_components_equal_the_networkx_oracle(
     edges, expected = hard_graph
     with temporary_conf(spark, {"spark.sql.adaptive.enabled": aqe}):
         actual = connected_components(
-            edges, spark.createDataFrame([("i:alone",), ("i:other",), ("c:00042",)], "node string"),
+            edges, rows_frame(spark, [("i:alone",), ("i:other",), ("c:00042",)], "node string"),
             strategy=strategy, local_max_edges=local_max_edges,
         )
         # 62,225 nodes: compared as a dict (chispa's row-by-row report is for small frames)
@@ -88,11 +89,11 @@ def test_random_graphs_agree_on_both_paths_with_and_without_caching(
     rng = random.Random(seed)
     nodes = [f"n{i}" for i in range(rng.randint(50, 400))]
     edges = [(rng.choice(nodes), rng.choice(nodes)) for _ in range(rng.randint(20, 300))]
-    df = spark.createDataFrame(edges, "src string, dst string")
+    df = rows_frame(spark, edges, "src string, dst string")
     if seed % 2:
         df = df.cache()
-    everyone = spark.createDataFrame([(n,) for n in nodes], "node string")
-    expected = spark.createDataFrame(oracle(edges, nodes), RESULT_SCHEMA)
+    everyone = rows_frame(spark, [(n,) for n in nodes], "node string")
+    expected = rows_frame(spark, oracle(edges, nodes), RESULT_SCHEMA)
     for strategy in ("distributed", "local"):
         actual = connected_components(df, everyone, strategy=strategy)
         assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
@@ -102,16 +103,16 @@ def test_random_graphs_agree_on_both_paths_with_and_without_caching(
 def test_null_ends_are_ignored_and_an_empty_graph_gives_only_the_given_nodes(
     spark: SparkSession,
 ) -> None:
-    edges = spark.createDataFrame([("a", None), (None, "b")], "src string, dst string")
-    nodes = spark.createDataFrame([("z",)], "node string")
+    edges = rows_frame(spark, [("a", None), (None, "b")], "src string, dst string")
+    nodes = rows_frame(spark, [("z",)], "node string")
     for strategy in ("distributed", "local"):
         actual = connected_components(edges, nodes, strategy=strategy)
-        assert_df_equality(actual, spark.createDataFrame([("z", "z")], RESULT_SCHEMA),
+        assert_df_equality(actual, rows_frame(spark, [("z", "z")], RESULT_SCHEMA),
                            ignore_nullable=True)
 
 
 def test_an_unknown_strategy_is_an_error_naming_it(spark: SparkSession) -> None:
-    edges = spark.createDataFrame([("a", "b")], "src string, dst string")
+    edges = rows_frame(spark, [("a", "b")], "src string, dst string")
     with pytest.raises(GraphError, match="'fastest'.*auto, local, distributed"):
         connected_components(edges, strategy="fastest")  # type: ignore[arg-type]
 
@@ -122,18 +123,18 @@ def test_a_component_joining_two_government_ids_is_split_strongest_merges_first(
     # a(X) -0.99- b -0.97- c(Y): each pair alone may merge; together they would join X and Y.
     # d(Z) -0.96- e(Z) -0.96- f: one id only, untouched. g(X) -2.0 (approved)- h -0.99- i(Y),
     # h -0.98- j: the approval goes first, so h-i is refused, and j follows h.
-    components = spark.createDataFrame(
+    components = rows_frame(spark,
         [(n, "a") for n in "abc"] + [(n, "d") for n in "def"] + [(n, "g") for n in "ghij"]
         + [("k", "k")], "node string, component string")
-    edges = spark.createDataFrame(
+    edges = rows_frame(spark,
         [("a", "b", 0.99), ("b", "c", 0.97), ("d", "e", 0.96), ("e", "f", 0.96),
          ("h", "i", 0.99), ("g", "h", 2.0), ("j", "h", 0.98)],
         "src string, dst string, weight double")
-    values = spark.createDataFrame(
+    values = rows_frame(spark,
         [("a", "X"), ("c", "Y"), ("d", "Z"), ("e", "Z"), ("g", "X"), ("i", "Y"), ("k", "X")],
         "node string, value string")
     split, refused = split_contradicting_components(components, edges, values)
-    expected = spark.createDataFrame(
+    expected = rows_frame(spark,
         [("a", "a"), ("b", "a"), ("c", "c"), ("d", "d"), ("e", "d"), ("f", "d"),
          ("g", "g"), ("h", "g"), ("i", "i"), ("j", "g"), ("k", "k")],
         "node string, component string")

@@ -12,6 +12,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from lakejobs.identity.dsar import REQUEST_SCHEMA
+from lakejobs.local_rows import rows_frame
 
 STAGING_EVENTS = {"user_id": "u", "anon_id": "a", "session_id": "s", "device_ua_hash": "d"}
 
@@ -41,7 +42,7 @@ def test_a_dsar_deletion_forgets_the_person_everywhere_and_they_never_link_again
     lake.run("r1", DAY1)
     identity = lake.ids()[u1]
     assert {n for n, i in lake.ids().items() if i == identity} == {u1, a1, s1, a5, u2}
-    requests = spark.createDataFrame([("req-1", "U1", DAY1, None)], REQUEST_SCHEMA)
+    requests = rows_frame(spark, [("req-1", "U1", DAY1, None)], REQUEST_SCHEMA)
     requests.write.format("delta").save(str(lake.root / "_lakejobs" / "dsar_requests"))
 
     result = lake.run("d1", DAY1, job="identity_dsar")
@@ -57,7 +58,7 @@ def test_a_dsar_deletion_forgets_the_person_everywhere_and_they_never_link_again
     assert lake.history("d1") == []
     # deny-list, tombstone, audit, request
     deny = lake.table("identity_deny_list").select("node", "request_id")
-    assert_df_equality(deny, spark.createDataFrame(
+    assert_df_equality(deny, rows_frame(spark,
         [(u1, "req-1"), (a1, "req-1"), (d2, "req-1")], "node string, request_id string"),
         ignore_row_order=True, ignore_nullable=True)
     tombstone = lake.table("identity_tombstones").first()
@@ -65,7 +66,7 @@ def test_a_dsar_deletion_forgets_the_person_everywhere_and_they_never_link_again
         "req-1", identity, sorted([u1, a1, d2]))
     audit = lake.table("dsar_audit", zone="_lakejobs").select("target", "rows_deleted", "status")
     # graph: 3 nodes + 4 edges (u1-a1, u1-s1, u1-d1, u1-d2); events 1 and 2 carry U1
-    assert_df_equality(audit, spark.createDataFrame(
+    assert_df_equality(audit, rows_frame(spark,
         [("identity_graph", 7, "deleted"), ("staging.events", 2, "deleted+vacuumed"),
          ("curated.never_written", 0, "absent")],
         "target string, rows_deleted long, status string"),
@@ -105,7 +106,7 @@ def test_a_dsar_deletion_resolves_again_the_other_identity_one_of_their_nodes_no
     lake.run("r1", day3)
     ids = lake.ids()
     assert ids[s1] == ids[a2] != ids[u1]
-    spark.createDataFrame([("req-1", "U1", day3, None)], REQUEST_SCHEMA).write.format("delta").save(
+    rows_frame(spark, [("req-1", "U1", day3, None)], REQUEST_SCHEMA).write.format("delta").save(
         str(lake.root / "_lakejobs" / "dsar_requests"))
 
     lake.run("d1", day3, job="identity_dsar")

@@ -12,6 +12,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from lakejobs.identity import resolution
+from lakejobs.local_rows import rows_frame
 
 
 @pytest.fixture
@@ -31,7 +32,7 @@ def test_edges_link_each_rows_identifiers_to_its_strongest_with_provenance(
     ])
     result = lake.run("r1", DAY1 + timedelta(hours=3))
     u1, a1, s1, d1 = node("u", "U1"), node("a", "A1"), node("s", "S1"), node("d", "D1")
-    expected = spark.createDataFrame(
+    expected = rows_frame(spark,
         [(u1, a1, "u", "a", "staging.events", DAY1, DAY1 + timedelta(hours=2), 2),
          (u1, s1, "u", "s", "staging.events", DAY1, DAY1, 1),
          (u1, d1, "u", "d", "staging.events", DAY1, DAY1, 1)],
@@ -57,7 +58,7 @@ def test_resolution_keeps_linkable_nodes_with_confidence_and_leaves_devices_out(
     ids = lake.ids()
     one = ids[node("u", "U1")]
     # u-a seen twice: 0.8 × (1 − 0.25) = 0.6; u-s once: 0.6 × 0.5 = 0.3
-    expected = spark.createDataFrame(
+    expected = rows_frame(spark,
         [(node("u", "U1"), "u", one, 0.72),  # 1 − (1 − 0.6)(1 − 0.3)
          (node("a", "A1"), "a", one, 0.6),
          (node("s", "S1"), "s", one, 0.3),
@@ -162,13 +163,13 @@ def test_a_run_failing_after_ingest_is_retried_without_counting_an_observation_t
     lake.stage([ev(3, DAY1 + timedelta(hours=1), user="U1", anon="A1")])
     result = lake.run("r1-retry", DAY1 + timedelta(hours=1))
     u1, a1, u2, a2 = node("u", "U1"), node("a", "A1"), node("u", "U2"), node("a", "A2")
-    expected_edges = spark.createDataFrame(
+    expected_edges = rows_frame(spark,
         [(u1, a1, DAY1, DAY1 + timedelta(hours=1), 2), (u2, a2, DAY1, DAY1, 1)],
         "src string, dst string, first_seen timestamp, last_seen timestamp, observations long")
     assert_df_equality(
         lake.table("identity_edges").select(*expected_edges.columns), expected_edges,
         ignore_row_order=True, ignore_nullable=True)
-    expected_nodes = spark.createDataFrame(
+    expected_nodes = rows_frame(spark,
         [(u1, 2), (a1, 2), (u2, 1), (a2, 1)], "node string, observations long")
     assert_df_equality(lake.table("identity_nodes").select("node", "observations"),
                        expected_nodes, ignore_row_order=True, ignore_nullable=True)
@@ -184,7 +185,7 @@ def test_the_salt_never_appears_in_a_query_plan(spark: SparkSession) -> None:
     from lakejobs.config import IdentitySettings
     from lakejobs.identity.graph import salt_frame, with_nodes, with_salt
 
-    rows = spark.createDataFrame([("U1", "A1")], "user_id string, anon_id string")
+    rows = rows_frame(spark, [("U1", "A1")], "user_id string, anon_id string")
     hashed = rows.transform(with_salt(salt_frame(spark, SALT))).transform(
         with_nodes({"user_id": "u", "anon_id": "a"}, IdentitySettings().types))
     assert hashed.first()["_nodes"][0]["node"] == node("u", "U1")
@@ -197,7 +198,7 @@ def test_a_source_column_that_the_table_lacks_is_a_config_error_naming_it(
 ) -> None:
     from lakejobs.errors import ConfigError
 
-    lake.spark.createDataFrame([("e1", DAY1)], "event_id string, occurred_at timestamp") \
+    rows_frame(lake.spark, [("e1", DAY1)], "event_id string, occurred_at timestamp") \
         .withColumn("_validated_at", F.lit(DAY1)) \
         .write.format("delta").save(str(lake.root / "staging" / "events"))
     with pytest.raises(ConfigError, match=r"staging\.events.*user_id, anon_id, session_id, "

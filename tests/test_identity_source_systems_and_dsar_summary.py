@@ -19,6 +19,7 @@ from lakejobs import cli
 from lakejobs.config import DedupeSource, settings_from_mapping
 from lakejobs.errors import ConfigError
 from lakejobs.identity.source_identities import nickname_frame, read_source, with_match_keys
+from lakejobs.local_rows import rows_frame
 from lakejobs.registry import get_job
 from lakejobs.runtime import run_job
 
@@ -59,7 +60,7 @@ def test_a_record_is_keyed_by_source_system_and_record_id_whichever_table_it_com
                           columns=CRM_COLUMNS)
     updated = datetime(2026, 3, 1)
     keyed = [
-        read_source(spark.createDataFrame([row], schema), source, "44")
+        read_source(rows_frame(spark, [row], schema), source, "44")
         .transform(with_match_keys(nickname_frame(spark)))
         .select("identity_key", "source_system", "source_record_id", "first_name")
         for source, row, schema in (
@@ -68,7 +69,7 @@ def test_a_record_is_keyed_by_source_system_and_record_id_whichever_table_it_com
             (people, ("1", " CRM ", "Cy Dale", "cy@z.org", updated), PERSON))]
 
     assert_df_equality(keyed[0].unionByName(keyed[1]).unionByName(keyed[2]),
-                       spark.createDataFrame([("crm:1", "crm", "1", "ann"),
+                       rows_frame(spark, [("crm:1", "crm", "1", "ann"),
                                               ("crm:1", "crm", "1", "bob"),
                                               ("crm:1", "crm", "1", "cy")],
                                              "identity_key string, source_system string, "
@@ -94,7 +95,7 @@ def test_the_master_data_job_refuses_them_before_it_reads_a_record(
     root = tmp_path / "lake"
     for table, row in (("crm_contacts", ("1", "Ann Lee", "ann@x.org", datetime(2026, 3, 1))),
                        ("crm_leads", ("1", "Bob Stone", "bob@y.org", datetime(2026, 3, 1)))):
-        spark.createDataFrame([row], CONTACT).write.format("delta").save(
+        rows_frame(spark, [row], CONTACT).write.format("delta").save(
             str(root / "staging" / table))
 
     with pytest.raises(ConfigError) as err:
@@ -161,7 +162,7 @@ def test_records_of_two_tables_sharing_a_key_are_quarantined_every_version(
             result.summary["quarantined"]) == (2, 0, 3)
     assert_df_equality(
         lake.table("source_identities", zone="quarantine").select("source_table", "reason"),
-        spark.createDataFrame([("staging.people", "key_collision"),
+        rows_frame(spark, [("staging.people", "key_collision"),
                                ("staging.people", "key_collision"),
                                ("staging.customers", "key_collision")],
                               "source_table string, reason string"),
@@ -195,7 +196,7 @@ def test_the_dsar_summary_counts_a_request_whose_user_id_is_found_nowhere_as_not
     # U1: nodes U1 and A1 and their edge (3 graph rows), and event e1
     assert result.summary == {"requests": 2, "rows_deleted": 4, "not_found": 1}
     assert_df_equality(run_log_summary(spark, lake.root).where("run_id = 'd1'"),
-                       spark.createDataFrame(
+                       rows_frame(spark,
                            [("d1", "SUCCEEDED", '{"not_found": 1, "requests": 2, '
                                                 '"rows_deleted": 4}')],
                            "run_id string, status string, summary string"),
@@ -207,7 +208,7 @@ def test_the_dsar_summary_counts_a_request_whose_canonical_id_is_found_nowhere_a
 ) -> None:
     monkeypatch.setenv("LAKEJOBS_IDENTITY_SALT", SALT)
     config, paths = master_data_config(tmp_path)
-    write(spark.createDataFrame([("1", "a@x.org"), ("2", "b@x.org")], "rid string, email string"),
+    write(rows_frame(spark, [("1", "a@x.org"), ("2", "b@x.org")], "rid string, email string"),
           paths.table("staging", "people"))
     write_members(spark, paths, [("crm:1", "cu_a"), ("crm:2", "cu_b")])
     file_requests(spark, tmp_path / "lake", [("req-1", None, DAY1, "cu_a"),
@@ -224,7 +225,7 @@ def test_the_dsar_summary_counts_no_request_not_found_when_every_id_is_found(
 ) -> None:
     monkeypatch.setenv("LAKEJOBS_IDENTITY_SALT", SALT)
     config, paths = master_data_config(tmp_path)
-    write(spark.createDataFrame([("1", "a@x.org")], "rid string, email string"),
+    write(rows_frame(spark, [("1", "a@x.org")], "rid string, email string"),
           paths.table("staging", "people"))
     write_members(spark, paths, [("crm:1", "cu_a")])
     file_requests(spark, tmp_path / "lake", [("req-1", None, DAY1, "cu_a")])

@@ -20,6 +20,7 @@ from lakejobs.batch.landing import complete_files, read_landed
 from lakejobs.batch.rules import flag_column
 from lakejobs.config import settings_from_mapping
 from lakejobs.errors import LandingConflictError
+from lakejobs.local_rows import rows_frame
 from lakejobs.paths import LakePaths
 from lakejobs.resources import resolve_location
 from lakejobs.streaming.manifest import Manifest, load_manifest
@@ -38,7 +39,7 @@ def test_parquet_and_json_lines_in_one_table_conform_alike_and_metadata_is_not_d
 ) -> None:
     landing = tmp_path / "landing" / "things"
     # what the streaming job lands: typed columns, its own _-prefixed metadata, one unknown field
-    spark.createDataFrame(
+    rows_frame(spark,
         [(1, "a", datetime(2026, 1, 1), datetime(2026, 1, 1, 0, 0, 5), "retail.thing.cdc", "x")],
         "id bigint, name string, updated_at timestamp, _event_time timestamp, _topic string, "
         "colour string",
@@ -54,7 +55,7 @@ def test_parquet_and_json_lines_in_one_table_conform_alike_and_metadata_is_not_d
     files = complete_files(spark, str(landing))
     conformed = read_landed(spark, files, CONTRACT).transform(conform(CONTRACT))
 
-    expected = spark.createDataFrame([
+    expected = rows_frame(spark, [
         (1, "a", datetime(2026, 1, 1), datetime(2026, 1, 1, 0, 0, 5), '{"colour":"x"}', False),
         (2, "b", datetime(2026, 1, 2), datetime(2026, 1, 2), "{}", False),
         (3, "c", None, None, "{}", True),

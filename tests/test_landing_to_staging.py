@@ -17,6 +17,7 @@ from pyspark.sql import types as T
 from lakejobs.batch.landing_to_staging import table_rules
 from lakejobs.config import ValidationTable
 from lakejobs.errors import ConfigError, ContractError, DataQualityError
+from lakejobs.local_rows import rows_frame
 from lakejobs.registry import get_job
 from lakejobs.runtime import JobResult, run_job
 
@@ -97,7 +98,7 @@ def test_complete_landing_folders_are_split_into_staging_and_quarantine(
 
     assert (result.rows_read, result.rows_written, result.rows_quarantined) == (7, 2, 5)
     staged = spark.read.format("delta").load(str(lake_root / "staging" / "customers"))
-    expected = spark.createDataFrame(
+    expected = rows_frame(spark,
         [
             (1, "ada@example.com", "+447700900123", "GB", date(1990, 5, 1),
              datetime(2026, 11, 22, 9), "{}", []),
@@ -114,7 +115,7 @@ def test_complete_landing_folders_are_split_into_staging_and_quarantine(
         F.get_json_object("raw_record", "$.full_name").alias("name"),
         F.transform("failures", lambda f: f["reason"]).alias("reasons"),
     )
-    expected_reasons = spark.createDataFrame(
+    expected_reasons = rows_frame(spark,
         [
             ("Cy", ["not_bigint"]),
             ("Di", ["pattern_mismatch", "not_in_set"]),
@@ -139,7 +140,7 @@ def test_results_are_recorded_per_rule_and_summarised_in_the_run_log(
     failing = results.where(F.col("outcome") != "passed").select(
         "rule", "severity", "rows_checked", "rows_failed", "failure_rate", "outcome"
     )
-    expected = spark.createDataFrame(
+    expected = rows_frame(spark,
         [
             ("contract_schema_drift", "warn", 5, 1, 0.2, "warned"),
             ("contract_customer_id_type", "drop", 5, 1, 0.2, "quarantined"),
@@ -233,7 +234,7 @@ def test_orders_check_references_and_quarantine_unknown_fields(
     staged = spark.read.format("delta").load(str(lake_root / "staging" / "orders")).select(
         "order_id", "order_status", "order_total", "currency", "_dq_warnings"
     )
-    expected = spark.createDataFrame(
+    expected = rows_frame(spark,
         [(1, "paid", "10.50", "GBP", []),
          (2, "placed", "3.00", "EUR", ["customer_exists"])],
         "order_id long, order_status string, order_total string, currency string, "
@@ -244,7 +245,7 @@ def test_orders_check_references_and_quarantine_unknown_fields(
         F.get_json_object("raw_record", "$.order_id").cast("long").alias("order_id"),
         F.transform("failures", lambda f: f["rule"]).alias("rules"),
     )
-    expected_bad = spark.createDataFrame(
+    expected_bad = rows_frame(spark,
         [(3, ["contract_schema_drift"]),
          (4, ["total_needs_currency"])],
         "order_id long, rules array<string>",

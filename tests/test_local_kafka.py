@@ -8,6 +8,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
 from lakejobs.local_kafka import LocalKafka
+from lakejobs.local_rows import rows_frame
 
 READ_SCHEMA = T.StructType([
     T.StructField("key", T.BinaryType()),
@@ -32,7 +33,7 @@ def test_records_sent_to_explicit_partitions_read_back_in_order_with_a_tombstone
 
     actual = read_topic(spark, kafka_broker.bootstrap_servers, "local-kafka-roundtrip")
 
-    expected = spark.createDataFrame([
+    expected = rows_frame(spark, [
         (b"c-1", b'{"name":"Ada"}', 0, 0),
         (b"c-1", b'{"name":"Ada L."}', 0, 1),
         (b"c-2", b'{"name":"Grace"}', 1, 0),

@@ -124,3 +124,15 @@ def test_arrow_is_used_whatever_the_sessions_setting_and_the_setting_is_kept(spa
         assert spark.conf.get(local_rows.ARROW) == "false"
     finally:
         spark.conf.set(local_rows.ARROW, before)
+
+
+def test_a_ddl_schema_and_rows_taken_by_name_give_what_create_data_frame_gives(spark) -> None:
+    ddl = "id long, name string, at timestamp"
+    ours = rows_frame(spark, [(1, "a", datetime(2026, 1, 1)), (2, None, None)], ddl)
+    assert executed_plan(ours).startswith("LocalTableScan")
+    assert_df_equality(ours, python_rdd(spark, [(1, "a", datetime(2026, 1, 1)), (2, None, None)],
+                                        ddl))
+    # a dict is taken by name, not by position
+    named = [{"at": None, "id": 4, "name": "c"}, {"name": "d", "id": 5, "at": datetime(2026, 1, 2)}]
+    assert_df_equality(rows_frame(spark, named, ddl), spark.createDataFrame(
+        [(4, "c", None), (5, "d", datetime(2026, 1, 2))], ddl))

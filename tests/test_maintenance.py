@@ -13,6 +13,7 @@ from pyspark.sql import SparkSession
 from lakejobs.config import load_settings
 from lakejobs.errors import ConfigError
 from lakejobs.incremental import list_files
+from lakejobs.local_rows import rows_frame
 from lakejobs.registry import get_job
 from lakejobs.runtime import run_job
 
@@ -29,7 +30,7 @@ def test_optimize_and_vacuum_keep_every_row_and_remove_old_files(
 ) -> None:
     table = str(lake_root / "staging" / "orders")
     for batch in range(4):  # four small files
-        spark.createDataFrame([(batch * 10 + i, f"v{batch}") for i in range(3)],
+        rows_frame(spark, [(batch * 10 + i, f"v{batch}") for i in range(3)],
                               "id bigint, v string").coalesce(1).write.format("delta").mode(
                                   "append").save(table)
     DeltaTable.forPath(spark, table).update("id = 0", {"v": "'changed'"})  # leaves an old file
@@ -46,7 +47,7 @@ def test_optimize_and_vacuum_keep_every_row_and_remove_old_files(
     expected = [(0, "changed"), (1, "v0"), (2, "v0"), (10, "v1"), (11, "v1"), (12, "v1"),
                 (20, "v2"), (21, "v2"), (22, "v2"), (30, "v3"), (31, "v3"), (32, "v3")]
     assert_df_equality(spark.read.format("delta").load(table),
-                       spark.createDataFrame(expected, "id bigint, v string"),
+                       rows_frame(spark, expected, "id bigint, v string"),
                        ignore_row_order=True, ignore_nullable=True)
     figures = outcome.result.summary["staging/orders"]
     assert (figures["rows"], figures["files_added"], figures["retention_hours"]) == (12, 1, 0)

@@ -23,6 +23,7 @@ from streaming_records import envelope
 from lakejobs.demo_data import rounds
 from lakejobs.demo_kafka import kafka_records, publish
 from lakejobs.local_kafka import LocalKafka
+from lakejobs.local_rows import rows_frame
 from lakejobs.registry import get_job
 from lakejobs.resources import resolve_location
 from lakejobs.runtime import run_job
@@ -99,7 +100,7 @@ def test_the_job_lands_cdc_and_events_from_kafka_and_a_rerun_reads_only_new_reco
     assert first.summary["duplicates"] == 1
     assert (second.rows_read, second.rows_written, second.rows_quarantined) == (1, 1, 0)
     customers = spark.read.format("delta").load(str(lake_root / "landing" / "customers"))
-    expected = spark.createDataFrame([
+    expected = rows_frame(spark, [
         (1, "a@x.io", date(1980, 1, 1), datetime(2025, 11, 25, 9, 59, 59), "c", 0),
         (1, "b@x.io", date(1980, 1, 1), datetime(2025, 11, 25, 9, 59, 59), "u", 1),
         (1, None, None, None, "t", 2),

@@ -15,6 +15,7 @@ from lakejobs.arguments import COMMON_OPTIONAL, COMMON_REQUIRED, resolve_options
 from lakejobs.bookmarks import BookmarkStore
 from lakejobs.errors import ConfigError, ContractError, JobArgumentError
 from lakejobs.incremental import rows_after_watermark
+from lakejobs.local_rows import rows_frame
 from lakejobs.registry import get_job
 from lakejobs.runtime import JobResult, run_job
 from lakejobs.spark_conf import temporary_conf
@@ -86,7 +87,7 @@ def test_a_timestamp_watermark_taken_in_the_autumn_repeated_hour_reads_no_row_tw
     # 00:30 and 01:30 UTC on 2026-10-25 are both 02:30 on a Paris clock (summer time ends at
     # 01:00 UTC): a watermark kept as Paris wall-clock text names the earlier of the two
     store = BookmarkStore(spark, str(tmp_path / "bookmarks"))
-    rows = spark.createDataFrame([(1, datetime(2026, 10, 25, 0, 30)),
+    rows = rows_frame(spark, [(1, datetime(2026, 10, 25, 0, 30)),
                                   (2, datetime(2026, 10, 25, 1, 30))], "id long, ts timestamp")
     with temporary_conf(spark, {"spark.sql.session.timeZone": "Europe/Paris"}):
         first = store.load("job_a")
@@ -101,7 +102,7 @@ def test_a_run_whose_bookmarks_cannot_be_read_is_logged_as_failed(
     spark: SparkSession, tmp_path: Path, lake_root: Path
 ) -> None:
     # a bookmark table that is not one (here: another table's schema) fails the load
-    spark.createDataFrame([("x",)], "other string").write.format("delta").save(
+    rows_frame(spark, [("x",)], "other string").write.format("delta").save(
         str(lake_root / "_lakejobs" / "job_bookmarks"))
     config = tmp_path / "dev.yaml"
     config.write_text(json.dumps({"env": "dev", "lake": {"root": str(lake_root)}}))
@@ -148,7 +149,7 @@ def test_a_zorder_column_the_table_lacks_is_a_config_error_naming_the_key(
     spark: SparkSession, tmp_path: Path, lake_root: Path
 ) -> None:
     table = str(lake_root / "staging" / "orders")
-    spark.createDataFrame([(1, "a")], "id bigint, v string").write.format("delta").save(table)
+    rows_frame(spark, [(1, "a")], "id bigint, v string").write.format("delta").save(table)
     config = tmp_path / "dev.yaml"
     config.write_text(json.dumps({"env": "dev", "lake": {"root": str(lake_root)}, "maintenance": {
         "tables": [{"zone": "staging", "name": "orders", "zorder_by": ["order_id"]}]}}))

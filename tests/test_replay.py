@@ -12,6 +12,7 @@ from chispa import assert_df_equality
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from lakejobs.local_rows import rows_frame
 from lakejobs.registry import get_job
 from lakejobs.runtime import JobResult, run_job
 
@@ -64,14 +65,14 @@ def test_replay_after_a_rule_fix_stages_what_now_passes_exactly_once(
     staged = spark.read.format("delta").load(str(lake_root / "staging" / "orders"))
     assert_df_equality(
         staged.select("order_id", "order_status", "currency"),
-        spark.createDataFrame([(1, "placed", "EUR"), (2, "refunded", "EUR")],
+        rows_frame(spark, [(1, "placed", "EUR"), (2, "refunded", "EUR")],
                               "order_id bigint, order_status string, currency string"),
         ignore_row_order=True, ignore_nullable=True)
     quarantine = spark.read.format("delta").load(str(lake_root / "quarantine" / "orders"))
     marked = quarantine.selectExpr(
         "get_json_object(raw_record, '$.order_id') AS order_id", "replay_run_id",
         "replay_outcome", "transform(_replay_failures, f -> f.rule) AS replay_failed")
-    assert_df_equality(marked, spark.createDataFrame([
+    assert_df_equality(marked, rows_frame(spark, [
         ("2", "r1", "staged", None),
         ("3", "r2", "still_failing", ["currency_code"]),
     ], "order_id string, replay_run_id string, replay_outcome string, "
@@ -83,7 +84,7 @@ def test_replay_of_a_streamed_parquet_row_stages_its_exact_values_and_metadata_i
 ) -> None:
     # what the streaming job lands: typed columns (microsecond timestamps) and its own
     # _-prefixed metadata; orders quarantine drift, so metadata taken for drift never replays
-    spark.createDataFrame(
+    rows_frame(spark,
         [(1, 7, "placed", Decimal("10.00"), "EUR", datetime(2026, 11, 22, 10, 0, 0, 123456),
           "retail.orders", 5),
          (2, 7, "refunded", Decimal("5.00"), "EUR", datetime(2026, 11, 22, 11, 0, 0, 654321),
@@ -105,7 +106,7 @@ def test_replay_of_a_streamed_parquet_row_stages_its_exact_values_and_metadata_i
     staged = spark.read.format("delta").load(str(lake_root / "staging" / "orders"))
     assert_df_equality(
         staged.select("order_id", "ordered_at", F.map_keys("_extra_columns").alias("extra")),
-        spark.createDataFrame([
+        rows_frame(spark, [
             (1, datetime(2026, 11, 22, 10, 0, 0, 123456), []),
             (2, datetime(2026, 11, 22, 11, 0, 0, 654321), []),
         ], "order_id bigint, ordered_at timestamp, extra array<string>"),

@@ -13,13 +13,14 @@ from pyspark.sql import SparkSession
 from lakejobs import commit_versions
 from lakejobs.commit_versions import ROW_TRACKING, enable_row_tracking
 from lakejobs.concurrency import run_side_by_side
+from lakejobs.local_rows import rows_frame
 
 
 def test_two_writers_turning_row_tracking_on_together_both_go_on(
     spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = str(tmp_path / "orders")
-    spark.createDataFrame([(1, "a")], "id long, v string").write.format("delta").save(path)
+    rows_frame(spark, [(1, "a")], "id long, v string").write.format("delta").save(path)
     # both writers read the table's properties before either changes them (their first read)
     both_read = threading.Barrier(2, timeout=120)
     read_properties = commit_versions._properties

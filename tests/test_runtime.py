@@ -10,6 +10,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
 from lakejobs.errors import ConfigError, ConservationError, ContractError, JobArgumentError
+from lakejobs.local_rows import rows_frame
 from lakejobs.runtime import JobContext, JobResult, JobSpec, run_job
 from lakejobs.spark_conf import temporary_conf
 
@@ -61,7 +62,7 @@ def test_successful_run_appends_one_run_log_row_and_commits_bookmarks(
 ) -> None:
     outcome = run_job(COUNTING, argv(config_file, "run-1"), spark=spark)
     assert outcome.run_id == "run-1"
-    expected = spark.createDataFrame(
+    expected = rows_frame(spark,
         [("nightly", "run-1", "dev", "SUCCEEDED", 10, 8, 2, None)], RUN_LOG_VIEW
     )
     assert_df_equality(run_log(spark, lake_root), expected, ignore_nullable=True)
@@ -77,7 +78,7 @@ def test_failed_run_logs_the_error_and_commits_nothing(
     run_job(COUNTING, argv(config_file, "run-1"), spark=spark)
     with pytest.raises(ContractError):
         run_job(JobSpec("failing", "test job", failing_job), argv(config_file, "run-2"), spark=spark)
-    expected = spark.createDataFrame(
+    expected = rows_frame(spark,
         [
             ("nightly", "run-1", "dev", "SUCCEEDED", 10, 8, 2, None),
             ("nightly", "run-2", "dev", "FAILED", 0, 0, 0,

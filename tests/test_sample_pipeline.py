@@ -13,6 +13,7 @@ from pyspark.sql import types as T
 
 from lakejobs.batch.sample_customers import RAW_SCHEMA, conform_customers, seed_landing
 from lakejobs.config import LakeSettings
+from lakejobs.local_rows import rows_frame
 from lakejobs.paths import LakePaths
 from lakejobs.registry import get_job
 from lakejobs.runtime import JobResult, run_job
@@ -29,7 +30,7 @@ STAGING_SCHEMA = T.StructType(
 
 
 def test_conform_types_normalises_and_lists_every_failed_check(spark: SparkSession) -> None:
-    raw = spark.createDataFrame(
+    raw = rows_frame(spark,
         [
             ("1", " Ada@Example.COM ", " Ada ", "gb", "2026-11-01T08:00:00Z", None),
             ("x2", "bad", "Bob", "us", "soon", None),
@@ -41,7 +42,7 @@ def test_conform_types_normalises_and_lists_every_failed_check(spark: SparkSessi
     actual = conform_customers(raw).select(
         "customer_id", "email", "full_name", "country", "updated_at", "_errors"
     )
-    expected = spark.createDataFrame(
+    expected = rows_frame(spark,
         [
             (1, "ada@example.com", "Ada", "GB", datetime(2026, 11, 1, 8), []),
             (None, "bad", "Bob", "US", None,
@@ -68,7 +69,7 @@ def test_sample_run_stages_good_rows_quarantines_bad_ones_and_conserves_rows(
     result = run_sample(spark, config_file, "run-1")
     assert (result.rows_read, result.rows_written, result.rows_quarantined) == (12, 7, 5)
     assert result.rows_read == result.rows_written + result.rows_quarantined
-    expected_staging = spark.createDataFrame(
+    expected_staging = rows_frame(spark,
         [
             (1, "ada.lovelace@example.com", "Ada Lovelace", "GB", datetime(2026, 11, 1, 8, 0)),
             (2, "grace@example.org", "Grace Hopper", "US", datetime(2026, 11, 1, 8, 5)),

@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakejobs.errors import ConfigError, ContractError
+from lakejobs.local_rows import rows_frame
 from lakejobs.scd import (
     INFERRED_FROM,
     ScdSpec,
@@ -55,7 +56,7 @@ def day(n: int) -> datetime:
 
 
 def changes(spark: SparkSession, rows: list[tuple]) -> DataFrame:
-    return spark.createDataFrame(rows, CHANGES)
+    return rows_frame(spark, rows, CHANGES)
 
 
 def dimension(spark: SparkSession, path: str) -> DataFrame:
@@ -63,7 +64,7 @@ def dimension(spark: SparkSession, path: str) -> DataFrame:
 
 
 def expect(spark: SparkSession, path: str, rows: list[tuple]) -> None:
-    assert_df_equality(dimension(spark, path), spark.createDataFrame(rows, VIEW),
+    assert_df_equality(dimension(spark, path), rows_frame(spark, rows, VIEW),
                        ignore_row_order=True, ignore_nullable=True)
 
 
@@ -136,7 +137,7 @@ def test_an_inferred_member_is_filled_in_place_by_the_first_real_change(spark, d
     spec = ScdSpec(keys=("id",), sequence_by="ts", scd2_columns=("city",),
                    scd1_columns=("email",), operation="op", inferred_members=True)
     apply_changes(spark, changes(spark, [(2, "Rome", "r@x", day(1), "c")]), spec, dim)
-    keys = spark.createDataFrame([(1,), (1,), (2,), (None,)], "id bigint")
+    keys = rows_frame(spark, [(1,), (1,), (2,), (None,)], "id bigint")
     assert add_inferred_members(spark, keys, spec, dim) == 1  # 2 exists, null keys are skipped
     placeholder_sk = spark.read.format("delta").load(dim).where("id = 1").first().sk
 
@@ -146,7 +147,7 @@ def test_an_inferred_member_is_filled_in_place_by_the_first_real_change(spark, d
 
     view = [*VIEW.fieldNames(), "is_inferred"]
     actual = spark.read.format("delta").load(dim)
-    expected = spark.createDataFrame([
+    expected = rows_frame(spark, [
         (1, "Lyon", "a@y", INFERRED_FROM, day(8), False, False, False),
         (1, "Oslo", "a@y", day(8), END, True, False, False),
         (2, "Rome", "r@x", day(1), END, True, False, False),
@@ -167,7 +168,7 @@ def test_fact_keys_that_are_no_value_of_the_key_type_get_no_placeholder(spark, d
     spec = ScdSpec(keys=("id",), sequence_by="ts", scd2_columns=("city",),
                    scd1_columns=("email",), operation="op", inferred_members=True)
     apply_changes(spark, changes(spark, [(2, "Rome", "r@x", day(1), "c")]), spec, dim)
-    keys = spark.createDataFrame([("N/A",), ("3",), ("2",)], "id string")
+    keys = rows_frame(spark, [("N/A",), ("3",), ("2",)], "id string")
 
     assert add_inferred_members(spark, keys, spec, dim) == 1
 
@@ -186,7 +187,7 @@ def test_a_delete_older_than_the_fill_of_a_placeholder_leaves_the_filled_member_
     spec = ScdSpec(keys=("id",), sequence_by="ts", scd2_columns=("city",),
                    scd1_columns=("email",), operation="op", inferred_members=True)
     apply_changes(spark, changes(spark, [(2, "Rome", "r@x", day(1), "c")]), spec, dim)
-    add_inferred_members(spark, spark.createDataFrame([(1,)], "id bigint"), spec, dim)
+    add_inferred_members(spark, rows_frame(spark, [(1,)], "id bigint"), spec, dim)
     sk = spark.read.format("delta").load(dim).where("id = 1").first().sk
     rome_sk = spark.read.format("delta").load(dim).where("id = 2").first().sk
     fill, delete = (1, "Lyon", "a@x", day(10), "c"), (1, None, None, day(5), "d")
@@ -195,7 +196,7 @@ def test_a_delete_older_than_the_fill_of_a_placeholder_leaves_the_filled_member_
         # nothing real to delete yet: the placeholder stays, still inferred
         assert_df_equality(
             spark.read.format("delta").load(dim).select(*INFERRED_VIEW.fieldNames()),
-            spark.createDataFrame([
+            rows_frame(spark, [
                 (sk, 1, None, None, INFERRED_FROM, END, True, False, True),
                 (rome_sk, 2, "Rome", "r@x", day(1), END, True, False, False),
             ], INFERRED_VIEW), ignore_row_order=True, ignore_nullable=True)
@@ -204,7 +205,7 @@ def test_a_delete_older_than_the_fill_of_a_placeholder_leaves_the_filled_member_
         apply_changes(spark, changes(spark, [delete]), spec, dim)
 
     actual = spark.read.format("delta").load(dim)
-    expected = spark.createDataFrame([
+    expected = rows_frame(spark, [
         (sk, 1, "Lyon", "a@x", INFERRED_FROM, END, True, False, False),
         (rome_sk, 2, "Rome", "r@x", day(1), END, True, False, False),
     ], INFERRED_VIEW)
@@ -218,12 +219,12 @@ def test_a_delete_after_the_fill_of_a_placeholder_still_deletes_it(spark, dim) -
     spec = ScdSpec(keys=("id",), sequence_by="ts", scd2_columns=("city",),
                    scd1_columns=("email",), operation="op", inferred_members=True)
     apply_changes(spark, changes(spark, [(2, "Rome", "r@x", day(1), "c")]), spec, dim)
-    add_inferred_members(spark, spark.createDataFrame([(1,)], "id bigint"), spec, dim)
+    add_inferred_members(spark, rows_frame(spark, [(1,)], "id bigint"), spec, dim)
     apply_changes(spark, changes(spark, [(1, None, None, day(5), "d")]), spec, dim)
     # a late upsert older than the delete fills the placeholder, which the delete then closes
     apply_changes(spark, changes(spark, [(1, "Lyon", "a@x", day(3), "c")]), spec, dim)
 
-    expected = spark.createDataFrame([
+    expected = rows_frame(spark, [
         (1, "Lyon", "a@x", INFERRED_FROM, day(5), False, True, False),
         (2, "Rome", "r@x", day(1), END, True, False, False),
     ], T.StructType([*VIEW.fields, T.StructField("is_inferred", T.BooleanType())]))
@@ -235,7 +236,7 @@ def test_a_placeholder_before_any_real_change_is_flagged_inferred(spark, dim) ->
     spec = ScdSpec(keys=("id",), sequence_by="ts", scd2_columns=("city",),
                    scd1_columns=("email",), operation="op", inferred_members=True)
     apply_changes(spark, changes(spark, [(2, "Rome", "r@x", day(1), "c")]), spec, dim)
-    add_inferred_members(spark, spark.createDataFrame([(7,)], "id bigint"), spec, dim)
+    add_inferred_members(spark, rows_frame(spark, [(7,)], "id bigint"), spec, dim)
     row = spark.read.format("delta").load(dim).where("id = 7").collect()
     assert [(r.city, r.effective_from, r.effective_to, r.is_current, r.is_inferred)
             for r in row] == [(None, INFERRED_FROM, END, True, True)]
@@ -245,15 +246,15 @@ def test_a_snapshot_fills_a_placeholder_even_with_empty_attributes(spark, dim) -
     spec = ScdSpec(keys=("id",), sequence_by="ts", scd2_columns=("city",),
                    inferred_members=True)
     schema = "id bigint, city string"
-    apply_snapshot(spark, spark.createDataFrame([(1, "Lyon")], schema), spec, dim,
+    apply_snapshot(spark, rows_frame(spark, [(1, "Lyon")], schema), spec, dim,
                    sequence=day(2))
-    add_inferred_members(spark, spark.createDataFrame([(2,)], "id bigint"), spec, dim)
-    apply_snapshot(spark, spark.createDataFrame([(1, "Lyon"), (2, None)], schema), spec, dim,
+    add_inferred_members(spark, rows_frame(spark, [(2,)], "id bigint"), spec, dim)
+    apply_snapshot(spark, rows_frame(spark, [(1, "Lyon"), (2, None)], schema), spec, dim,
                    sequence=day(3))
 
     actual = spark.read.format("delta").load(dim).select(
         "id", "city", "effective_from", "is_current", "is_inferred", "_seq_from")
-    expected = spark.createDataFrame(
+    expected = rows_frame(spark,
         [(1, "Lyon", day(2), True, False, day(2)), (2, None, INFERRED_FROM, True, False, None)],
         "id bigint, city string, effective_from timestamp, is_current boolean, "
         "is_inferred boolean, _seq_from timestamp")
@@ -263,7 +264,8 @@ def test_a_snapshot_fills_a_placeholder_even_with_empty_attributes(spark, dim) -
 def test_delete_flag_column_also_deletes(spark, dim) -> None:
     spec = ScdSpec(keys=("id",), sequence_by="ts", scd2_columns=("city",), delete_flag="gone")
     rows = [(1, "Lyon", day(1), False), (1, None, day(2), True)]
-    apply_changes(spark, spark.createDataFrame(rows, "id long, city string, ts timestamp, gone boolean"),
+    apply_changes(spark, rows_frame(
+        spark, rows, "id long, city string, ts timestamp, gone boolean"),
                   spec, dim)
     actual = spark.read.format("delta").load(dim).select("id", "city", "effective_to", "is_current",
                                                          "is_deleted")
@@ -274,7 +276,7 @@ def test_a_delete_flag_that_reads_as_no_boolean_is_rejected_with_its_reason(spar
     """A flag of "D" was taken for an upsert (Spark 3.5) or failed the batch (Spark 4)."""
     spec = ScdSpec(keys=("id",), sequence_by="ts", scd2_columns=("city",), delete_flag="gone")
     rows = [(1, "Lyon", day(1), "false"), (2, "Rome", day(1), "D"), (3, "Oslo", day(1), "true")]
-    result = apply_changes(spark, spark.createDataFrame(
+    result = apply_changes(spark, rows_frame(spark,
         rows, "id long, city string, ts timestamp, gone string"), spec, dim)
     assert (result.changes_received, result.changes_rejected) == (3, 1)
     assert [(r.id, list(r._reasons)) for r in result.rejected.collect()] == [
@@ -391,14 +393,14 @@ def test_effective_times_out_of_step_with_the_sequence_never_run_backwards(
         "late": [[r for r in rows if r[2] % 2], [r for r in rows if not r[2] % 2]],
     }[split]
     for batch in batches:
-        result = apply_changes(spark, spark.createDataFrame(batch, schema), spec, dim)
+        result = apply_changes(spark, rows_frame(spark, batch, schema), spec, dim)
         assert result.changes_rejected == 0
         if split == "in_sequence_order":
             assert result.appended is True
 
     actual = spark.read.format("delta").load(dim).select(
         "id", "city", "effective_from", "effective_to", "is_current", "is_deleted")
-    expected = spark.createDataFrame([
+    expected = rows_frame(spark, [
         (1, "Lyon", day(1), day(5), False, False),
         (1, "Nice", day(5), day(5), False, False),
         (1, "Paris", day(5), day(7), False, False),
@@ -427,7 +429,7 @@ def test_an_effective_time_text_that_is_no_timestamp_is_rejected_with_its_reason
     under ANSI mode (Spark 4)."""
     dim = str(tmp_path / "dim")
     spec = ScdSpec(keys=("id",), sequence_by="lsn", effective_at="ts", scd2_columns=("city",))
-    batch = spark.createDataFrame(
+    batch = rows_frame(spark,
         [(1, "Lyon", 1, "2026-01-01 00:00:00"), (2, "Rome", 1, "yesterday")],
         "id bigint, city string, lsn bigint, ts string")
 
@@ -444,7 +446,7 @@ def test_an_effective_time_text_that_is_no_timestamp_is_rejected_with_its_reason
     ])
     assert_df_equality(
         spark.read.format("delta").load(dim).select(*schema.fieldNames()),
-        spark.createDataFrame([(1, "Lyon", day(1), END, True)], schema),
+        rows_frame(spark, [(1, "Lyon", day(1), END, True)], schema),
         ignore_row_order=True, ignore_nullable=True)
 
 
@@ -481,17 +483,17 @@ def test_tracked_timestamps_compare_to_the_microsecond_in_any_session_time_zone(
     spec = ScdSpec(keys=("id",), sequence_by="ts", scd2_columns=("valid",), operation="op")
     schema = "id bigint, valid timestamp, ts timestamp, op string"
     first, later = datetime(2026, 5, 1, 0, 0, 0, 100), datetime(2026, 5, 1, 0, 0, 0, 900)
-    apply_changes(spark, spark.createDataFrame([(1, first, day(1), "c")], schema), spec, dim)
+    apply_changes(spark, rows_frame(spark, [(1, first, day(1), "c")], schema), spec, dim)
     # the same value and instants again, from a writer whose session is in another zone
     with temporary_conf(spark, {"spark.sql.session.timeZone": "Europe/Paris"}):
-        unchanged = apply_changes(spark, spark.createDataFrame(
+        unchanged = apply_changes(spark, rows_frame(spark,
             [(1, first, day(2), "u")], schema), spec, dim)
-    apply_changes(spark, spark.createDataFrame([(1, later, day(3), "u")], schema), spec, dim)
+    apply_changes(spark, rows_frame(spark, [(1, later, day(3), "u")], schema), spec, dim)
 
     assert unchanged.rows_inserted == 0
     actual = spark.read.format("delta").load(dim).select(
         "id", "valid", "effective_from", "effective_to", "is_current")
-    expected = spark.createDataFrame([(1, first, day(1), day(3), False),
+    expected = rows_frame(spark, [(1, first, day(1), day(3), False),
                                       (1, later, day(3), END, True)],
                                      "id bigint, valid timestamp, effective_from timestamp, "
                                      "effective_to timestamp, is_current boolean")
@@ -522,16 +524,16 @@ def test_surrogate_keys_do_not_depend_on_the_batch_column_types(spark, tmp_path)
     keys = {}
     for shortcut in (True, False):
         path = str(tmp_path / f"shortcut_{shortcut}")
-        apply_changes(spark, spark.createDataFrame([(1, "Lyon", 10, day(1), "c")], wide), spec,
+        apply_changes(spark, rows_frame(spark, [(1, "Lyon", 10, day(1), "c")], wide), spec,
                       path)
-        result = apply_changes(spark, spark.createDataFrame([(1, "Nice", 30, day(3), "u")],
+        result = apply_changes(spark, rows_frame(spark, [(1, "Nice", 30, day(3), "u")],
                                                             narrow),
                                spec, path, append_shortcut=shortcut)
         assert result.appended is shortcut
         before = {r.lsn: r.sk for r in spark.read.format("delta").load(path)
                   .select(F.col("_seq_from").alias("lsn"), "sk").collect()}
         # a late change re-stitches the history around the existing versions
-        apply_changes(spark, spark.createDataFrame([(1, "Oslo", 20, day(2), "u")], narrow),
+        apply_changes(spark, rows_frame(spark, [(1, "Oslo", 20, day(2), "u")], narrow),
                       spec, path)
         after = {r.lsn: r.sk for r in spark.read.format("delta").load(path)
                  .select(F.col("_seq_from").alias("lsn"), "sk").collect()}
@@ -545,7 +547,7 @@ def test_surrogate_keys_do_not_depend_on_the_batch_column_types(spark, tmp_path)
 def test_a_numeric_sequence_without_an_effective_time_is_refused_plainly(spark, dim) -> None:
     """Read as a time, an LSN of 10 is 1970-01-01 00:00:10: refused before anything is written."""
     spec = ScdSpec(keys=("id",), sequence_by="lsn", scd2_columns=("city",))
-    batch = spark.createDataFrame([(1, "Lyon", 10)], "id bigint, city string, lsn bigint")
+    batch = rows_frame(spark, [(1, "Lyon", 10)], "id bigint, city string, lsn bigint")
     with pytest.raises(ContractError, match=r"sequence_by column 'lsn' is bigint, and without "
                        r"effective_at .* expected a timestamp or date column"):
         apply_changes(spark, batch, spec, dim)
@@ -560,10 +562,10 @@ def test_hard_delete_is_refused_for_scd2_dimensions() -> None:
 def test_snapshot_mode_detects_inserts_updates_and_deletes(spark, dim) -> None:
     spec = ScdSpec(keys=("id",), sequence_by="ts", scd2_columns=("city",), scd1_columns=("email",))
     snapshot_schema = "id long, city string, email string"
-    first = spark.createDataFrame([(1, "Lyon", "a@x"), (2, "Rome", "r@x"), (3, "Oslo", "o@x")],
+    first = rows_frame(spark, [(1, "Lyon", "a@x"), (2, "Rome", "r@x"), (3, "Oslo", "o@x")],
                                   snapshot_schema)
     apply_snapshot(spark, first, spec, dim, sequence=day(1))
-    second = spark.createDataFrame([(1, "Lyon", "a2@x"), (2, "Milan", "r@x"), (4, "Bern", "b@x")],
+    second = rows_frame(spark, [(1, "Lyon", "a2@x"), (2, "Milan", "r@x"), (4, "Bern", "b@x")],
                                    snapshot_schema)
     apply_snapshot(spark, second, spec, dim, sequence=day(2))
     expect(spark, dim, [
@@ -586,7 +588,7 @@ def test_a_change_committed_while_a_snapshot_is_applied_is_reconciled_with_it(
 
     spec = ScdSpec(keys=("id",), sequence_by="ts", scd2_columns=("city",), scd1_columns=("email",))
     schema = "id long, city string, email string"
-    apply_snapshot(spark, spark.createDataFrame([(1, "Lyon", "a@x"), (3, "Oslo", "o@x")], schema),
+    apply_snapshot(spark, rows_frame(spark, [(1, "Lyon", "a@x"), (3, "Oslo", "o@x")], schema),
                    spec, dim, sequence=day(1))
     noon = datetime(2026, 1, 1, 12)
     real_execute_merge = merge.execute_merge
@@ -602,7 +604,7 @@ def test_a_change_committed_while_a_snapshot_is_applied_is_reconciled_with_it(
         return real_execute_merge(*args, **kwargs)
 
     monkeypatch.setattr(merge, "execute_merge", commit_another_change_first)
-    apply_snapshot(spark, spark.createDataFrame([(1, "Lisbon", "a@x"), (3, "Oslo", "o@x")], schema),
+    apply_snapshot(spark, rows_frame(spark, [(1, "Lisbon", "a@x"), (3, "Oslo", "o@x")], schema),
                    spec, dim, sequence=day(2))
     assert interleaved
     expect(spark, dim, [
@@ -617,7 +619,7 @@ def test_a_change_committed_while_a_snapshot_is_applied_is_reconciled_with_it(
 
 def test_a_snapshot_without_the_effective_time_its_spec_names_is_refused(spark, dim) -> None:
     spec = ScdSpec(keys=("id",), sequence_by="ts", effective_at="valid_at", scd2_columns=("city",))
-    snapshot = spark.createDataFrame([(1, "Lyon")], "id long, city string")
+    snapshot = rows_frame(spark, [(1, "Lyon")], "id long, city string")
     with pytest.raises(ConfigError, match="apply_snapshot: effective_at: expected the snapshot's "
                        "effective time"):
         apply_snapshot(spark, snapshot, spec, dim, sequence=day(1))
@@ -625,7 +627,7 @@ def test_a_snapshot_without_the_effective_time_its_spec_names_is_refused(spark, 
 
 def test_snapshot_rows_with_duplicate_keys_are_rejected(spark, dim) -> None:
     spec = ScdSpec(keys=("id",), sequence_by="ts", scd2_columns=("city",))
-    snapshot = spark.createDataFrame([(1, "Lyon"), (2, "Rome"), (2, "Milan")], "id long, city string")
+    snapshot = rows_frame(spark, [(1, "Lyon"), (2, "Rome"), (2, "Milan")], "id long, city string")
     result = apply_snapshot(spark, snapshot, spec, dim, sequence=day(1))
     assert (result.changes_received, result.changes_rejected) == (3, 2)
     rows = spark.read.format("delta").load(dim).select("id", "city", "is_current")
@@ -637,10 +639,10 @@ def test_a_key_a_later_snapshot_holds_twice_is_rejected_and_keeps_its_version(
 ) -> None:
     spec = ScdSpec(keys=("id",), sequence_by="ts", scd2_columns=("city",))
     schema = "id long, city string"
-    apply_snapshot(spark, spark.createDataFrame([(1, "Lyon"), (2, "Rome")], schema), spec, dim,
+    apply_snapshot(spark, rows_frame(spark, [(1, "Lyon"), (2, "Rome")], schema), spec, dim,
                    sequence=day(1))
     # key 2 twice, and two rows without a key: each rejected once, for its own reason
-    result = apply_snapshot(spark, spark.createDataFrame(
+    result = apply_snapshot(spark, rows_frame(spark,
         [(1, "Nice"), (2, "Rome"), (2, "Milan"), (None, "X"), (None, "Y")], schema),
         spec, dim, sequence=day(2))
     assert (result.changes_received, result.changes_rejected) == (5, 4)
@@ -651,7 +653,7 @@ def test_a_key_a_later_snapshot_holds_twice_is_rejected_and_keeps_its_version(
                        (None, "X", ("id_is_null",)), (None, "Y", ("id_is_null",))]
     actual = spark.read.format("delta").load(dim).select(
         "id", "city", "effective_from", "effective_to", "is_current", "is_deleted")
-    expected = spark.createDataFrame([
+    expected = rows_frame(spark, [
         (1, "Lyon", day(1), day(2), False, False),
         (1, "Nice", day(2), END, True, False),
         (2, "Rome", day(1), END, True, False),  # left as it was: not closed, not deleted
@@ -664,19 +666,19 @@ def test_a_placeholder_missing_from_a_snapshot_stays_until_its_key_arrives(spark
     spec = ScdSpec(keys=("id",), sequence_by="ts", scd2_columns=("city",),
                    inferred_members=True)
     schema = "id bigint, city string"
-    apply_snapshot(spark, spark.createDataFrame([(1, "Lyon")], schema), spec, dim,
+    apply_snapshot(spark, rows_frame(spark, [(1, "Lyon")], schema), spec, dim,
                    sequence=day(1))
-    add_inferred_members(spark, spark.createDataFrame([(2,)], "id bigint"), spec, dim)
+    add_inferred_members(spark, rows_frame(spark, [(2,)], "id bigint"), spec, dim)
     sk = spark.read.format("delta").load(dim).where("id = 2").first().sk
     # the source does not hold key 2 yet: the placeholder is not a deleted key
-    apply_snapshot(spark, spark.createDataFrame([(1, "Lyon")], schema), spec, dim,
+    apply_snapshot(spark, rows_frame(spark, [(1, "Lyon")], schema), spec, dim,
                    sequence=day(2))
-    apply_snapshot(spark, spark.createDataFrame([(1, "Lyon"), (2, "Rome")], schema), spec, dim,
+    apply_snapshot(spark, rows_frame(spark, [(1, "Lyon"), (2, "Rome")], schema), spec, dim,
                    sequence=day(3))
 
     actual = spark.read.format("delta").load(dim).select(
         "sk", "id", "city", "effective_from", "is_current", "is_deleted", "is_inferred")
-    expected = spark.createDataFrame(
+    expected = rows_frame(spark,
         [(actual.where("id = 1").first().sk, 1, "Lyon", day(1), True, False, False),
          (sk, 2, "Rome", INFERRED_FROM, True, False, False)],  # filled in place: same key
         "sk bigint, id bigint, city string, effective_from timestamp, is_current boolean, "
@@ -694,8 +696,8 @@ def test_timestamp_ntz_keys_find_their_versions_whatever_the_driver_zone(
     monkeypatch.setenv("TZ", "Europe/Paris")
     time.tzset()
     try:
-        apply_changes(spark, spark.createDataFrame([(key, "Lyon", day(1))], schema), spec, dim)
-        apply_changes(spark, spark.createDataFrame([(key, "Nice", day(2))], schema), spec, dim)
+        apply_changes(spark, rows_frame(spark, [(key, "Lyon", day(1))], schema), spec, dim)
+        apply_changes(spark, rows_frame(spark, [(key, "Nice", day(2))], schema), spec, dim)
         rows = spark.read.format("delta").load(dim).select(
             "city", "is_current").orderBy("effective_from").collect()
     finally:
@@ -714,7 +716,7 @@ def test_timestamp_keys_in_the_repeated_daylight_saving_hour_find_their_versions
     time.tzset()
     try:
         for city, n in (("Lyon", 1), ("Nice", 2)):
-            batch = spark.createDataFrame([(city, day(n))], "city string, ts timestamp").select(
+            batch = rows_frame(spark, [(city, day(n))], "city string, ts timestamp").select(
                 F.to_timestamp(F.lit("2026-10-25 00:30:00")).alias("at"), "city", "ts")
             apply_changes(spark, batch, spec, dim)
         rows = spark.read.format("delta").load(dim).select(
@@ -741,7 +743,7 @@ def test_working_column_names_and_new_spec_columns_are_refused_plainly(spark, di
     apply_changes(spark, changes(spark, [(1, "Lyon", "a@x", day(1), "c")]), SPEC, dim)
     wider = ScdSpec(keys=("id",), sequence_by="ts", scd2_columns=("city",),
                     scd1_columns=("email", "phone"), operation="op")
-    batch = spark.createDataFrame([(1, "Lyon", "a@x", "555", day(2), "u")],
+    batch = rows_frame(spark, [(1, "Lyon", "a@x", "555", day(2), "u")],
                                   "id long, city string, email string, phone string, "
                                   "ts timestamp, op string")
     with pytest.raises(ContractError, match=r"has no column\(s\) \['phone'\] that the SCD spec"):

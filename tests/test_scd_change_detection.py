@@ -11,6 +11,7 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import types as T
 
+from lakejobs.local_rows import rows_frame
 from lakejobs.scd import ScdSpec, apply_changes, snapshot_changes
 from lakejobs.scd.history import tracked_hash, values_hash
 from lakejobs.spark_conf import temporary_conf
@@ -29,16 +30,16 @@ def test_unchanged_null_tracked_values_open_no_version_whatever_the_session_json
     spec = ScdSpec(keys=("id",), sequence_by="ts", scd2_columns=("city", "zip"), operation="op")
     schema = "id bigint, city string, zip string, ts timestamp, op string"
     dim = str(tmp_path / "dim")
-    apply_changes(spark, spark.createDataFrame([(1, None, "75", day(1), "c")], schema), spec, dim)
+    apply_changes(spark, rows_frame(spark, [(1, None, "75", day(1), "c")], schema), spec, dim)
     # the same values again, from a writer whose session writes null JSON fields
     with temporary_conf(spark, {"spark.sql.jsonGenerator.ignoreNullFields": "false"}):
         unchanged = apply_changes(
-            spark, spark.createDataFrame([(1, None, "75", day(2), "u")], schema), spec, dim)
+            spark, rows_frame(spark, [(1, None, "75", day(2), "u")], schema), spec, dim)
 
     assert unchanged.rows_inserted == 0
     actual = spark.read.format("delta").load(dim).select(
         "id", "city", "zip", "effective_from", "effective_to", "is_current")
-    expected = spark.createDataFrame([(1, None, "75", day(1), END, True)],
+    expected = rows_frame(spark, [(1, None, "75", day(1), END, True)],
                                      f"id bigint, city string, zip string, {VIEW}")
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
 
@@ -50,17 +51,17 @@ def test_an_unchanged_tracked_value_typed_otherwise_than_the_table_opens_no_vers
     spec = ScdSpec(keys=("id",), sequence_by="ts", scd2_columns=("price",), operation="op")
     dim = str(tmp_path / "dim")
     schema = "id bigint, price decimal({}), ts timestamp, op string"
-    apply_changes(spark, spark.createDataFrame([(1, Decimal("1.50"), day(1), "c")],
+    apply_changes(spark, rows_frame(spark, [(1, Decimal("1.50"), day(1), "c")],
                                                schema.format("10,2")), spec, dim)
     # the same price at another scale (a source column widened meanwhile)
-    unchanged = apply_changes(spark, spark.createDataFrame(
+    unchanged = apply_changes(spark, rows_frame(spark,
         [(1, Decimal("1.5000"), day(2), "u")], schema.format("12,4")), spec, dim,
         append_shortcut=shortcut)
 
     assert (unchanged.appended, unchanged.rows_inserted) == (shortcut, 0)
     actual = spark.read.format("delta").load(dim).select(
         "id", "price", "effective_from", "effective_to", "is_current")
-    expected = spark.createDataFrame([(1, Decimal("1.50"), day(1), END, True)],
+    expected = rows_frame(spark, [(1, Decimal("1.50"), day(1), END, True)],
                                      f"id bigint, price decimal(10,2), {VIEW}")
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
 
@@ -73,14 +74,14 @@ def test_a_float_zero_changing_sign_opens_no_version(spark, tmp_path: Path, shor
     # -0.0 = 0.0 in Spark SQL: the same value, however the source's arithmetic signed it
     spec = ScdSpec(keys=("id",), sequence_by="ts", scd2_columns=("amount", "rate"), operation="op")
     dim = str(tmp_path / "dim")
-    apply_changes(spark, spark.createDataFrame([(1, 0.0, 0.0, day(1), "c")], FLOATS), spec, dim)
-    unchanged = apply_changes(spark, spark.createDataFrame([(1, -0.0, -0.0, day(2), "u")], FLOATS),
+    apply_changes(spark, rows_frame(spark, [(1, 0.0, 0.0, day(1), "c")], FLOATS), spec, dim)
+    unchanged = apply_changes(spark, rows_frame(spark, [(1, -0.0, -0.0, day(2), "u")], FLOATS),
                               spec, dim, append_shortcut=shortcut)
 
     assert (unchanged.appended, unchanged.rows_inserted) == (shortcut, 0)
     actual = spark.read.format("delta").load(dim).select(
         "id", "amount", "rate", "effective_from", "effective_to", "is_current")
-    expected = spark.createDataFrame([(1, 0.0, 0.0, day(1), END, True)],
+    expected = rows_frame(spark, [(1, 0.0, 0.0, day(1), END, True)],
                                      f"id bigint, amount double, rate float, {VIEW}")
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
 
@@ -90,9 +91,9 @@ def test_nans_of_any_bit_pattern_open_no_version(spark, tmp_path: Path) -> None:
     dim = str(tmp_path / "dim")
     schema = "id bigint, amount double, ts timestamp, op string"
     other_nan = struct.unpack("<d", struct.pack("<Q", 0x7FF8_0000_0000_0123))[0]
-    apply_changes(spark, spark.createDataFrame([(1, float("nan"), day(1), "c")], schema), spec,
+    apply_changes(spark, rows_frame(spark, [(1, float("nan"), day(1), "c")], schema), spec,
                   dim)
-    unchanged = apply_changes(spark, spark.createDataFrame([(1, other_nan, day(2), "u")], schema),
+    unchanged = apply_changes(spark, rows_frame(spark, [(1, other_nan, day(2), "u")], schema),
                               spec, dim)
 
     assert unchanged.rows_inserted == 0
@@ -110,7 +111,7 @@ def test_tracked_hashes_of_values_other_than_negative_zero_are_unchanged(
     dim = str(tmp_path / "dim")
     schema = "id bigint, amount double, rate float, label string, ts timestamp, op string"
     other_nan = struct.unpack("<d", struct.pack("<Q", 0x7FF8_0000_0000_0123))[0]
-    apply_changes(spark, spark.createDataFrame([
+    apply_changes(spark, rows_frame(spark, [
         (1, 0.0, 0.0, "x", day(1), "c"),
         (2, 1.5, 2.25, None, day(1), "c"),
         (3, float("nan"), float("nan"), "y", day(1), "c"),
@@ -133,7 +134,7 @@ def test_tracked_hashes_of_values_other_than_negative_zero_are_unchanged(
 
 def test_negative_zero_hashes_as_zero_inside_arrays_structs_and_map_values(spark) -> None:
     schema = "id int, xs array<double>, s struct<x: float, n: string>, m map<string, double>"
-    rows = spark.createDataFrame([
+    rows = rows_frame(spark, [
         (1, [0.0, 1.0], (0.0, "a"), {"k": 0.0}),
         (2, [-0.0, 1.0], (-0.0, "a"), {"k": -0.0}),
         (3, None, None, None),
@@ -156,16 +157,16 @@ def test_a_snapshot_typed_otherwise_than_the_dimension_changes_no_unchanged_row(
     snapshot, growing every version's change log)."""
     spec = ScdSpec(keys=("id",), sequence_by="ts", scd2_columns=("price",),
                    scd1_columns=("name",))
-    current = spark.createDataFrame(
+    current = rows_frame(spark,
         [(1, Decimal("1.50"), "a"), (2, Decimal("2.00"), "b")],
         "id bigint, price decimal(10,2), name string")
-    snapshot = spark.createDataFrame(
+    snapshot = rows_frame(spark,
         [(1, Decimal("1.5000"), "a"), (2, Decimal("2.5000"), "b")],
         "id bigint, price decimal(12,4), name string")
 
     changes = snapshot_changes(snapshot, current, spec, day(2), None)
 
-    expected = spark.createDataFrame([(2, Decimal("2.50"), "b", day(2), "u")], T.StructType([
+    expected = rows_frame(spark, [(2, Decimal("2.50"), "b", day(2), "u")], T.StructType([
         T.StructField("id", T.LongType()), T.StructField("price", T.DecimalType(10, 2)),
         T.StructField("name", T.StringType()), T.StructField("ts", T.TimestampType()),
         T.StructField("_snapshot_op", T.StringType()),

@@ -17,6 +17,7 @@ from lakejobs.bookmarks import BookmarkStore, by_commit
 from lakejobs.commit_versions import enable_row_tracking
 from lakejobs.config import Settings
 from lakejobs.curated.loading import fresh_rows, staging_snapshot
+from lakejobs.local_rows import rows_frame
 from lakejobs.paths import LakePaths
 from lakejobs.runtime import JobContext
 
@@ -45,7 +46,7 @@ class Curated:
     def write(self, file: str, rows: list[tuple[int, datetime]], *, track_rows: bool = True
               ) -> None:
         """What a staging writer commits for one landed file (stamped when it started)."""
-        df = self.spark.createDataFrame([(i, file, t) for i, t in rows], SCHEMA)
+        df = rows_frame(self.spark, [(i, file, t) for i, t in rows], SCHEMA)
         replace_for_files(df, self.staging, [file], merge_schema=False, track_rows=track_rows)
 
     def run(self) -> list[int]:
@@ -86,7 +87,7 @@ def test_the_fresh_rows_keep_the_staging_columns_only(
     context = JobContext(spark=spark, settings=curated.settings, args={}, run_id="r",
                          paths=curated.paths, bookmarks=curated.store.load(JOB, "r"))
     fresh = fresh_rows(context, "fact_orders", "orders", staging_snapshot(context, "orders"))
-    expected: DataFrame = spark.createDataFrame([(1, "f1", at(0)), (2, "f1", at(0))], SCHEMA)
+    expected: DataFrame = rows_frame(spark, [(1, "f1", at(0)), (2, "f1", at(0))], SCHEMA)
     assert_df_equality(fresh, expected, ignore_row_order=True, ignore_nullable=True)
 
 

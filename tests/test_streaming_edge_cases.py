@@ -14,6 +14,7 @@ from pyspark.sql import SparkSession
 from streaming_records import envelope, kafka_frame
 
 from lakejobs.config import settings_from_mapping
+from lakejobs.local_rows import rows_frame
 from lakejobs.paths import LakePaths
 from lakejobs.resources import resolve_location
 from lakejobs.streaming.envelope import EVENT_COLUMNS
@@ -55,7 +56,7 @@ def test_parquet_landing_next_to_json_line_drops_still_finds_duplicates(
     path = str(lake_root / "landing" / "events")
     landed = spark.read.option("basePath", path).parquet(
         f"{path}/year=*/month=*/day=*/hour=*/batch=*").select("event_id", "_offset", "batch")
-    expected = spark.createDataFrame([("r-1", 0, 0), ("r-2", 2, 1)],
+    expected = rows_frame(spark, [("r-1", 0, 0), ("r-2", 2, 1)],
                                      "event_id string, _offset long, batch int")
     assert_df_equality(landed, expected, ignore_row_order=True, ignore_nullable=True)
 
@@ -77,7 +78,7 @@ def test_a_parquet_batch_interrupted_before_its_first_file_is_committed_can_be_r
     assert (metrics.records_in, metrics.landed) == (1, 1)
     path = str(lake_root / "landing" / "events")
     landed = spark.read.option("basePath", path).parquet(path).select("event_id", "batch")
-    expected = spark.createDataFrame([("r-1", 0)], "event_id string, batch int")
+    expected = rows_frame(spark, [("r-1", 0)], "event_id string, batch int")
     assert_df_equality(landed, expected, ignore_nullable=True)
 
 

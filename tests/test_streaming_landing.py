@@ -17,6 +17,7 @@ from streaming_records import envelope, kafka_frame
 from lakejobs.config import settings_from_mapping
 from lakejobs.delta_io import table_version
 from lakejobs.errors import ConfigError
+from lakejobs.local_rows import rows_frame
 from lakejobs.paths import LakePaths
 from lakejobs.resources import resolve_location
 from lakejobs.streaming.dedupe import duplicate_offsets
@@ -89,7 +90,7 @@ def test_every_kind_of_bad_record_is_quarantined_with_its_reason_and_the_batch_i
     landed = events(spark, lake_root).select(
         "event_id", "event_name", "event_version", "occurred_at", "user_id", "payload",
         "_offset", "_schema_version", "_privacy_tier", "_is_late", "year", "month", "day", "hour")
-    expected = spark.createDataFrame([
+    expected = rows_frame(spark, [
         ("r-0", "page_view", 1, datetime(2026, 11, 25, 9, 59), "u-1",
          '{"page_url":"/home","referrer":null}', 0, "1", "pii", False, 2026, 11, 25, 10),
         ("r-1", "page_view", 2, datetime(2026, 11, 25, 9, 59), "u-1",
@@ -138,7 +139,7 @@ def test_duplicates_within_the_batch_and_the_watermark_are_dropped_and_counted(
     assert (m1.records_in, m1.landed, m1.duplicates, m1.late) == (3, 2, 1, 1)
     assert (m2.records_in, m2.landed, m2.duplicates, m2.late) == (4, 1, 3, 0)
     landed = events(spark, lake_root).select("event_id", "_offset", "_is_late")
-    expected = spark.createDataFrame(
+    expected = rows_frame(spark,
         [("r-1", 0, False), ("r-2", 2, True), ("r-3", 4, False)],
         "event_id string, _offset long, _is_late boolean")
     assert_df_equality(landed, expected, ignore_row_order=True, ignore_nullable=True)
@@ -169,7 +170,7 @@ def test_a_replayed_batch_writes_nothing_twice(
     rows = events(spark, lake_root, fmt).select("event_id", "_offset", "hour")
     # Delta skips the replayed write (transaction id); Parquet replaces the earlier attempt
     hour = 10 if fmt == "delta" else 11
-    expected = spark.createDataFrame([("r-1", 0, hour)], "event_id string, _offset long, hour int")
+    expected = rows_frame(spark, [("r-1", 0, hour)], "event_id string, _offset long, hour int")
     assert_df_equality(rows, expected, ignore_nullable=True)
     assert table_version(spark, quarantine_path) == version  # Delta skipped the replayed write
     assert quarantine(spark, lake_root) == [(1, "undecodable")]
@@ -199,7 +200,7 @@ def test_a_batch_is_stamped_with_the_time_spark_planned_it_also_when_replayed(
 
     planned = datetime(2026, 11, 25, 10, 30)  # 1795602600000 ms, whatever the clock says
     rows = events(spark, lake_root).select("event_id", "_ingested_at", "_batch_id", "hour")
-    expected = spark.createDataFrame([("r-1", planned, 0, 10)],
+    expected = rows_frame(spark, [("r-1", planned, 0, 10)],
                                      "event_id string, _ingested_at timestamp, _batch_id long, "
                                      "hour int")
     assert_df_equality(rows, expected, ignore_nullable=True)
@@ -236,7 +237,7 @@ def test_after_a_checkpoint_reset_the_old_querys_batches_are_history_for_dedupe(
 
     assert (new.totals.records_in, new.totals.landed, new.totals.duplicates) == (2, 1, 1)
     rows = events(spark, lake_root).select("event_id", "_offset", "_batch_id")
-    expected = spark.createDataFrame([("r-1", 0, 0), ("r-2", 8, 0)],
+    expected = rows_frame(spark, [("r-1", 0, 0), ("r-2", 8, 0)],
                                      "event_id string, _offset long, _batch_id long")
     assert_df_equality(rows, expected, ignore_row_order=True, ignore_nullable=True)
 
@@ -277,7 +278,7 @@ def test_a_change_on_two_topics_routed_to_one_table_lands_once_also_within_a_bat
     assert (second.records_in, second.landed, second.duplicates) == (2, 1, 1)
     rows = spark.read.format("delta").load(str(lake_root / "landing" / "orders")).select(
         "id", "city", "_topic", "_offset")
-    expected = spark.createDataFrame(
+    expected = rows_frame(spark,
         [(1, "Lyon", "shop.orders", 0), (2, "Nice", "shop.orders.v2", 1),
          (1, "Oslo", "shop.orders.v2", 2)], "id long, city string, _topic string, _offset long")
     assert_df_equality(rows, expected, ignore_row_order=True, ignore_nullable=True)
@@ -363,7 +364,7 @@ def test_a_topic_named_like_a_path_never_becomes_one(spark: SparkSession, lake_r
 
 
 def test_duplicate_offsets_number_history_and_batch_keys_together(spark: SparkSession) -> None:
-    rows = spark.createDataFrame([
+    rows = rows_frame(spark, [
         ("a", 1, "t", 0, 10, None),
         ("a", 1, "t", 1, 3, None),            # same key, another partition: a copy
         ("b", 1, "t", 0, 11, None),           # landed before (twice)
@@ -372,13 +373,13 @@ def test_duplicate_offsets_number_history_and_batch_keys_together(spark: SparkSe
         ("d", 1, "t", 0, 14, None),
         ("e", 2, "t", 0, 15, None),
     ], "k string, v int, _topic string, _partition int, _offset long, _error string")
-    history = spark.createDataFrame([("b", 1), ("b", 1), ("c", None), ("e", 1)],
+    history = rows_frame(spark, [("b", 1), ("b", 1), ("c", None), ("e", 1)],
                                     "k string, v int")
 
     found = duplicate_offsets(["k", "v"], history, rows)
     within_batch = duplicate_offsets(["k", "v"], None, rows)
 
-    expected = spark.createDataFrame([("t", 1, 3), ("t", 0, 11), ("t", 0, 12)],
+    expected = rows_frame(spark, [("t", 1, 3), ("t", 0, 11), ("t", 0, 12)],
                                      "_topic string, _partition int, _offset long")
     assert_df_equality(found, expected, ignore_row_order=True, ignore_nullable=True)
     assert_df_equality(within_batch, expected.where("_offset = 3"), ignore_row_order=True,

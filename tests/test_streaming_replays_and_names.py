@@ -15,6 +15,7 @@ from streaming_records import envelope, kafka_frame
 
 from lakejobs.config import Settings, settings_from_mapping
 from lakejobs.errors import ConfigError
+from lakejobs.local_rows import rows_frame
 from lakejobs.paths import LakePaths
 from lakejobs.resources import resolve_location
 from lakejobs.run_log import SUCCEEDED, RunRecord, append_run
@@ -89,16 +90,16 @@ def test_a_batch_replayed_after_a_crash_past_its_run_log_row_is_logged_once(
     restarted = event_sink(spark, settings, "run-2", checkpoint)
     restarted(second, 1)
 
-    expected = spark.createDataFrame([("run-1:0", SUCCEEDED, 1, 1, 0),
+    expected = rows_frame(spark, [("run-1:0", SUCCEEDED, 1, 1, 0),
                                       ("run-1:1", SUCCEEDED, 2, 1, 1)], RUN_ROWS)
     assert_df_equality(batch_rows_logged(spark, settings), expected, ignore_row_order=True,
                        ignore_nullable=True)
     rows = landed(spark, lake_root, "events").select("event_id", "_offset", "_batch_id")
-    assert_df_equality(rows, spark.createDataFrame([("r-1", 0, 0), ("r-2", 1, 1)],
+    assert_df_equality(rows, rows_frame(spark, [("r-1", 0, 0), ("r-2", 1, 1)],
                                                    "event_id string, _offset long, _batch_id long"),
                        ignore_row_order=True, ignore_nullable=True)
     assert_df_equality(quarantined(spark, lake_root).select("offset", "reason", "batch_id"),
-                       spark.createDataFrame([(2, "undecodable", 1)],
+                       rows_frame(spark, [(2, "undecodable", 1)],
                                              "offset long, reason string, batch_id long"),
                        ignore_nullable=True)
 
@@ -115,7 +116,7 @@ def test_after_a_checkpoint_reset_the_new_querys_batches_are_logged_from_batch_z
     new = event_sink(spark, settings, "run-2", checkpoint_of(tmp_path, "q-new", batches=1))
     new(kafka_frame(spark, [(EVENTS, 7, envelope("page_view", 1, "r-2", PAGE))]), 0)
 
-    expected = spark.createDataFrame([("run-1:0", SUCCEEDED, 1, 1, 0),
+    expected = rows_frame(spark, [("run-1:0", SUCCEEDED, 1, 1, 0),
                                       ("run-2:0", SUCCEEDED, 1, 1, 0)], RUN_ROWS)
     assert_df_equality(batch_rows_logged(spark, settings), expected, ignore_row_order=True,
                        ignore_nullable=True)
@@ -139,7 +140,7 @@ def test_a_run_log_row_with_a_transaction_id_is_appended_once_and_one_without_ev
     append_run(spark, path, run_record("job-run"))  # no transaction id: appended again
 
     logged = spark.read.format("delta").load(path).select("run_id")
-    assert_df_equality(logged, spark.createDataFrame(
+    assert_df_equality(logged, rows_frame(spark,
         [("a:0",), ("b:1",), ("job-run",), ("job-run",)], "run_id string"),
         ignore_row_order=True, ignore_nullable=True)
 
@@ -186,12 +187,12 @@ def test_a_tombstone_key_number_with_a_fraction_or_exponent_for_a_string_key_is_
             metrics.quarantined_by_reason) == (5, 2, 0, {"contract_violation": 3})
     assert_df_equality(
         landed(spark, lake_root, "codes").select("code", "label", "_op", "_offset"),
-        spark.createDataFrame([("1.50", None, "t", 2), ("42", None, "t", 3)],
+        rows_frame(spark, [("1.50", None, "t", 2), ("42", None, "t", 3)],
                               "code string, label string, _op string, _offset long"),
         ignore_row_order=True, ignore_nullable=True)
     assert_df_equality(
         quarantined(spark, lake_root).select("offset", "reason", "detail", "route"),
-        spark.createDataFrame([
+        rows_frame(spark, [
             (0, "contract_violation", REWRITTEN.format("1.5"), "codes_cdc"),
             (1, "contract_violation", REWRITTEN.format("1000.0"), "codes_cdc"),
             (4, "contract_violation", REWRITTEN.format("0.0025"), "codes_cdc"),
@@ -290,7 +291,7 @@ def test_a_json_route_lands_a_column_named_like_a_debezium_change_column(
 
     assert (metrics.records_in, metrics.landed) == (1, 1)
     assert_df_equality(landed(spark, lake_root, "orders").select("id", "_op", "_offset"),
-                       spark.createDataFrame([(1, "x", 0)], "id long, _op string, _offset long"),
+                       rows_frame(spark, [(1, "x", 0)], "id long, _op string, _offset long"),
                        ignore_nullable=True)
 
 
@@ -335,7 +336,7 @@ def test_an_envelope_payload_field_named_like_landing_metadata_is_accepted_and_l
     assert (metrics.records_in, metrics.landed) == (1, 1)
     assert_df_equality(
         landed(spark, lake_root, "events").select("event_id", "payload", "_offset"),
-        spark.createDataFrame([("r-1", '{"_offset":"x"}', 3)],
+        rows_frame(spark, [("r-1", '{"_offset":"x"}', 3)],
                               "event_id string, payload string, _offset long"),
         ignore_nullable=True)
 
@@ -371,7 +372,7 @@ def test_json_route_columns_named_like_the_kafka_record_land_beside_its_metadata
     assert_df_equality(
         landed(spark, lake_root, "readings").select(
             *KAFKA_NAMES, "_topic", "_partition", "_offset", "_partition_key", "_event_time"),
-        spark.createDataFrame([("s-1", 21.5, "kitchen", 7, 99, datetime(2026, 11, 25, 10, 29),
+        rows_frame(spark, [("s-1", 21.5, "kitchen", 7, 99, datetime(2026, 11, 25, 10, 29),
                                 "iot.readings", 0, 4, "k-1", datetime(2026, 11, 25, 10, 29))],
                               "key string, value double, topic string, partition int, "
                               "offset long, timestamp timestamp, _topic string, _partition int, "
@@ -380,7 +381,7 @@ def test_json_route_columns_named_like_the_kafka_record_land_beside_its_metadata
     assert_df_equality(
         quarantined(spark, lake_root).select("raw_key", "raw_value", "topic", "partition",
                                              "offset", "reason"),
-        spark.createDataFrame([(b"k-2", b'{"key": "s-2", "value": "warm"}', "iot.readings", 0,
+        rows_frame(spark, [(b"k-2", b'{"key": "s-2", "value": "warm"}', "iot.readings", 0,
                                 6, "contract_violation")],
                               "raw_key binary, raw_value binary, topic string, partition int, "
                               "offset long, reason string"),
@@ -419,7 +420,7 @@ def test_debezium_route_columns_named_like_the_kafka_record_land_as_the_row_hold
     assert_df_equality(
         landed(spark, lake_root, "settings").select(*KAFKA_NAMES[:2], "timestamp", "_op",
                                                     "_offset", "_partition_key"),
-        spark.createDataFrame([
+        rows_frame(spark, [
             ("theme", "dark", datetime(2026, 11, 25, 10, 20), "c", 0, '{"key": "theme"}'),
             ("theme", "dark", datetime(2026, 11, 25, 10, 20), "d", 1, '{"key": "theme"}'),
             ("theme", None, None, "t", 2, '{"key": "theme"}'),

@@ -17,6 +17,7 @@ from streaming_records import envelope, kafka_frame
 
 from lakejobs.config import settings_from_mapping
 from lakejobs.errors import ConfigError
+from lakejobs.local_rows import rows_frame
 from lakejobs.paths import LakePaths
 from lakejobs.streaming.manifest import Manifest, Route, load_manifest
 from lakejobs.streaming.msk_to_landing import LandingSink
@@ -61,7 +62,7 @@ def test_an_envelope_event_is_routed_by_the_routes_of_its_own_topic(spark: Spark
     (group,) = routed.groups
     actual = group.frame.select(F.col("_topic").alias("topic"), F.col("_offset").alias("offset"),
                                 "_route", "_error", "_error_detail")
-    expected = spark.createDataFrame([
+    expected = rows_frame(spark, [
         ("web.events", 0, "page_view_web", None, None),
         ("app.events", 0, "page_view_app", None, None),
         ("web.events", 1, None, "unknown_event", "event login"),
@@ -105,7 +106,7 @@ def test_a_value_naming_no_debezium_source_table_is_undecodable_and_raises_the_a
     assert (metrics.schema_failures, metrics.alert) == (2, True)
     quarantined = spark.read.format("delta").load(
         str(lake_root / "quarantine" / "kafka_quarantine")).select("offset", "reason", "detail")
-    expected = spark.createDataFrame([
+    expected = rows_frame(spark, [
         (1, "undecodable", "not a Debezium change event naming its source table"),
         (2, "undecodable", "not a Debezium change event naming its source table"),
         (3, "unknown_route", "no route for this Debezium source table"),
@@ -156,7 +157,7 @@ def test_a_plain_json_decimal_keeps_every_digit(spark: SparkSession) -> None:
     actual = records.transform(decode_json(fields, ("id",))).select(
         "offset", "_row.amount", "_row.fee", "_error")
 
-    expected = spark.createDataFrame([
+    expected = rows_frame(spark, [
         (0, Decimal("1234.567890123456789012"), Decimal("0.50"), None),
         (1, Decimal("1234.567890123456789012"), None, None),
         (2, Decimal("12345678901234567890.5"), None, None),

@@ -17,6 +17,7 @@ from streaming_records import envelope, kafka_frame
 
 from lakejobs.config import settings_from_mapping
 from lakejobs.errors import ConfigError
+from lakejobs.local_rows import rows_frame
 from lakejobs.paths import LakePaths
 from lakejobs.resources import resolve_location
 from lakejobs.streaming.debezium import decode_debezium
@@ -105,13 +106,13 @@ def test_a_json_number_with_a_fraction_or_exponent_for_a_string_column_is_a_viol
 
     assert_conserved(metrics)
     assert (metrics.landed, metrics.quarantined_by_reason) == (5, {"contract_violation": 3})
-    expected = spark.createDataFrame(
+    expected = rows_frame(spark,
         [(3, "1.50"), (4, "42"), (5, "NaN"), (7, "1000.0"), (8, "12345678901234567890123")],
         "id bigint, code string")
     assert_df_equality(landed(spark, lake_root, "codes").select("id", "code"), expected,
                        ignore_row_order=True, ignore_nullable=True)
     refused = quarantined(spark, lake_root).select("offset", "reason")
-    assert_df_equality(refused, spark.createDataFrame(
+    assert_df_equality(refused, rows_frame(spark,
         [(0, "contract_violation"), (1, "contract_violation"), (5, "contract_violation")],
         "offset long, reason string"), ignore_row_order=True, ignore_nullable=True)
 
@@ -126,7 +127,7 @@ def test_the_violation_of_a_rewritten_number_names_the_column_and_what_was_expec
 
     assert_conserved(metrics)
     detail = quarantined(spark, lake_root).select("detail")
-    assert_df_equality(detail, spark.createDataFrame(
+    assert_df_equality(detail, rows_frame(spark,
         [("code: a JSON number with a fraction or an exponent (Spark's text of it: '1.5'): "
           "expected a JSON string or an integer",)], "detail string"), ignore_nullable=True)
 
@@ -147,7 +148,7 @@ def test_a_json_object_or_array_for_a_string_column_lands_as_sparks_compact_text
 
     assert_conserved(metrics)
     assert (metrics.landed, metrics.quarantined) == (2, 0)
-    expected = spark.createDataFrame(
+    expected = rows_frame(spark,
         [(1, '{"b":1.5,"a":[42,"x y",true,null]}'),
          (2, '[1.2345678901234567E19,"Infinity",12345678901234567890123]')],
         "id bigint, code string")
@@ -160,7 +161,7 @@ STATUS_FIELDS = [FieldSpec(name="id", type="bigint", nullable=False),
 
 
 def debezium_records(spark: SparkSession, *values: str) -> DataFrame:
-    return spark.createDataFrame(
+    return rows_frame(spark,
         [(None, bytearray(v.encode()), "retail.order.cdc", 0, offset)
          for offset, v in enumerate(values)],
         "key binary, value binary, topic string, partition int, offset long")
@@ -190,7 +191,7 @@ def test_a_debezium_number_with_a_fraction_for_a_string_column_is_a_violation(
                             "_error_detail")
     rewritten = ("status: cannot decode '{}' as string (a JSON number with a fraction or an "
                  "exponent, which Spark rewrites: expected a JSON string or an integer)")
-    expected = spark.createDataFrame([
+    expected = rows_frame(spark, [
         (0, None, "contract_violation", rewritten.format("1.5")),
         (1, None, "contract_violation", rewritten.format("1000.0")),
         (2, "2.50", "contract_violation", "before." + rewritten.format("2.5")),
@@ -219,7 +220,7 @@ def test_an_envelope_payload_number_with_a_fraction_for_a_string_field_is_a_viol
     assert (metrics.landed, metrics.quarantined_by_reason) == (1, {"contract_violation": 1})
     assert_df_equality(
         landed(spark, lake_root, "events").select("event_id", "payload"),
-        spark.createDataFrame([("r-2", '{"page_url":"1.50"}')], "event_id string, payload string"),
+        rows_frame(spark, [("r-2", '{"page_url":"1.50"}')], "event_id string, payload string"),
         ignore_nullable=True)
 
 
@@ -249,7 +250,7 @@ def test_a_date_event_time_of_today_is_not_late(spark: SparkSession, lake_root: 
     assert (metrics.landed, metrics.late) == (2, 1)
     assert_df_equality(
         landed(spark, lake_root, "visits").select("id", "visit_day", "_is_late"),
-        spark.createDataFrame([(0, date(2026, 11, 25), False), (1, date(2026, 11, 24), True)],
+        rows_frame(spark, [(0, date(2026, 11, 25), False), (1, date(2026, 11, 24), True)],
                               "id bigint, visit_day date, _is_late boolean"),
         ignore_row_order=True, ignore_nullable=True)
 
@@ -267,7 +268,7 @@ def test_a_date_event_time_is_late_only_once_its_whole_day_is_older_than_the_wat
     assert (metrics.landed, metrics.late) == (2, 1)
     assert_df_equality(
         landed(spark, lake_root, "visits").select("id", "_is_late"),
-        spark.createDataFrame([(0, False), (1, True)], "id bigint, _is_late boolean"),
+        rows_frame(spark, [(0, False), (1, True)], "id bigint, _is_late boolean"),
         ignore_row_order=True, ignore_nullable=True)
 
 
@@ -369,12 +370,12 @@ def test_envelope_ids_that_are_not_strings_or_integers_are_contract_violations(
     assert (metrics.landed, metrics.quarantined_by_reason) == (1, {"contract_violation": 5})
     assert_df_equality(
         landed(spark, lake_root, "events").select("event_id", "user_id", "anon_id"),
-        spark.createDataFrame([("12345", "678", "a-1")],
+        rows_frame(spark, [("12345", "678", "a-1")],
                               "event_id string, user_id string, anon_id string"),
         ignore_nullable=True)
     assert_df_equality(
         quarantined(spark, lake_root).select("offset", "detail"),
-        spark.createDataFrame([
+        rows_frame(spark, [
             (0, "context.user_id: a JSON object: expected a string or an integer"),
             (1, "context.anon_id: a JSON array: expected a string or an integer"),
             (2, "context.session_id: a JSON boolean: expected a string or an integer"),

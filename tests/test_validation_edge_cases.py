@@ -19,12 +19,13 @@ from lakejobs.batch.rules import flag_column
 from lakejobs.batch.suites import rules_from_gx_suite, rules_from_mapping
 from lakejobs.batch.validate import all_checks, flag_rows, good_rows, measure_and_hold_bad_rows
 from lakejobs.errors import ConfigError
+from lakejobs.local_rows import rows_frame
 
 IDS = T.StructType([T.StructField("id", T.LongType(), True)])
 
 
 def ids(spark: SparkSession, *values: int | None) -> DataFrame:
-    return spark.createDataFrame([(v,) for v in values], IDS)
+    return rows_frame(spark, [(v,) for v in values], IDS)
 
 
 def failing(df: DataFrame, rule: dict) -> DataFrame:
@@ -36,7 +37,7 @@ def failing(df: DataFrame, rule: dict) -> DataFrame:
 def test_in_set_with_a_null_among_its_values_still_fails_values_outside_it(
     spark: SparkSession,
 ) -> None:
-    df = spark.createDataFrame([(1, "a"), (2, "b"), (3, None)], "id long, status string")
+    df = rows_frame(spark, [(1, "a"), (2, "b"), (3, None)], "id long, status string")
     rule = {"id": "r", "check": "in_set", "column": "status", "values": ["a", None]}
     assert_df_equality(failing(df, rule), ids(spark, 2), ignore_row_order=True)
 
@@ -44,7 +45,7 @@ def test_in_set_with_a_null_among_its_values_still_fails_values_outside_it(
 def test_in_set_with_a_null_among_its_values_loses_no_row_in_the_split(
     spark: SparkSession,
 ) -> None:
-    df = spark.createDataFrame([(1, "a"), (2, "b"), (3, None)], "id long, status string")
+    df = rows_frame(spark, [(1, "a"), (2, "b"), (3, None)], "id long, status string")
     rule_set = rules_from_mapping({"table": "t", "rules": [
         {"id": "r", "check": "in_set", "column": "status", "values": ["a", None]}]},
         source="test")
@@ -69,14 +70,14 @@ def test_parquet_landing_files_with_different_columns_keep_every_column(
         {"name": "id", "type": "bigint", "nullable": False},
         {"name": "email", "type": "string"}]})
     old, new = tmp_path / "a-old", tmp_path / "b-new"
-    spark.createDataFrame([(1,)], "id long").coalesce(1).write.parquet(str(old))
-    spark.createDataFrame([(2, "x@example.org")], "id long, email string").coalesce(1) \
+    rows_frame(spark, [(1,)], "id long").coalesce(1).write.parquet(str(old))
+    rows_frame(spark, [(2, "x@example.org")], "id long, email string").coalesce(1) \
         .write.parquet(str(new))
     files = sorted(str(p) for p in [*old.glob("*.parquet"), *new.glob("*.parquet")])
 
     conformed = read_landed(spark, files, contract).transform(conform(contract))
 
-    expected = spark.createDataFrame([(1, None), (2, "x@example.org")], "id long, email string")
+    expected = rows_frame(spark, [(1, None), (2, "x@example.org")], "id long, email string")
     assert_df_equality(conformed.select("id", "email"), expected, ignore_row_order=True,
                        ignore_nullable=True)
 
@@ -92,7 +93,7 @@ def test_gx_unexpected_rows_query_of_two_negations_reads_as_one_condition() -> N
 
 
 def test_a_regex_java_cannot_compile_is_a_config_error(spark: SparkSession) -> None:
-    df = spark.createDataFrame([(1, "a")], "id long, code string")
+    df = rows_frame(spark, [(1, "a")], "id long, code string")
     rule = {"id": "r", "check": "regex", "column": "code", "pattern": "^(?P<x>a)$"}
     with pytest.raises(ConfigError, match=r"^test: rule 'r': pattern '\^\(\?P<x>a\)\$': expected "
                                           r"a Java regular expression \(Unknown inline modifier"):
@@ -100,7 +101,7 @@ def test_a_regex_java_cannot_compile_is_a_config_error(spark: SparkSession) -> N
 
 
 def test_a_java_regex_with_unicode_classes_is_accepted(spark: SparkSession) -> None:
-    df = spark.createDataFrame([(1, "Ada"), (2, "ada")], "id long, name string")
+    df = rows_frame(spark, [(1, "Ada"), (2, "ada")], "id long, name string")
     rule = {"id": "r", "check": "regex", "column": "name", "pattern": r"^\p{Lu}"}
     assert_df_equality(failing(df, rule), ids(spark, 2), ignore_row_order=True)
 
@@ -110,12 +111,12 @@ def test_a_parquet_fraction_does_not_conform_to_an_int(spark: SparkSession, tmp_
         {"name": "id", "type": "bigint", "nullable": False},
         {"name": "qty", "type": "int"}]})
     folder = tmp_path / "p"
-    spark.createDataFrame([(1, 5.7), (2, 5.0)], "id long, qty double").coalesce(1) \
+    rows_frame(spark, [(1, 5.7), (2, 5.0)], "id long, qty double").coalesce(1) \
         .write.parquet(str(folder))
     files = [str(p) for p in folder.glob("*.parquet")]
     conformed = read_landed(spark, files, contract).transform(conform(contract))
     actual = conformed.select("id", "qty", flag_column("contract_qty_type"))
-    expected = spark.createDataFrame([(1, None, True), (2, 5, False)],
+    expected = rows_frame(spark, [(1, None, True), (2, 5, False)],
                                      "id long, qty int, flag boolean").toDF(*actual.columns)
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
 
@@ -123,8 +124,8 @@ def test_a_parquet_fraction_does_not_conform_to_an_int(spark: SparkSession, tmp_
 def test_a_references_rule_naming_a_column_the_reference_lacks_is_a_config_error(
     spark: SparkSession,
 ) -> None:
-    orders = spark.createDataFrame([(1, 10)], "id long, customer_id long")
-    customers = spark.createDataFrame([(10,)], "customer_id long")
+    orders = rows_frame(spark, [(1, 10)], "id long, customer_id long")
+    customers = rows_frame(spark, [(10,)], "customer_id long")
     rule_set = rules_from_mapping({"table": "orders", "rules": [
         {"id": "r", "check": "references", "columns": ["customer_id"], "table": "customers",
          "ref_columns": ["customer_key"]}]}, source="orders.yaml")

@@ -25,6 +25,7 @@ from lakejobs.batch.validate import (
     measure_and_hold_bad_rows,
 )
 from lakejobs.errors import ConfigError
+from lakejobs.local_rows import rows_frame
 
 ORDERS = T.StructType(
     [
@@ -42,7 +43,7 @@ IDS = T.StructType([T.StructField("id", T.LongType(), True)])
 
 @pytest.fixture(scope="module")
 def orders(spark: SparkSession) -> DataFrame:
-    return spark.createDataFrame(
+    return rows_frame(spark,
         [
             (1, 10, "eu", "paid", "AB-1", 5.0, datetime(2026, 11, 20, 9)),
             (2, 11, "eu", "PAID", "AB-22", 0.0, datetime(2026, 11, 21, 9)),
@@ -63,7 +64,7 @@ def failing(df: DataFrame, rule: dict, references: dict | None = None) -> DataFr
 
 
 def ids(spark: SparkSession, *values: int | None) -> DataFrame:
-    return spark.createDataFrame([(v,) for v in values], IDS)
+    return rows_frame(spark, [(v,) for v in values], IDS)
 
 
 def test_not_null_fails_rows_without_a_value(spark: SparkSession, orders: DataFrame) -> None:
@@ -117,10 +118,10 @@ def test_held_duplicated_keys_are_the_keys_flag_rows_uses(
     rule_set = rules_from_mapping({"table": "orders", "rules": [
         {"id": "pair", "check": "unique", "columns": ["region", "customer_id"]}]}, source="test")
     with held_duplicated_keys(orders, rule_set) as held:
-        assert_df_equality(held["pair"], spark.createDataFrame(
+        assert_df_equality(held["pair"], rows_frame(spark,
             [("eu", 10)], "_dq_k0 string, _dq_k1 long"), ignore_nullable=True)
         # the held frame is what flags the rows, not a second aggregation of the input
-        given = {"pair": spark.createDataFrame([("us", 12)], "_dq_k0 string, _dq_k1 long")}
+        given = {"pair": rows_frame(spark, [("us", 12)], "_dq_k0 string, _dq_k1 long")}
         flagged = orders.transform(flag_rows(rule_set, duplicated=given))
         assert_df_equality(flagged.where(F.col(flag_column("pair"))).select("id"),
                            ids(spark, 3), ignore_row_order=True)
@@ -131,7 +132,7 @@ def test_held_duplicated_keys_are_the_keys_flag_rows_uses(
 def test_references_fail_keys_missing_from_the_reference_table(
     spark: SparkSession, orders: DataFrame
 ) -> None:
-    customers = spark.createDataFrame([(10,), (11,), (12,), (12,)], "customer_key long")
+    customers = rows_frame(spark, [(10,), (11,), (12,), (12,)], "customer_key long")
     rule = {"id": "r", "check": "references", "columns": ["customer_id"], "table": "customers",
             "ref_columns": ["customer_key"]}
     actual = failing(orders, rule, {"customers": customers})
@@ -218,7 +219,7 @@ def test_split_keeps_warned_rows_and_quarantines_dropped_ones_with_every_reason(
         .transform(flag_rows(rule_set))
     )
     good = flagged.transform(good_rows(["id", "amount"], checks)).select("id", "_dq_warnings")
-    expected_good = spark.createDataFrame(
+    expected_good = rows_frame(spark,
         [(1, []), (2, []), (4, [])],
         T.StructType([IDS.fields[0], T.StructField("_dq_warnings", T.ArrayType(T.StringType()))]),
     )
@@ -227,7 +228,7 @@ def test_split_keeps_warned_rows_and_quarantines_dropped_ones_with_every_reason(
                                                   run_id="run1")
     bad = held.select("raw_record", "failures")
     failure = T.StructType([T.StructField(n, T.StringType()) for n in ("rule", "severity", "reason")])
-    expected_bad = spark.createDataFrame(
+    expected_bad = rows_frame(spark,
         [
             ('{"id":3,"amount":-1.0}', [("amount_range", "warn", "out_of_range"),
                                          ("id_unique", "drop", "duplicate_key")]),
@@ -327,7 +328,7 @@ def test_dataset_rule_cannot_drop_rows() -> None:
 
 
 def test_between_on_dates_compares_as_dates(spark: SparkSession) -> None:
-    df = spark.createDataFrame([(1, date(1899, 12, 31)), (2, date(1990, 1, 1)), (3, None)],
+    df = rows_frame(spark, [(1, date(1899, 12, 31)), (2, date(1990, 1, 1)), (3, None)],
                                "id long, born date")
     actual = failing(df, {"id": "r", "check": "between", "column": "born", "min": "1900-01-01"})
     assert_df_equality(actual, ids(spark, 1), ignore_row_order=True)
@@ -350,7 +351,7 @@ def test_typed_landing_keeps_unknown_columns_and_quarantines_the_original_record
         {"name": "id", "type": "bigint", "nullable": False},
         {"name": "qty", "type": "int"},
     ]})
-    landed = spark.createDataFrame(
+    landed = rows_frame(spark,
         [(1, "5", "x"), (None, "7", None), (3, "lots", "y")],
         "id long, qty string, note string",
     ).withColumn("_source_file", F.lit("f.parquet"))
@@ -360,7 +361,7 @@ def test_typed_landing_keeps_unknown_columns_and_quarantines_the_original_record
                .transform(flag_rows(rule_set)))
     good = flagged.transform(good_rows(contract.names, checks)).select(
         "id", "qty", F.to_json("_extra_columns").alias("extra"), "_dq_warnings")
-    expected_good = spark.createDataFrame(
+    expected_good = rows_frame(spark,
         [(1, 5, '{"note":"x"}', ["contract_schema_drift"])],
         "id long, qty int, extra string, _dq_warnings array<string>",
     )
@@ -368,7 +369,7 @@ def test_typed_landing_keeps_unknown_columns_and_quarantines_the_original_record
     measurement, held = measure_and_hold_bad_rows(flagged, rule_set, checks, table="t",
                                                   run_id="r")
     bad = held.select("raw_record", F.transform("failures", lambda f: f["reason"]).alias("why"))
-    expected_bad = spark.createDataFrame(
+    expected_bad = rows_frame(spark,
         [('{"qty":"7"}', ["null"]),
          ('{"id":3,"qty":"lots","note":"y"}', ["unknown_columns", "not_int"])],
         "raw_record string, why array<string>",
@@ -388,12 +389,12 @@ def test_a_landed_timestamp_text_without_a_date_does_not_conform_to_today(
     contract = Contract.model_validate({"table": "t", "format": "csv", "columns": [
         {"name": "id", "type": "bigint", "nullable": False},
         {"name": "at", "type": "timestamp"}]})
-    landed = spark.createDataFrame(
+    landed = rows_frame(spark,
         [("1", "2024-01-15 10:00:00"), ("2", "08:00"), ("3", "T08:00:00Z")],
         "id string, at string").withColumn("_source_file", F.lit("f.csv"))
 
     conformed = landed_columns(landed, contract).transform(conform(contract)).select("id", "at")
 
-    expected = spark.createDataFrame(
+    expected = rows_frame(spark,
         [(1, datetime(2024, 1, 15, 10)), (2, None), (3, None)], "id long, at timestamp")
     assert_df_equality(conformed, expected, ignore_row_order=True, ignore_nullable=True)

@@ -10,8 +10,8 @@ runs Python tasks (345 ms); a frame over an empty JVM RDD runs none (36 ms).
 :func:`rows_frame` gives the frame ``createDataFrame`` gives: the same schema (nullability
 included) and the same values, checked by pyspark's own verifier, naive timestamps read in the
 process's zone as pyspark reads them. Where Arrow might not give the same values, it is
-``createDataFrame`` itself: nested or interval types, a NaN (pandas takes it for a null), pandas
-or pyarrow missing.
+``createDataFrame`` itself: nested or interval types, a NaN (pandas takes it for a null), rows
+given as dicts (taken by name) or named Rows, pandas or pyarrow missing.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
-from pyspark.sql.types import _make_type_verifier
+from pyspark.sql.types import _make_type_verifier, _parse_datatype_string
 
 from lakejobs.spark_conf import shared_conf
 
@@ -34,14 +34,17 @@ _ATOMIC = (T.StringType, T.LongType, T.IntegerType, T.ShortType, T.ByteType, T.D
            T.DecimalType, T.BinaryType)
 
 
-def rows_frame(spark: SparkSession, rows: Sequence[Sequence[Any]], schema: T.StructType
+def rows_frame(spark: SparkSession, rows: Sequence[Sequence[Any]], schema: T.StructType | str
                ) -> DataFrame:
-    """The rows (tuples in the order of ``schema``'s fields) as a DataFrame of ``schema``.
+    """The rows (tuples in the order of ``schema``'s fields) as a DataFrame of ``schema`` (a
+    struct type or its DDL, ``"id long, name string"``).
 
     Raises:
         PySparkValueError, PySparkTypeError: a value does not fit its field (as
             ``createDataFrame`` raises).
     """
+    if isinstance(schema, str):
+        schema = _parse_datatype_string(schema)  # what createDataFrame does with DDL
     if not rows:
         return spark.createDataFrame(spark.sparkContext.emptyRDD(), schema)
     if not _through_arrow(rows, schema):
@@ -61,8 +64,12 @@ def rows_frame(spark: SparkSession, rows: Sequence[Sequence[Any]], schema: T.Str
         return spark.createDataFrame(pd.DataFrame(columns), schema)
 
 
-def _through_arrow(rows: Sequence[Sequence[Any]], schema: T.StructType) -> bool:
-    if not all(isinstance(f.dataType, _ATOMIC) for f in schema.fields):
+def _through_arrow(rows: Sequence[Sequence[Any]], schema: T.DataType) -> bool:
+    if not isinstance(schema, T.StructType) \
+            or not all(isinstance(f.dataType, _ATOMIC) for f in schema.fields):
+        return False
+    # dicts (taken by name) and named Rows are left to createDataFrame
+    if any(isinstance(row, dict) or hasattr(row, "__fields__") for row in rows):
         return False
     if any(isinstance(v, float) and math.isnan(v) for row in rows for v in row):
         return False
