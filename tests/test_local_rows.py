@@ -136,3 +136,8 @@ def test_a_ddl_schema_and_rows_taken_by_name_give_what_create_data_frame_gives(s
     named = [{"at": None, "id": 4, "name": "c"}, {"name": "d", "id": 5, "at": datetime(2026, 1, 2)}]
     assert_df_equality(rows_frame(spark, named, ddl), spark.createDataFrame(
         [(4, "c", None), (5, "d", datetime(2026, 1, 2))], ddl))
+
+
+def test_a_schema_repeating_a_field_name_keeps_both_columns(spark) -> None:
+    twice = T.StructType([T.StructField("x", T.LongType()), T.StructField("x", T.StringType())])
+    assert [tuple(r) for r in rows_frame(spark, [(1, "a")], twice).collect()] == [(1, "a")]

@@ -8,10 +8,12 @@ local relation, on Spark 4.1 and 3.5 alike. No rows at all: ``createDataFrame([]
 runs Python tasks (345 ms); a frame over an empty JVM RDD runs none (36 ms).
 
 :func:`rows_frame` gives the frame ``createDataFrame`` gives: the same schema (nullability
-included) and the same values, checked by pyspark's own verifier, naive timestamps read in the
+included) and the same values, checked by pyspark's own verifier (private, like its DDL parser
+used here: the tests run this module on both stacks), naive timestamps read in the
 process's zone as pyspark reads them. Where Arrow might not give the same values, it is
 ``createDataFrame`` itself: nested or interval types, a NaN (pandas takes it for a null), rows
-given as dicts (taken by name) or named Rows, pandas or pyarrow missing.
+given as dicts (taken by name) or named Rows, a field name given twice, pandas or pyarrow
+missing.
 """
 
 from __future__ import annotations
@@ -66,7 +68,8 @@ def rows_frame(spark: SparkSession, rows: Sequence[Sequence[Any]], schema: T.Str
 
 def _through_arrow(rows: Sequence[Sequence[Any]], schema: T.DataType) -> bool:
     if not isinstance(schema, T.StructType) \
-            or not all(isinstance(f.dataType, _ATOMIC) for f in schema.fields):
+            or not all(isinstance(f.dataType, _ATOMIC) for f in schema.fields) \
+            or len(set(schema.fieldNames())) < len(schema.fields):  # pandas columns by name
         return False
     # dicts (taken by name) and named Rows are left to createDataFrame
     if any(isinstance(row, dict) or hasattr(row, "__fields__") for row in rows):
