@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from lakejobs.curated.models import UNKNOWN_DATE_KEY, Calendar
 from lakejobs.local_rows import rows_frame
@@ -35,7 +34,7 @@ def calendar_days(spark: SparkSession, calendar: Calendar) -> DataFrame:
     days = spark.range(1).select(
         F.explode(F.sequence(F.lit(calendar.start), F.lit(calendar.end),
                              F.expr("INTERVAL 1 DAY"))).alias("date"))
-    unknown = rows_frame(spark, [(None,)], T.StructType([T.StructField("date", T.DateType())]))
+    unknown = rows_frame(spark, [(None,)], "date date")
     return days.unionByName(unknown).select(
         date_key("date").alias("date_key"),
         F.col("date"),

@@ -276,8 +276,7 @@ def _distributed_components(
 def _compose(spark: SparkSession, maps: list[DataFrame]) -> DataFrame:
     """Compose the rounds' label maps backwards into ``x`` → final ``label``."""
     if not maps:
-        return rows_frame(spark, [], T.StructType([T.StructField("x", T.LongType()),
-                                             T.StructField("label", T.LongType())]))
+        return rows_frame(spark, [], "x long, label long")
     final = maps[-1]
     for labels in reversed(maps[:-1]):
         onward = final.select(F.col("x").alias("label"), F.col("label").alias("onward"))

@@ -84,7 +84,6 @@ REQUEST_SCHEMA = T.StructType(
         T.StructField("canonical_id", T.StringType(), True),
     ]
 )
-NODE_SCHEMA = T.StructType([T.StructField("node", T.StringType())])
 AUDIT_SCHEMA = T.StructType(
     [
         T.StructField("request_id", T.StringType(), False),
@@ -126,7 +125,7 @@ def persons_nodes(store: IdentityStore, node: str) -> DataFrame:
     # once: their non-linkable neighbours (devices) and the users those lead to, so that a
     # shared device is seen to be shared
     start = materialize(
-        members.select("node").union(rows_frame(spark, [(node,)], NODE_SCHEMA)).distinct())
+        members.select("node").union(rows_frame(spark, [(node,)], "node string")).distinct())
     ends = edge_ends(edges)
     near = materialize(ends.join(start, on="node", how="left_semi")
                        .select(F.col("other").alias("node")).distinct())
@@ -142,7 +141,7 @@ def persons_nodes(store: IdentityStore, node: str) -> DataFrame:
     parts = connected_components(inside.select("src", "dst"), others)
     shared = parts.where(F.col("node").startswith(f"{USER_PREFIX}:")).select("component").distinct()
     alone = parts.join(shared, on="component", how="left_anti").select("node")
-    result = alone.union(rows_frame(spark, [(node,)], NODE_SCHEMA)).distinct()
+    result = alone.union(rows_frame(spark, [(node,)], "node string")).distinct()
     return result.localCheckpoint(eager=True)
 
 

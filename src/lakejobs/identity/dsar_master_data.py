@@ -30,7 +30,6 @@ from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from lakejobs.config import DedupeSettings, DedupeSource
 from lakejobs.delta_io import is_delta_table
@@ -132,8 +131,7 @@ def forget_canonical_user(
     (see the module docstring); ``vacuum`` is called with each table's path after its delete."""
     store = DedupeStore(spark, paths, settings.zone)
     ids = person_ids(store, canonical_id)
-    person = rows_frame(spark, [(i,) for i in ids],
-                        T.StructType([T.StructField("canonical_id", T.StringType())]))
+    person = rows_frame(spark, [(i,) for i in ids], "canonical_id string")
     records = person_records(store, person)
     purged = []
     for source in settings.sources:

@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from lakejobs.commit_versions import COMMIT_VERSION, VALIDATED_AT
 from lakejobs.config import IdentitySettings, IdentitySource
@@ -189,8 +188,7 @@ def ingest_sources(
             store.accumulate_edges(with_ids.transform(edge_observations(name, source.time_column)),
                                    writer_id=writer_id)
             observed.append(nodes.select("node"))
-    touched = observed[0] if observed else rows_frame(
-        spark, [], T.StructType([T.StructField("node", T.StringType())]))
+    touched = observed[0] if observed else rows_frame(spark, [], "node string")
     for more in observed[1:]:
         touched = touched.union(more)
     return touched, figures

@@ -29,7 +29,6 @@ from importlib import resources
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from lakejobs.config import DedupeSource
 from lakejobs.local_rows import rows_frame
@@ -56,8 +55,7 @@ def nicknames() -> tuple[tuple[str, str], ...]:
 
 
 def nickname_frame(spark: SparkSession) -> DataFrame:
-    return rows_frame(spark, list(nicknames()), T.StructType([
-        T.StructField("nickname", T.StringType()), T.StructField("name", T.StringType())]))
+    return rows_frame(spark, list(nicknames()), "nickname string, name string")
 
 
 def name_text(value: Column) -> Column:

@@ -31,7 +31,6 @@ from functools import partial
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 from pyspark.sql.streaming import DataStreamWriter
 
 from lakejobs._compat import current_stack
@@ -77,11 +76,6 @@ from lakejobs.streaming.routing import (
     quarantine_rows,
     stamp_batch,
 )
-
-# the positions of a batch's duplicates (see ``MskToLanding._duplicates``)
-KEYS_SEEN_SCHEMA = T.StructType([T.StructField("_topic", T.StringType()),
-                                 T.StructField("_partition", T.IntegerType()),
-                                 T.StructField("_offset", T.LongType())])
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +205,7 @@ class LandingSink:
         :func:`_dedupe_families`), cached (small; used by every action)."""
         keys = family[0].routes[0].dedupe_columns
         if not keys:
-            return rows_frame(self.spark, [], KEYS_SEEN_SCHEMA)
+            return rows_frame(self.spark, [], "_topic string, _partition int, _offset long")
         routes = tuple(r for g in family for r in g.routes)
         history = self._history(routes, ingested_at, watermark, batch_id)
         return duplicate_offsets(keys, history, _dedupe_rows(family, keys)).persist()
