@@ -579,11 +579,14 @@ def test_snapshot_mode_detects_inserts_updates_and_deletes(spark, dim) -> None:
     assert (again.rows_inserted, again.rows_updated, again.rows_deleted) == (0, 0, 0)
 
 
+@pytest.mark.parametrize("writer", ["another job", "another thread of this job"])
 def test_a_change_committed_while_a_snapshot_is_applied_is_reconciled_with_it(
-        spark, dim, monkeypatch) -> None:
+        spark, dim, monkeypatch, writer) -> None:
     """A CDC writer commits between the snapshot's read of the dimension and its MERGE: it
     inserts key 5 and moves key 3, which the day-2 snapshot lacks and holds as before. The
-    snapshot, a full extract at day 2, must still delete 5 and put 3 back."""
+    snapshot, a full extract at day 2, must still delete 5 and put 3 back. The writer is another
+    job (a session with its own SQL settings) or another thread of this job (the same session:
+    its commit must not take the snapshot's commit tag)."""
     import lakejobs.scd.merge as merge
 
     spec = ScdSpec(keys=("id",), sequence_by="ts", scd2_columns=("city",), scd1_columns=("email",))
@@ -593,13 +596,13 @@ def test_a_change_committed_while_a_snapshot_is_applied_is_reconciled_with_it(
     noon = datetime(2026, 1, 1, 12)
     real_execute_merge = merge.execute_merge
     interleaved = []
-    other_writer = spark.newSession()  # another job: its own SQL settings
+    other_writer = spark.newSession() if writer == "another job" else spark
 
     def commit_another_change_first(*args, **kwargs):  # right before the snapshot's MERGE
         if not interleaved:
             interleaved.append(True)
-            apply_changes(other_writer, other_writer.createDataFrame(
-                [(3, "Tromso", "o@x", noon), (5, "Bern", "b@x", noon)],
+            apply_changes(other_writer, rows_frame(
+                other_writer, [(3, "Tromso", "o@x", noon), (5, "Bern", "b@x", noon)],
                 "id long, city string, email string, ts timestamp"), spec, dim)
         return real_execute_merge(*args, **kwargs)
 

@@ -1,11 +1,12 @@
-"""Session settings changed for one block and set back afterwards."""
+"""Session settings for one piece of work: set for a block and set back, shared by blocks in
+several threads, or held by a copy of the session."""
 
 from __future__ import annotations
 
 import pytest
 from pyspark.sql import SparkSession
 
-from lakejobs.spark_conf import shared_conf, temporary_conf
+from lakejobs.spark_conf import session_with, shared_conf, temporary_conf
 
 SET = "spark.sql.inMemoryColumnarStorage.compressed"  # has a default: reads back as "true"
 UNSET = "lakejobs.test.unset"  # no default: absent before the block
@@ -55,3 +56,20 @@ def test_a_shared_override_is_set_back_when_the_block_fails(spark: SparkSession)
     assert spark.conf.get(UNSET, None) is None
     with shared_conf(spark, UNSET, "w"):  # nothing held over from the failed block
         assert spark.conf.get(UNSET) == "w"
+
+
+def test_a_session_copy_holds_its_settings_alone_and_reads_the_sessions_frames(
+    spark: SparkSession,
+) -> None:
+    own = "lakejobs.test.copy"
+    spark.conf.set(UNSET, "session")  # set at run time: the copy starts from it
+    try:
+        copy = session_with(spark, {own: "copy"})
+        assert (copy.conf.get(own), copy.conf.get(UNSET)) == ("copy", "session")
+        assert spark.conf.get(own, None) is None  # the session itself is left alone
+        spark.conf.set(UNSET, "changed later")
+        assert copy.conf.get(UNSET) == "session"
+        numbers = spark.range(3)  # a frame of the session, read in a statement of the copy
+        assert sorted(r.id for r in copy.range(1, 3).join(numbers, "id").collect()) == [1, 2]
+    finally:
+        spark.conf.unset(UNSET)

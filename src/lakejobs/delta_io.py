@@ -19,7 +19,7 @@ from lakejobs._compat import current_stack, is_delta_conflict
 from lakejobs.concurrency import run_side_by_side
 from lakejobs.errors import DeltaConflictError
 from lakejobs.local_rows import rows_frame
-from lakejobs.spark_conf import temporary_conf
+from lakejobs.spark_conf import session_with
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
@@ -32,6 +32,9 @@ RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
 # and a longer one deleted files still inside it. Delta 3.3 has no such setting and always
 # keeps the retention it is given; setting the key there changes nothing.
 RETENTION_WINDOW_IGNORE = "spark.databricks.delta.vacuum.retentionWindowIgnore.enabled"
+# The transaction id of the Delta commits of DML statements (see :func:`idempotent_session`).
+TXN_APP_ID = "spark.databricks.delta.write.txnAppId"
+TXN_VERSION = "spark.databricks.delta.write.txnVersion"
 
 
 def is_delta_table(spark: SparkSession, path: str) -> bool:
@@ -198,15 +201,16 @@ def execute_merge(merge: DeltaMergeBuilder, table: DeltaTable) -> dict[str, int]
     return _commit_metrics(table, before)
 
 
-def execute_merge_once(spark: SparkSession, merge: DeltaMergeBuilder, app_id: str) -> None:
-    """Run ``merge`` as an idempotent Delta write: committed with the transaction id
-    (``app_id``, 0), so that running it again for the same ``app_id`` commits nothing (Delta
-    skips a write whose id the table already holds). One ``app_id`` per batch of input."""
-    # session settings Delta reads for DML (not DataFrame writer options): set around the
-    # MERGE only, as every Delta commit of the session meanwhile would carry the id
-    with temporary_conf(spark, {"spark.databricks.delta.write.txnAppId": app_id,
-                                "spark.databricks.delta.write.txnVersion": "0"}):
-        merge.execute()
+def idempotent_session(spark: SparkSession, app_id: str) -> SparkSession:
+    """A copy of ``spark`` (:func:`~lakejobs.spark_conf.session_with`) whose Delta commits carry
+    the transaction id (``app_id``, 0): a statement run in it again for the same ``app_id``
+    commits nothing, as Delta skips a write whose id the table already holds. One ``app_id`` per
+    batch of input and table.
+
+    DML (MERGE, UPDATE, DELETE) reads the id from its session's settings, not from writer
+    options. Set in ``spark`` itself, it would also stamp the commits other threads make in
+    ``spark`` meanwhile, and a table stamped so would later skip that batch's own write."""
+    return session_with(spark, {TXN_APP_ID: app_id, TXN_VERSION: "0"})
 
 
 def _commit_metrics(table: DeltaTable, before: int) -> dict[str, int]:
@@ -257,14 +261,14 @@ def vacuum_tables(spark: SparkSession, paths: Sequence[str], retention_hours: fl
     executors idle; two side by side overlap it (measured: four tables of a few files 4.6 s one
     after another, 3.3 s on two threads).
     """
-    # Only for these calls: session settings, shared by the job's other steps. Set once around
-    # all the tables: each VACUUM setting and restoring them itself would race with the others.
+    # In a copy of the session: the settings hold for these VACUUMs only, not for what other
+    # threads run in ``spark`` meanwhile, and nothing is set back afterwards.
     settings = {RETENTION_WINDOW_IGNORE: "false"}
     if allow_short_retention:
         settings[RETENTION_CHECK] = "false"
-    with temporary_conf(spark, settings):
-        run_side_by_side([partial(_vacuum_one, spark, path, float(retention_hours))
-                          for path in paths], threads)
+    session = session_with(spark, settings)
+    run_side_by_side([partial(_vacuum_one, session, path, float(retention_hours))
+                      for path in paths], threads)
 
 
 def _vacuum_one(spark: SparkSession, path: str, retention_hours: float) -> None:

@@ -1,9 +1,17 @@
-"""Session settings changed for one block of work, and set back afterwards.
+"""Session settings for one piece of work.
 
-A SparkSession's SQL settings are shared by every thread that uses it: a block that changes one
-with :func:`temporary_conf` must be the only user of that setting while it runs (the callers
-are a job's own step). :func:`shared_conf` is for blocks that may run in several threads at once
-(merges side by side): they share one override, set back when the last of them ends.
+A SparkSession's SQL settings are shared by every thread that uses it, and everything it runs
+meanwhile reads them. Three ways to set one for a piece of work only:
+
+- :func:`session_with`: a copy of the session holding the settings, for the statements of one
+  operation (a MERGE, a VACUUM). Nothing else sees them, and nothing is set back. For settings
+  that change what a statement does or records: a Delta transaction id or commit metadata would
+  otherwise stamp every commit other threads make meanwhile.
+- :func:`temporary_conf`: set in the session for a block and set back afterwards; the block must
+  be the only user of the setting while it runs (a job's own step).
+- :func:`shared_conf`: set in the session for blocks that may run in several threads at once;
+  they share one override, set back when the last of them ends. For settings that change how
+  work is done, not what it gives, on frames of the session itself.
 """
 
 from __future__ import annotations
@@ -14,6 +22,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
+
+
+def session_with(spark: SparkSession, settings: Mapping[str, str]) -> SparkSession:
+    """A copy of ``spark`` whose SQL settings are those of ``spark`` now plus ``settings``.
+
+    The copy shares the SparkContext, cached data, catalog and Delta's log cache with ``spark``
+    (a copy costs about a millisecond). A statement runs with the settings of the session of the
+    table it acts on: build the ``DeltaTable`` (or the reader) from the copy; frames of ``spark``
+    can be its inputs. Spark's own streaming queries copy their session this way
+    (``cloneSession``, internal to Spark, on both stacks).
+    """
+    copy = SparkSession(spark.sparkContext, spark._jsparkSession.cloneSession())
+    for key, value in settings.items():
+        copy.conf.set(key, value)
+    return copy
 
 
 @contextmanager

@@ -25,7 +25,7 @@ from lakejobs.delta_io import (
     append,
     ensure_table,
     execute_merge,
-    execute_merge_once,
+    idempotent_session,
     is_delta_table,
     read_delta,
 )
@@ -121,9 +121,12 @@ class IdentityStore(ZoneTables):
                     writer_id: str | None) -> None:
         """MERGE the observations in; with ``writer_id`` (one per batch) as the commit's Delta
         transaction id, so that adding the same batch again commits nothing."""
-        target = ensure_table(self.spark, self.path(table), TABLES[table])
+        path = self.path(table)
+        target = ensure_table(self.spark, path, TABLES[table])
+        if writer_id is not None:
+            target = DeltaTable.forPath(idempotent_session(self.spark, writer_id), path)
         on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
-        merge = (
+        (
             target.alias("t")
             .merge(observed.alias("s"), on)
             .whenMatchedUpdate(set={
@@ -132,11 +135,8 @@ class IdentityStore(ZoneTables):
                 "observations": "t.observations + s.observations",
             })
             .whenNotMatchedInsertAll()
+            .execute()
         )
-        if writer_id is None:
-            merge.execute()
-        else:
-            execute_merge_once(self.spark, merge, writer_id)
 
     def replace_resolution(self, rows: DataFrame, removed: DataFrame) -> None:
         """Write the recomputed scope: ``rows`` (RESOLUTION_SCHEMA) replace their nodes' rows;

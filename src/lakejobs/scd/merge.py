@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -62,7 +61,7 @@ from lakejobs.scd.history import (
 )
 from lakejobs.scd.key_ranges import KeyRanges, key_ranges
 from lakejobs.scd.spec import IS_CURRENT, SEQ_FROM, TRACKED_HASH, ScdSpec
-from lakejobs.spark_conf import shared_conf
+from lakejobs.spark_conf import session_with
 
 log = logging.getLogger(__name__)
 
@@ -351,6 +350,15 @@ def _merge(
     small_table_bytes: int = SMALL_TABLE_BYTES,
 ) -> dict[str, int]:
     table = DeltaTable.forPath(spark, path)
+    # Measured, a few-row merge into a small dimension (median of 10, warm): 2.45 s with deletion
+    # vectors, 2.04 s rewriting its files on Glue 6.0 (2.53 and 2.30 s on Glue 5.1); the 5M-row
+    # benchmark's scattered batch (every file touched) 8.7 s with them, 14.3 s rewriting.
+    size = table_size_bytes(table)
+    if size is not None and size <= small_table_bytes:
+        # in a copy of the session: the setting is this MERGE's alone, not that of MERGEs other
+        # threads run in ``spark`` meanwhile (into larger tables, say)
+        spark = session_with(spark, {MERGE_DELETION_VECTORS: "false"})
+        table = DeltaTable.forPath(spark, path)
     keys = list(spec.keys)
     existing = (
         spark.read.format("delta").load(path)
@@ -380,13 +388,7 @@ def _merge(
         .whenMatchedUpdate(condition=F.col("s._action") == "upsert", set=assignments)
         .whenNotMatchedInsert(condition=F.col("s._action") == "upsert", values=assignments)
     )
-    # Measured, a few-row merge into a small dimension (median of 10, warm): 2.45 s with deletion
-    # vectors, 2.04 s rewriting its files on Glue 6.0 (2.53 and 2.30 s on Glue 5.1); the 5M-row
-    # benchmark's scattered batch (every file touched) 8.7 s with them, 14.3 s rewriting.
-    size = table_size_bytes(table)
-    rewrite = size is not None and size <= small_table_bytes
-    with shared_conf(spark, MERGE_DELETION_VECTORS, "false") if rewrite else nullcontext():
-        return execute_merge(merge, table)
+    return execute_merge(merge, table)
 
 
 def current_rows(dimension: DataFrame) -> DataFrame:

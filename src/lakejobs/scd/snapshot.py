@@ -12,8 +12,9 @@ Concurrency: the changes are the difference between the snapshot and the dimensi
 version, and a writer committing between that read and the MERGE (a CDC stream, another
 snapshot) would leave a difference nobody applied: a key it inserts that the snapshot lacks
 would stay current. So the commits after that version are checked; when one is not this call's
-own (Delta's commit ``userMetadata`` tags them), the snapshot is applied again against the new
-version. Applying a snapshot twice changes nothing, so a second pass writes only the difference
+own (Delta's commit ``userMetadata`` tags them, set in a copy of the session that runs the pass,
+so that commits other threads make in the caller's session are not tagged), the snapshot is
+applied again against the new version. Applying a snapshot twice changes nothing, so a second pass writes only the difference
 the first one missed.
 """
 
@@ -34,12 +35,12 @@ from lakejobs.errors import ConfigError
 from lakejobs.scd.history import tracked_hash
 from lakejobs.scd.merge import ScdConflictError, ScdResult, apply_changes
 from lakejobs.scd.spec import IS_CURRENT, IS_INFERRED, ScdSpec
-from lakejobs.spark_conf import temporary_conf
+from lakejobs.spark_conf import session_with
 
 log = logging.getLogger(__name__)
 
 SNAPSHOT_OP = "_snapshot_op"
-# Delta writes this session setting into the commitInfo of every commit made while it is set
+# Delta writes this session setting into the commitInfo of every commit the session makes
 COMMIT_TAG = "spark.databricks.delta.commitInfo.userMetadata"
 
 
@@ -131,9 +132,11 @@ def apply_snapshot(
     for _ in range(max_passes):
         read_version = table_version(spark, path)
         tag = f"lakejobs:snapshot:{uuid.uuid4()}"
-        with temporary_conf(spark, {COMMIT_TAG: tag}):
-            applied = _apply_at(spark, unique, duplicate_keys, spec, path, read_version,
-                                sequence=sequence, effective_at=effective_at)
+        # the pass's statements run in a copy of the session holding the tag: commits other
+        # threads make in ``spark`` meanwhile are not tagged as this pass's own
+        applied = _apply_at(spark, session_with(spark, {COMMIT_TAG: tag}), unique,
+                            duplicate_keys, spec, path, read_version, sequence=sequence,
+                            effective_at=effective_at)
         result = applied if result is None else _add_pass(result, applied)
         if not _others_committed(spark, path, read_version, tag):
             break
@@ -155,11 +158,12 @@ def apply_snapshot(
 
 
 def _apply_at(
-    spark: SparkSession, unique: DataFrame, duplicate_keys: DataFrame, spec: ScdSpec, path: str,
-    read_version: int, *, sequence: Any, effective_at: datetime | None,
+    spark: SparkSession, tagged: SparkSession, unique: DataFrame, duplicate_keys: DataFrame,
+    spec: ScdSpec, path: str, read_version: int, *, sequence: Any, effective_at: datetime | None,
 ) -> ScdResult:
     """Apply the difference between ``unique`` and the dimension at ``read_version`` (-1: none
-    yet). The version is pinned: a Delta table read by path is read again by every action."""
+    yet), committing from the ``tagged`` session. The version is pinned: a Delta table read by
+    path is read again by every action."""
     if read_version >= 0:
         # a key the snapshot holds twice is not applied: its version must not look deleted
         current = (spark.read.format("delta").option("versionAsOf", read_version).load(path)
@@ -169,7 +173,7 @@ def _apply_at(
         current = unique.limit(0)
     changes = snapshot_changes(unique, current, spec, sequence, effective_at)
     snapshot_spec = replace(spec, operation=SNAPSHOT_OP, delete_operations=("d",), delete_flag=None)
-    return apply_changes(spark, changes, snapshot_spec, path)
+    return apply_changes(tagged, changes, snapshot_spec, path)
 
 
 def _others_committed(spark: SparkSession, path: str, read_version: int, tag: str) -> bool:
