@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 from lakejobs.config import DedupeSettings
 from lakejobs.delta_io import table_version
 from lakejobs.errors import ConfigError
+from lakejobs.identity import dedupe
 from lakejobs.identity.dedupe import _fingerprint
 from lakejobs.identity.dedupe_store import SCHEMAS
 from lakejobs.identity.dsar import REQUEST_SCHEMA
@@ -242,7 +243,8 @@ def test_a_run_whose_inputs_did_not_change_recomputes_nothing_until_one_does_or_
     assert lake.run("r5", job_name="dedupe").summary["skipped"] == "inputs unchanged"
 
 
-def test_the_dedupe_fingerprint_follows_every_table_state_and_setting() -> None:
+def test_the_dedupe_fingerprint_follows_every_table_state_and_setting(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     inputs, outputs = {"staging.people": "id-1@3", "merge_decisions": None}, {"x": "id-2@0"}
     base = _fingerprint(DedupeSettings(), inputs, outputs)
     assert base == _fingerprint(DedupeSettings(), dict(inputs), dict(outputs))
@@ -251,6 +253,9 @@ def test_the_dedupe_fingerprint_follows_every_table_state_and_setting() -> None:
     assert base != _fingerprint(DedupeSettings(), {**inputs, "staging.people": "id-9@3"}, outputs)
     assert base != _fingerprint(DedupeSettings(), inputs, {"x": "id-2@1"})
     assert base != _fingerprint(DedupeSettings(max_block_size=501), inputs, outputs)
+    # another build of lakejobs (changed matching code or nicknames, the same version number)
+    monkeypatch.setattr(dedupe, "package_digest", lambda: "another build")
+    assert base != _fingerprint(DedupeSettings(), inputs, outputs)
 
 
 @pytest.mark.slow

@@ -70,6 +70,7 @@ from lakejobs.identity.source_identities import (
 from lakejobs.identity.source_tables import read_sources
 from lakejobs.identity.stable_ids import assign_identity_ids
 from lakejobs.identity.survivorship import attribute_candidates, choose, profiles
+from lakejobs.package_digest import package_digest
 from lakejobs.runtime import JobContext, JobResult
 
 log = logging.getLogger(__name__)
@@ -353,10 +354,12 @@ def _output_states(context: JobContext, store: DedupeStore) -> dict[str, str | N
 
 def _fingerprint(settings: DedupeSettings, inputs: dict[str, str | None],
                  outputs: dict[str, str | None]) -> str:
-    """What a run's result depends on: the tables' states, the settings and lakejobs' version
-    (matching rules and nicknames ship with it). Equal fingerprints: a recompute would commit
+    """What a run's result depends on: the tables' states, the settings and lakejobs' code
+    (matching rules and nicknames ship with it): its version and the digest of its files, which
+    also tells apart builds of one version. Equal fingerprints: a recompute would commit
     nothing."""
-    seen = {"lakejobs": __version__, "settings": settings.model_dump(mode="json"),
+    seen = {"lakejobs": __version__, "code": package_digest(),
+            "settings": settings.model_dump(mode="json"),
             "inputs": inputs, "outputs": outputs}
     return hashlib.sha256(json.dumps(seen, sort_keys=True).encode()).hexdigest()
 
