@@ -14,8 +14,8 @@ snapshot) would leave a difference nobody applied: a key it inserts that the sna
 would stay current. So the commits after that version are checked; when one is not this call's
 own (Delta's commit ``userMetadata`` tags them, set in a copy of the session that runs the pass,
 so that commits other threads make in the caller's session are not tagged), the snapshot is
-applied again against the new version. Applying a snapshot twice changes nothing, so a second pass writes only the difference
-the first one missed.
+applied again against the new version. Applying a snapshot twice changes nothing, so a second
+pass writes only the difference the first one missed.
 """
 
 from __future__ import annotations
