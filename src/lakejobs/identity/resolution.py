@@ -11,11 +11,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from lakejobs.commit_versions import COMMIT_VERSION, VALIDATED_AT
+from lakejobs.concurrency import run_side_by_side
 from lakejobs.config import IdentitySettings, IdentitySource
 from lakejobs.errors import ConservationError, JobArgumentError
 from lakejobs.identity.components import connected_components, materialize
@@ -184,9 +186,11 @@ def ingest_sources(
             ).first().asDict()
             figures[name] = {k: figures[name][k] + v for k, v in sizes.items()}
             nodes = materialize(with_ids.transform(node_observations(source.time_column)))
-            store.accumulate_nodes(nodes, writer_id=writer_id)
-            store.accumulate_edges(with_ids.transform(edge_observations(name, source.time_column)),
-                                   writer_id=writer_id)
+            # two tables, each MERGE with the batch's own transaction id: side by side
+            edges = with_ids.transform(edge_observations(name, source.time_column))
+            run_side_by_side([partial(store.accumulate_nodes, nodes, writer_id=writer_id),
+                              partial(store.accumulate_edges, edges, writer_id=writer_id)],
+                             context.settings.spark.table_threads)
             observed.append(nodes.select("node"))
     touched = observed[0] if observed else rows_frame(spark, [], "node string")
     for more in observed[1:]:
