@@ -1,7 +1,8 @@
 """Decoded values that once landed wrong. A time of day alone, read as a timestamp, took
 the date of the day it was decoded; a payload naming a key twice passed its signature though
 its landed text kept a value the signature never covered; an envelope whose context was a
-string landed without its identifiers; a boolean field took "yes", "y", "t" or "1" as true."""
+string landed without its identifiers, and one whose payload was no JSON object landed unchecked;
+a boolean field took "yes", "y", "t" or "1" as true."""
 
 from __future__ import annotations
 
@@ -158,6 +159,32 @@ def test_an_envelope_whose_context_is_not_an_object_is_a_contract_violation(spar
         (5, None, None, None, "contract_violation", "context.device: expected a JSON object"),
     ], "offset bigint, user_id string, anon_id string, session_id string, _error string, "
        "_error_detail string")
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_an_envelope_whose_payload_is_not_an_object_is_a_contract_violation(spark):
+    # no field of this route is required: a payload Spark reads as no object at all gave every
+    # field null and landed unchecked (a JSON string as its bare content, no JSON text)
+    route = {**PAGE_VIEW, "columns": [{"name": "page_url", "type": "string"},
+                                      {"name": "n", "type": "int"}]}
+    routes = Manifest.model_validate({"routes": [route]}).routes
+    payloads = [{"page_url": "/", "n": 1}, "hello", 5, True, [{"n": "not a number"}],
+                json.dumps({"page_url": "/x"}), {}]
+    records = kafka_frame(spark, [
+        ("web.events", offset, envelope("page_view", 1, f"r-{offset}", payload))
+        for offset, payload in enumerate(payloads)])
+
+    actual = records.transform(decode_envelope(routes)).select(
+        "offset", "_row.payload", "_error", "_error_detail")
+
+    def refused(kind: str) -> tuple:
+        return None, "contract_violation", f"payload: {kind}: expected a JSON object"
+
+    expected = rows_frame(spark, [
+        (0, '{"page_url":"/","n":1}', None, None), (1, *refused("a JSON string")),
+        (2, *refused("a JSON number")), (3, *refused("a JSON boolean")),
+        (4, *refused("a JSON array")), (5, *refused("a JSON string")), (6, "{}", None, None),
+    ], "offset bigint, payload string, _error string, _error_detail string")
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
 
 

@@ -14,7 +14,8 @@ and non-ASCII characters kept (Python's ``json.dumps(p, sort_keys=True, separato
 ensure_ascii=False)``); a record whose signature does not match it was altered after the SDK
 signed it and is quarantined as ``bad_signature``. The ids (``meta.request_id``, ``context``'s
 ``user_id``, ``anon_id`` and ``session_id``) are JSON strings or integers; any other JSON value
-is a ``contract_violation`` (see :data:`ID_FIELDS`).
+is a ``contract_violation`` (see :data:`ID_FIELDS`), and so is a ``payload`` that is no JSON object
+(see :func:`payload_problem`).
 """
 
 from __future__ import annotations
@@ -132,17 +133,33 @@ def id_problem(envelope: Any) -> str | None:
     return None
 
 
-def envelope_checks(value: str | None) -> tuple[str | None, str | None]:
+def payload_problem(envelope: Any) -> str | None:
+    """Why a parsed envelope's ``payload`` cannot land (None when it is a JSON object, or absent:
+    then it fails the signature). A route's contract names the fields of an object: Spark reads
+    a string, number, boolean or array as no object at all, so none of its fields would be
+    checked, and a JSON string would land as its bare content, which is no JSON text."""
+    if not isinstance(envelope, dict):
+        return None
+    payload = envelope.get("payload")
+    if payload is None or isinstance(payload, dict):
+        return None
+    kind = ("a JSON string" if isinstance(payload, str) else "a JSON array"
+            if isinstance(payload, list) else "a JSON boolean" if isinstance(payload, bool)
+            else "a JSON number")
+    return f"payload: {kind}: expected a JSON object"
+
+
+def envelope_checks(value: str | None) -> tuple[str | None, str | None, str | None]:
     """The checks of an envelope that need its JSON values as written, from one parse: the
-    :func:`canonical_payload_digest` and the :func:`id_problem` (None for an envelope that does
-    not parse: it fails the signature, or is undecodable)."""
+    :func:`canonical_payload_digest`, the :func:`id_problem` and the :func:`payload_problem`
+    (None for an envelope that does not parse: it fails the signature, or is undecodable)."""
     if value is None:
-        return None, None
+        return None, None, None
     try:
         envelope = json.loads(value, object_pairs_hook=_object)
     except (ValueError, RecursionError):  # UnicodeError is a ValueError
-        return None, None
-    return _digest_of(envelope), id_problem(envelope)
+        return None, None, None
+    return _digest_of(envelope), id_problem(envelope), payload_problem(envelope)
 
 
 def canonical_payload_digest(value: str | None) -> str | None:
@@ -178,7 +195,8 @@ def payload_signature(payload: Any) -> str:
 
 
 CHECKS = T.StructType([T.StructField("digest", T.StringType()),
-                       T.StructField("ids", T.StringType())])
+                       T.StructField("ids", T.StringType()),
+                       T.StructField("payload", T.StringType())])
 
 
 def _envelope_checks(value: Column) -> Column:
@@ -302,6 +320,7 @@ def _classify(meta: Column, version: Column, known_event: Column, context_proble
         (F.col("_checks.ids").isNotNull(), CONTRACT_VIOLATION, F.col("_checks.ids")),
         (meta["occurred_at"].isNotNull() & occurred_at.isNull(), CONTRACT_VIOLATION,
          F.concat(F.lit("meta.occurred_at: cannot decode '"), meta["occurred_at"], F.lit("'"))),
+        (F.col("_checks.payload").isNotNull(), CONTRACT_VIOLATION, F.col("_checks.payload")),
         (payload_problem.isNotNull(), CONTRACT_VIOLATION, payload_problem),
     ]
     error = F.lit(None).cast("string")
