@@ -499,6 +499,7 @@ def test_a_boolean_from_avro_text_takes_true_or_false_only(spark, standin, confl
     assert_df_equality(decoded(records, fields, confluent), expected,
                        ignore_row_order=True, ignore_nullable=True)
 
+
 def test_a_boolean_from_an_avro_number_is_a_contract_violation(spark, standin, confluent):
     # Spark's number cast reads any non-zero number as true; a JSON number is no boolean either
     schema = json.dumps({"type": "record", "name": "NumberFlag", "fields": [
@@ -520,6 +521,42 @@ def test_a_boolean_from_an_avro_number_is_a_contract_violation(spark, standin, c
     assert_df_equality(decoded(records, fields, confluent), expected,
                        ignore_row_order=True, ignore_nullable=True)
 
+
+
+def test_an_avro_record_array_or_map_declared_string_lands_as_its_json_text(
+    spark, standin, confluent
+):
+    # Spark's cast to string dropped field names and quotes: ["a, b"] and ["a", "b"] both landed
+    # as "[a, b]", {"k": "v, w -> z"} and {"k": "v", "w": "z"} as one text on Spark 3.5
+    schema = json.dumps({"type": "record", "name": "Nested", "fields": [
+        {"name": "id", "type": "long"},
+        {"name": "nested", "type": {"type": "record", "name": "Inner", "fields": [
+            {"name": "a", "type": "int"}, {"name": "b", "type": "string"}]}},
+        {"name": "tags", "type": {"type": "array", "items": "string"}},
+        {"name": "attrs", "type": {"type": "map", "values": "string"}}]})
+    nested_id = standin.register("nested-value", schema)
+    fields = (FieldSpec(name="id", type="bigint", nullable=False),
+              FieldSpec(name="nested", type="string"), FieldSpec(name="tags", type="string"),
+              FieldSpec(name="attrs", type="string"))
+    avro = rows_frame(spark, [
+        (1, (5, "x"), ["a, b"], {"k": "v, w -> z"}),
+        (2, (5, "x"), ["a", "b"], {"k": "v", "w": "z"}),
+    ], "id long, nested struct<a: int, b: string>, tags array<string>, "
+       "attrs map<string, string>").select(
+        to_avro(F.struct("id", "nested", "tags", "attrs"), schema).alias("body"))
+    records = kafka(spark, [framed(nested_id, bytes(r["body"])) for r in avro.collect()])
+
+    # a map's JSON keeps the order its writer wrote: read back, its entries sorted, to compare
+    entries = F.array_sort(F.map_entries(F.from_json("_row.attrs", "map<string, string>")))
+    actual = decoded(records, fields, confluent).select(
+        "_row.id", "_row.nested", "_row.tags", entries.alias("attrs"), "_error")
+
+    expected = rows_frame(spark, [
+        (1, '{"a":5,"b":"x"}', '["a, b"]', [("k", "v, w -> z")], None),
+        (2, '{"a":5,"b":"x"}', '["a","b"]', [("k", "v"), ("w", "z")], None),
+    ], "id bigint, nested string, tags string, attrs array<struct<key: string, value: string>>, "
+       "_error string")
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
 
 # ---------------------------------------------------------------- registry clients (no Spark)
 

@@ -72,6 +72,8 @@ _MAX_CONFLUENT_ID = 2**31 - 1
 # Types whose same-typed Avro values can still be ones the lake cannot hold (an Avro date or
 # timestamp beyond year 9999): these go through fitting_cast_sql even when no cast is needed.
 _RANGE_GUARDED = (T.FloatType(), T.DateType(), T.TimestampType())
+# Avro records, arrays and maps: a field declared string takes their JSON text.
+_NESTED = (T.StructType, T.ArrayType, T.MapType)
 # Glue framing: header version, compression codes.
 _GLUE_VERSION = "03"
 _GLUE_NONE, _GLUE_ZLIB = "00", "05"
@@ -338,6 +340,10 @@ def _field(spark: SparkSession, writer: _Writer, field: FieldSpec,
     same_type = source == field.data_type
     if same_type and field.data_type not in _RANGE_GUARDED:
         value = raw
+    elif isinstance(source, _NESTED) and isinstance(field.data_type, T.StringType):
+        # a record, array or map as its JSON text, as the JSON decoders land one: Spark's cast
+        # to string drops field names and quotes (["a, b"] and ["a", "b"] both "[a, b]")
+        value = F.to_json(raw)
     elif same_type or (_can_try_cast(spark, source, field.type, castable)
                        and not _number_as_boolean(source, field.data_type)):
         value = (fitting_text_cast_sql(path, field.type) if isinstance(source, T.StringType)
