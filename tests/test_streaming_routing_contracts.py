@@ -114,6 +114,32 @@ def test_a_value_naming_no_debezium_source_table_is_undecodable_and_raises_the_a
     assert_df_equality(quarantined, expected, ignore_row_order=True, ignore_nullable=True)
 
 
+def test_a_debezium_record_is_routed_by_the_source_block_it_is_decoded_with(
+    spark: SparkSession
+) -> None:
+    """Routing read the source table field by field, from the wrapper's source block or else a
+    top-level one, and a repeated key's first value; the decoder reads the wrapper's block
+    whole, and a repeated key's last value: a record landed in one table's route as another."""
+    orders = {**CUSTOMERS, "name": "orders_cdc", "target": "orders", "source_table": "dbo.orders"}
+    manifest = Manifest.model_validate({"routes": [CUSTOMERS, orders]})
+    customers_source = json.loads(change("customers", {}))["source"]
+    orders_source = json.loads(change("orders", {}))["source"]
+    twice = ('{"after": {"id": 1}, "op": "c", "source": %s, "source": %s}'
+             % (json.dumps(customers_source), json.dumps(orders_source)))
+    wrapped = json.dumps({"schema": {}, "source": customers_source, "payload": {
+        "after": {"id": 2}, "op": "c", "source": {"db": "shop", "schema": "dbo"}}})
+    records = kafka_frame(spark, [("shop.cdc", 0, twice.encode()),
+                                  ("shop.cdc", 1, wrapped.encode())])
+
+    routed = decode_batch(records, manifest, max_payload_bytes=10_000)
+
+    landed = {g.routes[0].name: [tuple(r) for r in g.frame.select(
+        "_offset", "_source_table", "_error").collect()] for g in routed.groups}
+    assert landed == {"customers_cdc": [], "orders_cdc": [(0, "shop.dbo.orders", None)]}
+    assert [tuple(r) for r in routed.unrouted.select("_offset", "_error").collect()] == [
+        (1, "undecodable")]
+
+
 @pytest.mark.parametrize(("declared", "normalised"), [
     ("decimal(5,10)", "decimal(5,10)"), ("decimal(40, 2)", "decimal(40, 2)"),
     ("DECIMAL(0,0)", "decimal(0,0)"),
@@ -164,6 +190,46 @@ def test_a_plain_json_decimal_keeps_every_digit(spark: SparkSession) -> None:
         (3, Decimal("0.000000000000000001"), None, "contract_violation"),  # fee too large
         (4, None, None, "contract_violation"),  # not a number
     ], "offset bigint, amount decimal(38,18), fee decimal(4,2), _error string")
+    assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+EDGE_DECIMALS = [{"name": "id", "type": "bigint"}, {"name": "amount", "type": "decimal(38,18)"},
+                 {"name": "fee", "type": "decimal(10,2)"}]
+# a number at the edge of its type whose rewrite through a double (Spark's text of it) is out
+# of it: 1.0E20 for the largest decimal(38,18), 9.9999999995E7 (rounded up to 100000000.00) for
+# a decimal(10,2) number that rounds down to 99999999.99
+EDGE_VALUES = [
+    '{"id": 0, "amount": 99999999999999999999.999999999999999999}',
+    '{"id": 1, "amount": -99999999999999999999.999999999999999999}',
+    '{"id": 2, "fee": 99999999.994999999999999}',
+    '{"id": 3, "fee": 99999999.995}',  # rounds up: does not fit
+    '{"id": 4, "amount": 100000000000000000000}',  # does not fit
+    '{"id": 5, "fee": "99999999.994999999999999"}',  # a JSON string: cast from its text
+]
+
+
+def test_a_plain_json_decimal_at_the_edge_of_its_type_fits_as_its_exact_value(
+    spark: SparkSession
+) -> None:
+    """Which values fit was decided on Spark's text of the number, a double's rewrite: the
+    largest decimal(38,18) read as 1.0E20 was refused."""
+    fields = Manifest.model_validate({"routes": [{
+        "name": "payments", "format": "json", "topics": ["shop.payments"],
+        "target": "payments", "key": ["id"], "columns": EDGE_DECIMALS}]}).routes[0].columns
+    records = kafka_frame(spark, [("shop.payments", offset, value.encode())
+                                  for offset, value in enumerate(EDGE_VALUES)])
+
+    actual = records.transform(decode_json(fields, ("id",))).select(
+        "offset", "_row.amount", "_row.fee", "_error_detail")
+
+    expected = rows_frame(spark, [
+        (0, Decimal("99999999999999999999.999999999999999999"), None, None),
+        (1, Decimal("-99999999999999999999.999999999999999999"), None, None),
+        (2, None, Decimal("99999999.99"), None),
+        (3, None, None, "fee: cannot decode '9.9999999995E7' as decimal(10,2)"),
+        (4, None, None, "amount: cannot decode '100000000000000000000' as decimal(38,18)"),
+        (5, None, Decimal("99999999.99"), None),
+    ], "offset bigint, amount decimal(38,18), fee decimal(10,2), _error_detail string")
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
 
 

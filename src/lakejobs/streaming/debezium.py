@@ -31,8 +31,9 @@ objects included) and decoded by its declared ``logical`` type:
 Spark keeps microseconds: nanoseconds (``NanoTime``, ``NanoTimestamp``, a ``ZonedTimestamp`` with
 more than six fraction digits) are truncated towards the past. A decimal whose record scale is
 larger than the declared one is rounded half-up to it, as a cast would. An unquoted JSON number is
-kept through a double when read as text, so plain-JSON decimals are exact to 15 significant
-digits; Debezium's precise and string modes are exact at any precision. Dates and timestamps
+kept through a double when read as text, so decimals in ``decimal.handling.mode=double`` are
+exact to 15 significant digits (as the connector's doubles are); the precise and string modes
+are exact at any precision. Dates and timestamps
 outside years 1 to 9999, and numbers beyond a ``float`` field's range, do not fit their type:
 contract violations, whatever their encoding.
 """

@@ -30,6 +30,8 @@ from lakejobs.streaming.fields import FieldSpec
 # Spark's text of a JSON number with a fraction or an exponent (Java's Double.toString; quoted
 # for what a double cannot hold): a JSON string may read so too, which :func:`number_struct` tells
 REWRITTEN_NUMBER = r'^(-?[0-9]+\.[0-9]+(E-?[0-9]+)?|"(NaN|-?Infinity)")$'
+# Spark's text of any finite JSON number: an integer's digits as sent, or a rewrite as above
+NUMBER_TEXT = r'^-?[0-9]+(\.[0-9]+(E-?[0-9]+)?)?$'
 
 
 def number_struct(fields: Sequence[FieldSpec]) -> T.StructType | None:
@@ -84,22 +86,19 @@ def decimal_struct(fields: Sequence[FieldSpec]) -> T.StructType | None:
 
 
 def typed_struct(parsed: str, fields: Sequence[FieldSpec], exact: str | None = None) -> Column:
-    """The struct of ``fields`` cast from the text struct column named ``parsed``; decimal
-    fields from the :func:`decimal_struct` column named ``exact`` when given (where their text
-    converts: which values fit is decided on the text, as by :func:`violation`)."""
-    def value(field: FieldSpec) -> Column:
-        cast = _cast(parsed, field)
-        if exact is None or not isinstance(field.data_type, T.DecimalType):
-            return cast
-        return F.when(cast.isNotNull(), F.coalesce(F.col(f"`{exact}`.`{field.name}`"), cast))
-
-    return F.struct(*[value(f).alias(f.name) for f in fields])
+    """The struct of ``fields`` cast from the text struct column named ``parsed``; a decimal
+    field holding a number from the :func:`decimal_struct` column named ``exact`` when given
+    (its text is a double's rewrite of it: see :func:`decimal_struct`)."""
+    return F.struct(*[_value(parsed, f, exact).alias(f.name) for f in fields])
 
 
-def violation(parsed: str, fields: Sequence[FieldSpec], numbers: str | None = None) -> Column:
+def violation(parsed: str, fields: Sequence[FieldSpec], numbers: str | None = None,
+              exact: str | None = None) -> Column:
     """Why the text struct column ``parsed`` breaks ``fields`` (null when it does not): the first
     field whose value does not convert, or that is missing though not nullable; ``numbers``: the
-    column of :func:`numbers_of` (a string field given a number Spark rewrites is refused)."""
+    column of :func:`numbers_of` (a string field given a number Spark rewrites is refused);
+    ``exact``: the column of :func:`decimal_struct` (a decimal field's number fits when its
+    exact value does: see :func:`typed_struct`)."""
     problems = []
     for field in fields:
         text = F.col(f"`{parsed}`.`{field.name}`")
@@ -109,13 +108,23 @@ def violation(parsed: str, fields: Sequence[FieldSpec], numbers: str | None = No
                     F.lit(f"{field.name}: a JSON number with a fraction or an exponent (Spark's "
                           "text of it: '"), text,
                     F.lit("'): expected a JSON string or an integer"))))
-        cast_failed = text.isNotNull() & _cast(parsed, field).isNull()
+        cast_failed = text.isNotNull() & _value(parsed, field, exact).isNull()
         problems.append(F.when(cast_failed, F.concat(
             F.lit(f"{field.name}: cannot decode '"), F.substring(text, 1, 80),
             F.lit(f"' as {field.type}"))))
         if not field.nullable:
             problems.append(F.when(text.isNull(), F.lit(f"{field.name}: missing")))
     return F.coalesce(*problems) if problems else F.lit(None).cast("string")
+
+
+def _value(parsed: str, field: FieldSpec, exact: str | None) -> Column:
+    """A field's typed value: cast from its text, or for a decimal holding a number, its exact
+    value from the struct column ``exact`` when that holds it (a JSON string keeps its text)."""
+    cast = _cast(parsed, field)
+    if exact is None or not isinstance(field.data_type, T.DecimalType):
+        return cast
+    number = F.col(f"`{parsed}`.`{field.name}`").rlike(NUMBER_TEXT)
+    return F.when(number, F.coalesce(F.col(f"`{exact}`.`{field.name}`"), cast)).otherwise(cast)
 
 
 def _cast(parsed: str, field: FieldSpec) -> Column:

@@ -45,7 +45,8 @@ def decode_json(fields: Sequence[FieldSpec], key_fields: Sequence[str] = (),
     # string fields given a number Spark rewrites (1.50 read as "1.5") are refused
     numbers = numbers_of(text, "_json", fields)
     checks = {} if numbers is None else {"_json_numbers": numbers}
-    problem = violation("_json", fields, numbers="_json_numbers" if checks else None)
+    problem = violation("_json", fields, numbers="_json_numbers" if checks else None,
+                        exact="_json_exact" if exact else None)
     missing_key = F.lit(False)
     for key in key_fields:
         missing_key = missing_key | F.col(f"_json.`{key}`").isNull()

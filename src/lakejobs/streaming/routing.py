@@ -246,11 +246,22 @@ def _source_matches(route: Route, shared_topics: frozenset[str] = frozenset()) -
     return tombstone | (schema_table == route.source_table) | (full == route.source_table)
 
 
+# The Debezium ``source`` block's names, in a value with or without the wrapper.
+_SOURCE = T.StructType([T.StructField(n, T.StringType()) for n in ("db", "schema", "table")])
+_SOURCE_BLOCKS = T.StructType([
+    T.StructField("payload", T.StructType([T.StructField("source", _SOURCE)])),
+    T.StructField("source", _SOURCE),
+])
+
+
 def _source_field(name: str) -> Column:
-    """A field of the Debezium ``source`` block of the record's value (wrapper or not)."""
-    text = F.col("value").cast("string")
-    return F.coalesce(F.get_json_object(text, f"$.payload.source.{name}"),
-                      F.get_json_object(text, f"$.source.{name}"))
+    """A field of the Debezium ``source`` block of the record's value: the wrapper's when there
+    is one, as the decoder reads it (:mod:`lakejobs.streaming.debezium`: a parse that keeps a
+    repeated key's last value), so a record is routed by the table it lands as."""
+    blocks = F.from_json(F.col("value").cast("string"), _SOURCE_BLOCKS)
+    source = F.when(blocks["payload"].isNotNull(), blocks["payload"]["source"]).otherwise(
+        blocks["source"])
+    return source[name]
 
 
 def _source_names() -> tuple[Column, Column]:
