@@ -262,6 +262,40 @@ def test_engagement_counts_every_event_once_and_recomputes_only_touched_days(
     assert lake.table("fct_user_engagement").where("event_date = '2026-01-01'").collect() == before
 
 
+def test_an_event_staged_again_with_another_time_counts_once_on_its_latest_day(
+    spark: SparkSession, lake: Lake
+) -> None:
+    """Only the new copy's day was recomputed: an event redelivered in a later run with its
+    clock past midnight counted on both days, and one redelivered with an earlier time counted
+    on that day too (the recomputed day saw only that copy)."""
+    lake.stage("events", [
+        ("e1", "click", day(1, 23), "u1", None, "s1"),
+        ("e2", "click", day(1, 10), "u2", None, "s2"),
+        ("e3", "click", day(2, 5), "u3", None, "s3"),
+    ])
+    lake.run("r1")
+    lake.stage("events", [("e1", "click", day(2, 0), "u1", None, "s1")])  # later: to day 2
+    lake.run("r2")
+    lake.stage("events", [("e3", "click", day(1, 5), "u3", None, "s3")])  # earlier: stays
+    lake.run("r3")
+
+    assert_df_equality(
+        plain(lake.table("fct_user_engagement")),
+        rows_frame(spark, [
+            (date(2026, 1, 1), "user:u2", 1, 1, day(1, 10), day(1, 10)),
+            (date(2026, 1, 2), "user:u1", 1, 1, day(2, 0), day(2, 0)),
+            (date(2026, 1, 2), "user:u3", 1, 1, day(2, 5), day(2, 5)),
+        ], "event_date date, identity_key string, events bigint, sessions bigint, "
+           "first_event_at timestamp, last_event_at timestamp"),
+        ignore_row_order=True, ignore_nullable=True)
+    assert_df_equality(
+        plain(lake.table("agg_daily_engagement")),
+        rows_frame(spark, [(date(2026, 1, 1), 1, 1, 0, 1.0), (date(2026, 1, 2), 2, 2, 0, 1.0)],
+                   "event_date date, active_identities bigint, events bigint, "
+                   "unattributed_events bigint, events_per_identity double"),
+        ignore_row_order=True, ignore_nullable=True)
+
+
 def test_point_in_time_key_takes_the_covering_version_else_the_nearest(
     spark: SparkSession,
 ) -> None:

@@ -90,6 +90,37 @@ def test_a_fact_referencing_one_dimension_twice_is_a_config_error(tmp_path: Path
         load_model(str(path))
 
 
+TWO_DIMENSIONS = (
+    "calendar: {start: 2026-01-01, end: 2026-12-31}\n"
+    "dimensions:\n"
+    "  - {name: dim_customer, source: customers, keys: [{name: customer_id}],\n"
+    "     surrogate_key: %s, sequence_by: ts}\n"
+    "  - {name: dim_product, source: products, keys: [{name: product_id}],\n"
+    "     surrogate_key: sk, sequence_by: ts}\n"
+    "facts:\n"
+    "  - {name: fact_x, source: x, grain: [{name: id}], sequence_by: ts, event_time: ts,\n"
+    "     dimensions: [{dimension: dim_customer, columns: [customer_id]},\n"
+    "                  {dimension: dim_product, columns: [product_id]}], partition_by: [%s]}\n")
+
+
+@pytest.mark.parametrize(("customer_sk", "partition_by", "message"), [
+    # the fact held one sk column, the product's: every customer reference was lost and the
+    # integrity check counted only the product's keys
+    ("sk", "", r"fact_x: dimensions \['dim_customer', 'dim_product'\] share the surrogate key "
+               r"name\(s\) \['sk'\]"),
+    # failed at the fact's MERGE, after the dimensions were written, with Spark's stack trace
+    ("customer_sk", "order_day", r"fact_x: partition_by names \['order_day'\], which are not "
+                                 r"columns of the fact: expected some of \[.*'customer_sk'"),
+])
+def test_a_fact_whose_columns_clash_or_partition_is_unknown_is_a_config_error(
+    tmp_path: Path, customer_sk: str, partition_by: str, message: str
+) -> None:
+    path = tmp_path / "model.yaml"
+    path.write_text(TWO_DIMENSIONS % (customer_sk, partition_by))
+    with pytest.raises(ConfigError, match=r"model.yaml: .*" + message):
+        load_model(str(path))
+
+
 def curated_lake(spark: SparkSession, tmp_path: Path, model: str):
     """A lake (see tests/test_curated.py) whose job runs ``model`` instead of the retail one."""
     from test_curated import Lake
@@ -131,6 +162,40 @@ def test_a_fact_naming_a_column_staging_lacks_is_a_config_error(
     lake.stage("customers", [(1, "a@x", None, "Ada", "GB", None, day(1))])
     lake.stage("orders", [(100, 1, "placed", Decimal("10.00"), "EUR", day(2), day(2))])
     with pytest.raises(ConfigError, match=message):
+        lake.run("r1")
+
+
+def test_a_measure_added_to_a_written_fact_is_a_config_error_before_anything_is_written(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """The next run failed with Spark's unresolved-column error at the fact's MERGE, after the
+    dimensions were written, and every later run again."""
+    lake = curated_lake(spark, tmp_path, ORDERS_MODEL % ("ordered_at", "order_total"))
+    lake.stage("customers", [(1, "a@x", None, "Ada", "GB", None, day(1))])
+    lake.stage("orders", [(100, 1, "placed", Decimal("10.00"), "EUR", day(2), day(2))])
+    lake.run("r1")
+    (tmp_path / "model.yaml").write_text(
+        (ORDERS_MODEL % ("ordered_at", "order_total")).replace(
+            "expr: \"order_total\"}]", "expr: \"order_total\"}, {name: currency, expr: currency}]"))
+    lake.stage("customers", [(1, "a@x", None, "Ada", "FR", None, day(3))])
+    dimension = table_version(spark, str(lake.root / "curated" / "dim_customer"))
+
+    with pytest.raises(ConfigError, match=r"fact fact_orders: the model declares column\(s\) "
+                                          r"\['currency'\] the table lacks .*ALTER TABLE"):
+        lake.run("r2")
+    assert table_version(spark, str(lake.root / "curated" / "dim_customer")) == dimension
+
+
+def test_engagement_columns_the_events_lack_are_a_config_error(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    lake = curated_lake(spark, tmp_path, (
+        "calendar: {start: 2026-01-01, end: 2026-01-31}\n"
+        "engagement: {identities: [user_id, device_id], session: sessionid}\n"))
+    lake.stage("events", [("e1", "click", datetime(2026, 1, 1, 9), "u1", "a1", "s1")])
+    with pytest.raises(ConfigError, match=r"model: engagement fct_user_engagement: staging table "
+                                          r"events has no column\(s\) \['device_id', "
+                                          r"'sessionid'\]"):
         lake.run("r1")
 
 

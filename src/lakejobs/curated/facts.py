@@ -31,7 +31,7 @@ def fact_columns(fact: Fact, model: CuratedModel) -> list[str]:
     """The fact table's columns, in order: grain, surrogate keys, natural keys, date keys, event
     time, measures, sequence, load time."""
     surrogate = [model.dimension(ref.dimension).surrogate_key for ref in fact.dimensions]
-    columns = [*fact.grain_names, *dict.fromkeys(surrogate), *natural_key_columns(fact),
+    columns = [*fact.grain_names, *surrogate, *natural_key_columns(fact),
                *[d.name for d in fact.dates], fact.event_time,
                *[m.name for m in fact.measures if m.name not in fact.grain_names],
                fact.sequence_by, LOADED_AT]

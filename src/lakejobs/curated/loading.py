@@ -27,7 +27,7 @@ from lakejobs.curated.engagement import (
     engagement_by_identity,
     engagement_events,
 )
-from lakejobs.curated.facts import LOADED_AT, fact_inputs, keyed_facts
+from lakejobs.curated.facts import LOADED_AT, fact_columns, fact_inputs, keyed_facts
 from lakejobs.curated.lookups import VALIDATED_AT
 from lakejobs.curated.models import UNKNOWN_SK, CuratedModel, Dimension, Engagement, Fact
 from lakejobs.delta_io import (
@@ -206,6 +206,48 @@ def _check_fact_columns(fact: Fact, sources: DataFrame, parents: DataFrame | Non
                               f"has no column(s) {missing}")
 
 
+def check_fact_tables(context: JobContext, model: CuratedModel) -> None:
+    """Refuse a model whose facts no longer match the fact tables already written (a measure
+    added or removed since), before anything is written: the fact's MERGE updates every column
+    of a row, and would fail on a column only one side has.
+
+    Raises:
+        ConfigError: naming the fact, the columns and the two ways on.
+    """
+    for fact in model.facts:
+        path = context.paths.table("curated", fact.name)
+        if not is_delta_table(context.spark, path):
+            continue
+        held = read_delta(context.spark, path).columns
+        declared = fact_columns(fact, model)
+        added = [c for c in declared if c not in held]
+        dropped = [c for c in held if c not in declared]
+        if added or dropped:
+            change = " and ".join(
+                [f"declares column(s) {added} the table lacks"] * bool(added)
+                + [f"no longer declares column(s) {dropped} the table holds"] * bool(dropped))
+            raise ConfigError(
+                f"model: fact {fact.name}: the model {change} ({path}): expected the table "
+                "changed to match first (ALTER TABLE ... ADD/DROP COLUMNS; existing rows keep "
+                "null in an added column until their source rows change) or the fact rebuilt "
+                "(drop the table and reset its staging_to_curated bookmarks: "
+                "docs/operations.md, 'Rebuild curated tables')")
+
+
+def _check_engagement_columns(engagement: Engagement, events: DataFrame) -> None:
+    """Refuse a model naming event columns the staging table lacks, before anything is written.
+
+    Raises:
+        ConfigError: naming the engagement mart, the staging table and the missing columns.
+    """
+    needed = [engagement.event_id, engagement.event_time, *engagement.identities,
+              *([engagement.session] if engagement.session else [])]
+    missing = [c for c in dict.fromkeys(needed) if c not in events.columns]
+    if missing:
+        raise ConfigError(f"model: engagement {engagement.name}: staging table "
+                          f"{engagement.source} has no column(s) {missing}")
+
+
 def _facts_of_changed_members(
     context: JobContext, model: CuratedModel, fact: Fact, path: str,
     changed: Mapping[str, DataFrame], grain_schema: T.StructType,
@@ -270,20 +312,34 @@ def load_engagement(
     context: JobContext, engagement: Engagement,
     comments: Mapping[str, tuple[str, Mapping[str, str]]],
 ) -> Loaded:
-    """Recompute the engagement of every day that received new events and merge those days."""
+    """Recompute the engagement of every day that received new events and merge those days.
+
+    An event counts once, on the day of its latest staged copy (:func:`engagement_events`). A
+    copy staged again with another event time (a redelivery whose clock moved) moves it: the
+    days of every copy of a new event are recomputed, and each recomputed day takes the events
+    whose latest copy, among all their copies, falls on it.
+    """
     events = staging_snapshot(context, engagement.source)
     if events is None:
         return Loaded(engagement.name, figures={"skipped": "no staging table yet"})
+    _check_engagement_columns(engagement, events)
+    event_id = engagement.event_id
     fresh = fresh_rows(context, engagement.name, engagement.source, events)
     day = F.to_date(engagement.event_time)
-    days = [r.d for r in fresh.select(day.alias("d")).where(F.col("d").isNotNull()).distinct()
-            .limit(MAX_RECOMPUTED_DAYS + 1).collect()]
+    copies = events.join(fresh.select(event_id).distinct(), on=[event_id], how="left_semi")
+    days = [r.d for r in fresh.select(day.alias("d")).union(copies.select(day.alias("d")))
+            .where(F.col("d").isNotNull()).distinct().limit(MAX_RECOMPUTED_DAYS + 1).collect()]
     if len(days) > MAX_RECOMPUTED_DAYS:
         raise ConfigError(f"{engagement.name}: new events span more than {MAX_RECOMPUTED_DAYS} "
                           "days: backfill in slices (reset the bookmark per period)")
     if not days:
         return Loaded(engagement.name, figures={"days": 0})
-    day_events = events.where(day.isin(days)).transform(engagement_events(engagement)).persist()
+    # every copy of the events seen on those days, so that one whose latest copy is on another
+    # day is left to that day
+    seen = events.where(day.isin(days)).select(event_id).distinct()
+    day_events = (events.join(seen, on=[event_id], how="left_semi")
+                  .transform(engagement_events(engagement))
+                  .where(F.col(EVENT_DATE).isin(days)).persist())
     try:
         per_identity = engagement_by_identity(day_events).persist()
         daily = daily_engagement(day_events).persist()

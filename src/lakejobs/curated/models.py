@@ -197,6 +197,22 @@ class CuratedModel(_Model):
                     raise ValueError(f"fact {fact.name}: {ref.dimension} has "
                                      f"{len(dimensions[ref.dimension].keys)} key column(s), "
                                      f"columns lists {len(ref.columns)}")
+            keys = [dimensions[d].surrogate_key for d in referenced]
+            shared = sorted({k for k in keys if keys.count(k) > 1})
+            if shared:
+                # the fact holds each dimension's surrogate key in a column of that name: one
+                # dimension's key would overwrite the other's, and the integrity check see one
+                sharing = [d for d in referenced if dimensions[d].surrogate_key in shared]
+                raise ValueError(f"fact {fact.name}: dimensions {sharing} share the surrogate "
+                                 f"key name(s) {shared}: expected a distinct surrogate_key per "
+                                 "dimension the fact references")
+            columns = {*fact.grain_names, *keys, *[c for r in fact.dimensions for c in r.columns],
+                       *[d.name for d in fact.dates], fact.event_time,
+                       *[m.name for m in fact.measures], fact.sequence_by}
+            unknown = [c for c in fact.partition_by if c not in columns]
+            if unknown:
+                raise ValueError(f"fact {fact.name}: partition_by names {unknown}, which are "
+                                 f"not columns of the fact: expected some of {sorted(columns)}")
         return self
 
     def dimension(self, name: str) -> Dimension:

@@ -32,7 +32,13 @@ from lakejobs.concurrency import run_side_by_side
 from lakejobs.curated.calendar import calendar_days
 from lakejobs.curated.catalog import register_table
 from lakejobs.curated.comments import table_comments, with_comments
-from lakejobs.curated.loading import Loaded, load_dimension, load_engagement, load_fact
+from lakejobs.curated.loading import (
+    Loaded,
+    check_fact_tables,
+    load_dimension,
+    load_engagement,
+    load_fact,
+)
 from lakejobs.curated.models import CuratedModel, Fact, load_model
 from lakejobs.delta_io import insert_new, is_delta_table, read_delta
 from lakejobs.resources import resolve_location
@@ -41,10 +47,10 @@ from lakejobs.runtime import JobContext, JobResult
 log = logging.getLogger(__name__)
 
 
-
 def run(context: JobContext) -> JobResult:
     """Build or update every table of the configured curated model."""
     model = load_model(resolve_location(context.settings.curated.model))
+    check_fact_tables(context, model)
     comments = table_comments(model)
     ensure_calendar(context, model)
     threads = context.settings.spark.table_threads
