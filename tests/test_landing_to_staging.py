@@ -179,6 +179,34 @@ def test_rerun_validates_nothing_twice_and_later_complete_folders_are_picked_up(
     assert spark.read.format("delta").load(str(staging)).count() == 2
 
 
+def test_files_named_with_spaces_under_a_lake_in_an_underscore_folder_are_staged_once(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """Three ways a landed record went nowhere or somewhere else: a lake below a folder whose
+    name starts with "_" listed no file at all, every run; a file name with a space was named
+    percent-encoded in its rows (Spark's file URI), so the second such file failed every run at
+    its replaceWhere; a blank line was quarantined as a malformed record."""
+    lake = tmp_path / "_shared" / "lake"
+    config = write_config(tmp_path, lake, [
+        {"name": "customers", "contract": "conf/contracts/customers.yaml"}])
+    first = land(lake, "customers", "dt=2026-11-22", [*CUSTOMERS[:2], ""])
+    (first / "part-0000.jsonl").rename(first / "export 1.jsonl")
+    assert (run(spark, config, "r1").rows_read, run(spark, config, "r2").rows_read) == (2, 0)
+    second = land(lake, "customers", "dt=2026-11-23", [
+        {"customer_id": 5, "email": "eve@example.org", "full_name": "Eve",
+         "updated_at": "2026-11-22T10:00:00Z"}])
+    (second / "part-0000.jsonl").rename(second / "export 2.jsonl")
+
+    result = run(spark, config, "r3")
+
+    assert (result.rows_read, result.rows_written, result.rows_quarantined) == (1, 1, 0)
+    staged = spark.read.format("delta").load(str(lake / "staging" / "customers")).select(
+        "customer_id", F.regexp_extract("_source_file", r"[^/]*$", 0).alias("file"))
+    assert_df_equality(staged, rows_frame(spark, [
+        (1, "export 1.jsonl"), (2, "export 1.jsonl"), (5, "export 2.jsonl")],
+        "customer_id bigint, file string"), ignore_row_order=True, ignore_nullable=True)
+
+
 def test_a_failed_fail_rule_writes_nothing_and_leaves_files_for_the_next_run(
     spark: SparkSession, tmp_path: Path, lake_root: Path
 ) -> None:

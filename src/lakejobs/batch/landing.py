@@ -48,13 +48,17 @@ def complete_files(
         return []
     by_folder: dict[str, list[str]] = defaultdict(list)
     marked: set[str] = set()
+    # hidden folders are looked for below the table only: a lake under a folder named "_shared"
+    # holds ordinary files
+    root = fs.makeQualified(hadoop_path).toUri().getPath().rstrip("/")
     iterator = fs.listFiles(hadoop_path, True)
     while iterator.hasNext():
         file_path = iterator.next().getPath()
         folder, name = file_path.getParent().toString(), file_path.getName()
+        below = file_path.toUri().getPath().removeprefix(root)
         if marker is not None and name == marker:
             marked.add(folder)
-        elif not name.startswith(("_", ".")) and "/_" not in file_path.toUri().getPath():
+        elif not name.startswith(("_", ".")) and "/_" not in below:
             by_folder[folder].append(file_path.toString())
     ready = by_folder if marker is None else {f: v for f, v in by_folder.items() if f in marked}
     return sorted(file for files in ready.values() for file in files)
@@ -69,6 +73,7 @@ def read_landed(spark: SparkSession, files: list[str], contract: Contract) -> Da
     """
     parquet = [f for f in files if f.endswith(".parquet")]
     others = [f for f in files if not f.endswith(".parquet")]
+    source_file = _source_file(spark, files)
     frames = []
     # Parquet files of one table may differ in columns (the landing job adds a field when its
     # route's contract gains one); without merging, Spark takes one file's schema for all and
@@ -76,11 +81,13 @@ def read_landed(spark: SparkSession, files: list[str], contract: Contract) -> Da
     parquet_reader = spark.read.option("mergeSchema", "true")
     if parquet:
         frames.append(landed_columns(
-            parquet_reader.parquet(*parquet).withColumn("_source_file", _source_file()),
+            parquet_reader.parquet(*parquet).withColumn("_source_file", source_file),
             contract))
     if others and contract.format == "json":
-        frames.append(landed_json(
-            spark.read.text(others).withColumn("_source_file", _source_file()), contract))
+        # blank lines (a trailing newline doubled, a separator) hold no record: Spark's JSON
+        # reader skips them too
+        lines = spark.read.text(others).where(F.trim(F.col("value")) != "")
+        frames.append(landed_json(lines.withColumn("_source_file", source_file), contract))
     elif others:
         reader = spark.read
         if contract.format == "csv":
@@ -89,7 +96,7 @@ def read_landed(spark: SparkSession, files: list[str], contract: Contract) -> Da
         else:
             reader = parquet_reader.format("parquet")
         frames.append(landed_columns(
-            reader.load(others).withColumn("_source_file", _source_file()), contract))
+            reader.load(others).withColumn("_source_file", source_file), contract))
     if len(frames) == 1:
         return frames[0]
     # mixed formats: one column type per column (text for the data, JSON for the raw record)
@@ -150,5 +157,15 @@ def landed_columns(raw: DataFrame, contract: Contract) -> DataFrame:
     )
 
 
-def _source_file() -> F.Column:
-    return F.col("_metadata.file_path")
+def _source_file(spark: SparkSession, files: list[str]) -> Column:
+    """Each row's file, named as ``files`` name it (as :func:`complete_files` lists them).
+    Spark's ``_metadata.file_path`` is the file's URI, whose name is percent-encoded
+    (``export%202.jsonl``): the run's bookmark, its ``replaceWhere`` and its quarantine cleanup
+    name files as listed, and would never match such a file's rows."""
+    path = F.col("_metadata.file_path")
+    uri = spark.sparkContext._jvm.org.apache.hadoop.fs.Path  # type: ignore[union-attr]
+    renamed = {encoded: f for f in files if (encoded := uri(f).toUri().toString()) != f}
+    if not renamed:
+        return path
+    listed = F.create_map(*[F.lit(x) for pair in renamed.items() for x in pair])
+    return F.coalesce(F.element_at(listed, path), path)
