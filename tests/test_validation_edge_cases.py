@@ -3,6 +3,7 @@ quarantine on retry, GX suite conditions, Java regexes, reference columns."""
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -61,6 +62,41 @@ def test_in_set_with_a_null_among_its_values_loses_no_row_in_the_split(
         assert (measurement.rows, measurement.rows_bad, bad.count()) == (3, 1, 1)
     finally:
         bad.unpersist()
+
+
+def test_csv_files_are_read_by_their_own_header_and_lines_off_it_are_malformed(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """Spark read every CSV file of a run with one file's header and matched the others' fields
+    by position: a file listing the columns in another order landed each value under another
+    column, and a line with an unquoted comma lost its last field unflagged. A CSV column named
+    like the landing job's metadata ("_note") was dropped, not drift."""
+    contract = Contract.model_validate({"table": "people", "format": "csv", "columns": [
+        {"name": "id", "type": "bigint", "nullable": False},
+        {"name": "full_name", "type": "string"}, {"name": "email", "type": "string"}]})
+    (tmp_path / "a-crm.csv").write_text(
+        "id,full_name,email,_note\n1,Ada Lovelace,ada@example.org,vip\n")
+    (tmp_path / "b-shop.csv").write_text("id,email,full_name\n2,bob@example.org,Bob Smith\n")
+    (tmp_path / "c-support.csv").write_text(
+        "id,full_name,email\n3,Lovelace, Ada,ada2@example.org\n4,Short\n")
+    (tmp_path / "d-zipped.csv.gz").write_bytes(
+        gzip.compress("\ufeffemail,id,full_name\nzed@example.org,5,Zed\n".encode()))
+    (tmp_path / "e-empty.csv").write_text("")
+    files = sorted(str(p) for p in tmp_path.iterdir())
+
+    landed = read_landed(spark, files, contract).select(
+        "id", "full_name", "email", F.to_json("_extra_columns").alias("extra"), "_malformed",
+        F.regexp_extract("_source_file", r"[^/]*$", 0).alias("file"))
+
+    # a CSV column named "_note" is the source's, not the landing job's metadata: drift
+    assert_df_equality(landed, rows_frame(spark, [
+        ("1", "Ada Lovelace", "ada@example.org", '{"_note":"vip"}', False, "a-crm.csv"),
+        ("2", "Bob Smith", "bob@example.org", "{}", False, "b-shop.csv"),
+        ("3", "Lovelace", " Ada", "{}", True, "c-support.csv"),
+        ("4", "Short", None, "{}", True, "c-support.csv"),
+        ("5", "Zed", "zed@example.org", "{}", False, "d-zipped.csv.gz"),
+    ], "id string, full_name string, email string, extra string, _malformed boolean, "
+       "file string"), ignore_row_order=True, ignore_nullable=True)
 
 
 def test_parquet_landing_files_with_different_columns_keep_every_column(

@@ -28,7 +28,11 @@ def read_lines(spark: SparkSession, path: str, count: int) -> list[str] | None:
     jvm = spark.sparkContext._jvm
     stream = fs.open(hadoop_path)
     try:
-        reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8"))
+        # a compressed file (.gz, .bz2, … by its name) read as Spark reads it: decompressed
+        codec = jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(
+            spark.sparkContext._jsc.hadoopConfiguration()).getCodec(hadoop_path)
+        text = stream if codec is None else codec.createInputStream(stream)
+        reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(text, "UTF-8"))
         lines = []
         for _ in range(count):
             line = reader.readLine()

@@ -14,14 +14,16 @@ for bad rows only), ``_malformed`` and
 
 from __future__ import annotations
 
+import csv
 from collections import defaultdict
+from functools import reduce
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakejobs.batch.contracts import Contract
-from lakejobs.hadoop_files import file_system
+from lakejobs.hadoop_files import file_system, read_lines
 
 DEFAULT_MARKER = "_SUCCESS"
 # to_json writes timestamps to the millisecond by default: a quarantined record must keep the
@@ -88,18 +90,15 @@ def read_landed(spark: SparkSession, files: list[str], contract: Contract) -> Da
         # reader skips them too
         lines = spark.read.text(others).where(F.trim(F.col("value")) != "")
         frames.append(landed_json(lines.withColumn("_source_file", source_file), contract))
+    elif others and contract.format == "csv":
+        frames.extend(_csv_frames(spark, others, contract, source_file))
     elif others:
-        reader = spark.read
-        if contract.format == "csv":
-            # every CSV field is read as text; the contract decides the types
-            reader = reader.option("header", "true").option("inferSchema", "false").format("csv")
-        else:
-            reader = parquet_reader.format("parquet")
         frames.append(landed_columns(
-            reader.load(others).withColumn("_source_file", source_file), contract))
+            parquet_reader.parquet(*others).withColumn("_source_file", source_file), contract))
     if len(frames) == 1:
         return frames[0]
-    # mixed formats: one column type per column (text for the data, JSON for the raw record)
+    # mixed formats or CSV headers: one column type per column (text for the data, JSON for
+    # the raw record)
     aligned = [f.select(*[F.col(f"`{n}`").cast("string").alias(n) for n in contract.names
                           if n in f.columns],
                         "_extra_columns",
@@ -107,7 +106,46 @@ def read_landed(spark: SparkSession, files: list[str], contract: Contract) -> Da
                                                            T.StringType)
                         else raw_record_json(F.col("_raw_record")).alias("_raw_record"),
                         "_malformed", "_source_file") for f in frames]
-    return aligned[0].unionByName(aligned[1], allowMissingColumns=True)
+    return reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), aligned)
+
+
+# The column holding a CSV line whose fields do not match its file's header, as Spark read it.
+CSV_CORRUPT = "_corrupt_record"
+
+
+def _csv_frames(spark: SparkSession, files: list[str], contract: Contract,
+                source_file: Column) -> list[DataFrame]:
+    """CSV files as landed columns, one frame per header: Spark takes one file's header for all
+    the files it reads at once and matches the others' fields by position, so a file listing
+    the same columns in another order would land each value under another column. Every field
+    is read as text (the contract decides the types); a line with more or fewer fields than its
+    header is malformed (an unquoted comma), not read by position either."""
+    by_header: dict[tuple[str, ...], list[str]] = defaultdict(list)
+    for file in files:
+        by_header[_csv_header(spark, file)].append(file)
+    frames = []
+    for header, group in by_header.items():
+        names = header or tuple(contract.names)  # an empty file: no rows, any columns
+        reader = spark.read.option("header", "true").option("mode", "PERMISSIVE")
+        if len(set(names)) == len(names) and CSV_CORRUPT not in names:
+            schema = T.StructType([T.StructField(n, T.StringType()) for n in names]
+                                  + [T.StructField(CSV_CORRUPT, T.StringType())])
+            reader = reader.schema(schema).option("columnNameOfCorruptRecord", CSV_CORRUPT)
+        else:  # a header naming a column twice: Spark's own names for them
+            reader = reader.option("inferSchema", "false")
+        raw = reader.csv(group).withColumn("_source_file", source_file)
+        malformed = (F.col(CSV_CORRUPT).isNotNull() if CSV_CORRUPT in raw.columns
+                     and CSV_CORRUPT not in names else F.lit(False))
+        frames.append(landed_columns(raw, contract, malformed=malformed))
+    return frames
+
+
+def _csv_header(spark: SparkSession, file: str) -> tuple[str, ...]:
+    """The column names of a CSV file's first line (empty for an empty file)."""
+    lines = read_lines(spark, file, 1)
+    if not lines:
+        return ()
+    return tuple(next(csv.reader([lines[0].removeprefix("\ufeff")]), []))
 
 
 def landed_json(lines: DataFrame, contract: Contract) -> DataFrame:
@@ -132,13 +170,19 @@ def landed_json(lines: DataFrame, contract: Contract) -> DataFrame:
     )
 
 
-def landed_columns(raw: DataFrame, contract: Contract) -> DataFrame:
+def landed_columns(raw: DataFrame, contract: Contract, *,
+                   malformed: Column | None = None) -> DataFrame:
     """Typed landed data (Parquet, CSV) as landed columns; columns the contract does not know go
-    to ``_extra_columns`` as text, except the landing job's own metadata (names starting with
-    ``_``: Kafka topic, partition, offset, ingestion time …), which is not drift; every column is
-    kept in ``_raw_record``."""
+    to ``_extra_columns`` as text, except, in Parquet files, the landing job's own metadata
+    (names starting with ``_``: Kafka topic, partition, offset, ingestion time …), which is not
+    drift; every column is kept in ``_raw_record``; ``malformed`` (CSV): which rows did not
+    parse, their line in :data:`CSV_CORRUPT` (none by default)."""
     data_columns = [c for c in raw.columns if c != "_source_file"]
-    extra = [c for c in data_columns if c not in contract.names and not c.startswith("_")]
+    # a CSV column named "_note" is the source's own: drift like any other (as a replay, which
+    # reads the raw record as JSON, finds it)
+    metadata = (lambda c: c == CSV_CORRUPT) if malformed is not None else (
+        lambda c: c.startswith("_"))
+    extra = [c for c in data_columns if c not in contract.names and not metadata(c)]
     extra_map = (
         F.map_filter(
             F.create_map(*[x for c in extra for x in (F.lit(c), F.col(f"`{c}`").cast("string"))]),
@@ -152,7 +196,7 @@ def landed_columns(raw: DataFrame, contract: Contract) -> DataFrame:
         extra_map.alias("_extra_columns"),
         # kept as a struct and turned into JSON only for the rows that go to quarantine
         F.struct(*[F.col(f"`{c}`") for c in data_columns]).alias("_raw_record"),
-        F.lit(False).alias("_malformed"),
+        (F.lit(False) if malformed is None else malformed).alias("_malformed"),
         F.col("_source_file"),
     )
 
