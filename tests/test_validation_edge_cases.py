@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,21 @@ def test_in_set_with_a_null_among_its_values_still_fails_values_outside_it(
     df = rows_frame(spark, [(1, "a"), (2, "b"), (3, None)], "id long, status string")
     rule = {"id": "r", "check": "in_set", "column": "status", "values": ["a", None]}
     assert_df_equality(failing(df, rule), ids(spark, 2), ignore_row_order=True)
+
+
+@pytest.mark.parametrize(("rule", "message"), [
+    ({"check": "in_set", "values": [1, 2, "unknown"]}, r"value 'unknown' is not a int"),
+    ({"check": "between", "min": 0, "max": "lots"}, r"value 'lots' is not a int"),
+])
+def test_a_set_value_or_bound_that_is_no_value_of_the_column_type_is_a_config_error(
+    spark: SparkSession, rule: dict, message: str
+) -> None:
+    # Spark casts it to the column's type to compare: under ANSI mode (Glue 6.0) the run failed
+    # at its first row with CAST_INVALID_INPUT, without ANSI the rule compared null
+    df = rows_frame(spark, [(1, 1), (2, 3)], "id long, quantity int")
+    with pytest.raises(ConfigError, match=r"test: rule 'r': " + message
+                       + r": expected values of column 'quantity' \(int\)"):
+        failing(df, {"id": "r", "column": "quantity", **rule})
 
 
 def test_in_set_with_a_null_among_its_values_loses_no_row_in_the_split(
@@ -97,6 +113,31 @@ def test_csv_files_are_read_by_their_own_header_and_lines_off_it_are_malformed(
         ("5", "Zed", "zed@example.org", "{}", False, "d-zipped.csv.gz"),
     ], "id string, full_name string, email string, extra string, _malformed boolean, "
        "file string"), ignore_row_order=True, ignore_nullable=True)
+
+
+def test_json_numbers_for_decimal_columns_keep_every_digit(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """Fields were read as text, Spark's rewrite of a JSON number through a double: an amount
+    staged with its 17th and later digits changed, no failure recorded."""
+    contract = Contract.model_validate({"table": "payments", "format": "json", "columns": [
+        {"name": "id", "type": "bigint", "nullable": False},
+        {"name": "amount", "type": "decimal(38,18)"}, {"name": "total", "type": "decimal(20,2)"}]})
+    (tmp_path / "a.jsonl").write_text(
+        '{"id": 1, "amount": 1.000000000000000001, "total": 123456789012345678.91}\n'
+        '{"id": 2, "amount": "1.000000000000000002", "total": "1,5"}\n'
+        '{"id": 3, "amount": 12, "total": 1E2}\n')
+
+    conformed = read_landed(spark, [str(tmp_path / "a.jsonl")], contract).transform(
+        conform(contract)).select("id", "amount", "total",
+                                  F.col(flag_column("contract_total_type")).alias("total_bad"))
+
+    expected = rows_frame(spark, [
+        (1, Decimal("1.000000000000000001"), Decimal("123456789012345678.91"), False),
+        (2, Decimal("1.000000000000000002"), None, True),  # a JSON string "1,5": no number
+        (3, Decimal("12"), Decimal("100"), False),
+    ], "id bigint, amount decimal(38,18), total decimal(20,2), total_bad boolean")
+    assert_df_equality(conformed, expected, ignore_row_order=True, ignore_nullable=True)
 
 
 def test_parquet_landing_files_with_different_columns_keep_every_column(

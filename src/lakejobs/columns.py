@@ -21,6 +21,10 @@ def try_cast_sql(expression: str, type_sql: str) -> Column:
     return F.expr(f"try_cast({expression} AS {type_sql})")
 
 
+# Spark's text of a JSON number read as a string: an integer's digits as sent, any other number
+# Java's Double.toString of it (so at most 17 significant digits survive)
+JSON_NUMBER_TEXT = r"^-?[0-9]+(\.[0-9]+(E-?[0-9]+)?)?$"
+
 # 0001-01-01 .. 9999-12-31, the range Spark documents for dates and timestamps; Spark parses
 # text beyond it ("+10000-01-01") without complaint, but such a value is not a date of the data
 MIN_DAY, MAX_DAY = -719_162, 2_932_896

@@ -23,6 +23,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakejobs.batch.contracts import Contract
+from lakejobs.columns import JSON_NUMBER_TEXT
 from lakejobs.hadoop_files import file_system, read_lines
 
 DEFAULT_MARKER = "_SUCCESS"
@@ -158,8 +159,21 @@ def landed_json(lines: DataFrame, contract: Contract) -> DataFrame:
     fields = F.from_json(F.col("value"), T.MapType(T.StringType(), T.StringType()))
     known = F.array(*[F.lit(name) for name in contract.names])
     landing_metadata = F.col("_source_file").endswith(".parquet")
+    # a JSON number's text is Spark's rewrite of it through a double (17 significant digits):
+    # decimal columns read as their own type keep every digit a JSON number was sent with
+    decimals = T.StructType([T.StructField(c.name, c.data_type) for c in contract.columns
+                             if isinstance(c.data_type, T.DecimalType)])
+    exact = F.from_json(F.col("value"), decimals) if decimals.fields else None
+
+    def value(name: str) -> Column:
+        text = fields.getItem(name)
+        if exact is None or name not in decimals.names:
+            return text
+        return F.when(text.rlike(JSON_NUMBER_TEXT),
+                      F.coalesce(exact[name].cast("string"), text)).otherwise(text)
+
     return lines.select(
-        *[fields.getItem(name).alias(name) for name in contract.names],
+        *[value(name).alias(name) for name in contract.names],
         F.map_filter(fields, lambda k, _v: ~F.array_contains(known, k)
                      & ~(landing_metadata & k.startswith("_"))).alias("_extra_columns"),
         F.col("value").alias("_raw_record"),

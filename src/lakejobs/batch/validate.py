@@ -32,6 +32,7 @@ from pyspark.sql import types as T
 from lakejobs._compat import current_stack
 from lakejobs.batch.landing import raw_record_json
 from lakejobs.batch.rules import Check, RuleSet, flag_column
+from lakejobs.columns import try_cast_sql
 from lakejobs.errors import ConfigError
 
 PASSED, WARNED, QUARANTINED, FAILED = "passed", "warned", "quarantined", "failed"
@@ -111,7 +112,8 @@ def flag_rows(
     Raises:
         ConfigError: a ``references`` rule names a table missing from ``references`` or a
             column that table lacks; a ``sql`` rule's expression is not a condition on the
-            input's columns; a ``regex`` rule's pattern is not a Java regular expression.
+            input's columns; a ``regex`` rule's pattern is not a Java regular expression; an
+            ``in_set`` value or a ``between`` bound is no value of its column's type.
     """
     references = references or {}
     duplicated = duplicated or {}
@@ -167,6 +169,7 @@ def check_expressions(rule_set: RuleSet, df: DataFrame, source: str) -> None:
             reason = str(e).strip().splitlines()[0]
             raise ConfigError(f"{source}: rule '{rule.id}': pattern {rule.pattern!r}: expected "
                               f"a Java regular expression ({reason})") from None
+    _check_literals(rule_set, df, source)
     for rule in rule_set.of_check("sql"):
         where = f"{source}: rule '{rule.id}': expression {rule.expression!r}"
         try:
@@ -177,6 +180,33 @@ def check_expressions(rule_set: RuleSet, df: DataFrame, source: str) -> None:
                               f"({reason})") from None
         if not isinstance(data_type, T.BooleanType):
             raise ConfigError(f"{where}: expected a boolean condition, got {data_type.simpleString()}")
+
+
+def _check_literals(rule_set: RuleSet, df: DataFrame, source: str) -> None:
+    """Every ``in_set`` value and ``between`` bound is a value of its column's type. Spark casts
+    it to that type to compare: under ANSI mode (Glue 6.0) ``"unknown"`` in the set of an
+    ``int`` column fails the run at its first row, without ANSI it compares as null (the rule
+    then fails or passes rows by accident). One Spark job, on a row of literals.
+
+    Raises:
+        ConfigError: naming the file, the rule, the value and the column's type.
+    """
+    literals = [(rule, value) for rule in rule_set.of_check("in_set") for value in rule.values]
+    literals += [(rule, bound) for rule in rule_set.of_check("between")
+                 for bound in (rule.min, rule.max) if bound is not None]
+    typed = [(rule, value, df.schema[rule.column].dataType) for rule, value in literals
+             if rule.column in df.columns]
+    if not typed:
+        return
+    probe = df.sparkSession.range(1).select(
+        *[F.lit(value).alias(f"v{i}") for i, (_, value, _) in enumerate(typed)])
+    casts = probe.select(*[try_cast_sql(f"v{i}", data_type.simpleString()).isNull().alias(f"v{i}")
+                           for i, (_, _, data_type) in enumerate(typed)]).first()
+    for i, (rule, value, data_type) in enumerate(typed):
+        if casts is not None and casts[f"v{i}"]:
+            raise ConfigError(f"{source}: rule '{rule.id}': value {value!r} is not a "
+                              f"{data_type.simpleString()}: expected values of column "
+                              f"'{rule.column}' ({data_type.simpleString()})")
 
 
 def metrics(rule_set: RuleSet, checks: Sequence[Check], *, as_of: datetime) -> list[Column]:

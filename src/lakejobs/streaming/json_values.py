@@ -24,14 +24,12 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakejobs.columns import fitting_text_cast_sql
+from lakejobs.columns import JSON_NUMBER_TEXT, fitting_text_cast_sql
 from lakejobs.streaming.fields import FieldSpec
 
 # Spark's text of a JSON number with a fraction or an exponent (Java's Double.toString; quoted
 # for what a double cannot hold): a JSON string may read so too, which :func:`number_struct` tells
 REWRITTEN_NUMBER = r'^(-?[0-9]+\.[0-9]+(E-?[0-9]+)?|"(NaN|-?Infinity)")$'
-# Spark's text of any finite JSON number: an integer's digits as sent, or a rewrite as above
-NUMBER_TEXT = r'^-?[0-9]+(\.[0-9]+(E-?[0-9]+)?)?$'
 
 
 def number_struct(fields: Sequence[FieldSpec]) -> T.StructType | None:
@@ -123,7 +121,7 @@ def _value(parsed: str, field: FieldSpec, exact: str | None) -> Column:
     cast = _cast(parsed, field)
     if exact is None or not isinstance(field.data_type, T.DecimalType):
         return cast
-    number = F.col(f"`{parsed}`.`{field.name}`").rlike(NUMBER_TEXT)
+    number = F.col(f"`{parsed}`.`{field.name}`").rlike(JSON_NUMBER_TEXT)
     return F.when(number, F.coalesce(F.col(f"`{exact}`.`{field.name}`"), cast)).otherwise(cast)
 
 
