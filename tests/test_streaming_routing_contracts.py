@@ -196,15 +196,18 @@ def test_a_plain_json_decimal_keeps_every_digit(spark: SparkSession) -> None:
 EDGE_DECIMALS = [{"name": "id", "type": "bigint"}, {"name": "amount", "type": "decimal(38,18)"},
                  {"name": "fee", "type": "decimal(10,2)"}]
 # a number at the edge of its type whose rewrite through a double (Spark's text of it) is out
-# of it: 1.0E20 for the largest decimal(38,18), 9.9999999995E7 (rounded up to 100000000.00) for
-# a decimal(10,2) number that rounds down to 99999999.99
+# of it: 1.0E20 for the largest decimal(38,18); a number with more fraction digits than the
+# scale does not fit (Spark rounded it: 99999999.994999999999999 landed as 99999999.99), one
+# whose further digits are zeros does
 EDGE_VALUES = [
     '{"id": 0, "amount": 99999999999999999999.999999999999999999}',
     '{"id": 1, "amount": -99999999999999999999.999999999999999999}',
-    '{"id": 2, "fee": 99999999.994999999999999}',
-    '{"id": 3, "fee": 99999999.995}',  # rounds up: does not fit
+    '{"id": 2, "fee": 99999999.994999999999999}',  # more digits than the scale
+    '{"id": 3, "fee": 99999999.995}',  # more digits than the scale, and rounds out of range
     '{"id": 4, "amount": 100000000000000000000}',  # does not fit
-    '{"id": 5, "fee": "99999999.994999999999999"}',  # a JSON string: cast from its text
+    '{"id": 5, "fee": "99999999.994999999999999"}',  # a JSON string: its text decides
+    '{"id": 6, "fee": 99999999.990000000000000000}',
+    '{"id": 7, "fee": "99999999.9900"}',
 ]
 
 
@@ -212,7 +215,8 @@ def test_a_plain_json_decimal_at_the_edge_of_its_type_fits_as_its_exact_value(
     spark: SparkSession
 ) -> None:
     """Which values fit was decided on Spark's text of the number, a double's rewrite: the
-    largest decimal(38,18) read as 1.0E20 was refused."""
+    largest decimal(38,18) read as 1.0E20 was refused; and digits past the scale were rounded
+    away unseen."""
     fields = Manifest.model_validate({"routes": [{
         "name": "payments", "format": "json", "topics": ["shop.payments"],
         "target": "payments", "key": ["id"], "columns": EDGE_DECIMALS}]}).routes[0].columns
@@ -225,10 +229,12 @@ def test_a_plain_json_decimal_at_the_edge_of_its_type_fits_as_its_exact_value(
     expected = rows_frame(spark, [
         (0, Decimal("99999999999999999999.999999999999999999"), None, None),
         (1, Decimal("-99999999999999999999.999999999999999999"), None, None),
-        (2, None, Decimal("99999999.99"), None),
+        (2, None, None, "fee: cannot decode '9.9999999995E7' as decimal(10,2)"),
         (3, None, None, "fee: cannot decode '9.9999999995E7' as decimal(10,2)"),
         (4, None, None, "amount: cannot decode '100000000000000000000' as decimal(38,18)"),
-        (5, None, Decimal("99999999.99"), None),
+        (5, None, None, "fee: cannot decode '99999999.994999999999999' as decimal(10,2)"),
+        (6, None, Decimal("99999999.99"), None),
+        (7, None, Decimal("99999999.99"), None),
     ], "offset bigint, amount decimal(38,18), fee decimal(10,2), _error_detail string")
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
 

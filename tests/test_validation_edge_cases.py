@@ -277,3 +277,95 @@ def test_an_in_set_rule_of_null_alone_is_a_config_error() -> None:
         rules_from_mapping({"table": "t", "rules": [
             {"id": "r", "check": "in_set", "column": "status", "values": [None]}]},
             source="test")
+
+
+NUMBERS = Contract.model_validate({"table": "t", "format": "json", "columns": [
+    {"name": "id", "type": "bigint", "nullable": False},
+    {"name": "qty", "type": "bigint"}, {"name": "amount", "type": "decimal(10,2)"}]})
+NUMBERS_SCHEMA = "id bigint, qty bigint, amount decimal(10,2), qty_bad boolean, amount_bad boolean"
+
+
+def conformed_numbers(spark: SparkSession, files: list[str]) -> DataFrame:
+    return read_landed(spark, files, NUMBERS).transform(conform(NUMBERS)).select(
+        "id", "qty", "amount", F.col(flag_column("contract_qty_type")).alias("qty_bad"),
+        F.col(flag_column("contract_amount_type")).alias("amount_bad"))
+
+
+def test_numbers_conform_by_their_value_typed_or_as_text(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """A Parquet double 3.0 conformed to a bigint but its JSON text "3.0" did not (a replay of a
+    quarantined Parquet row, or a batch of Parquet and JSON files), and a number with more
+    fraction digits than a decimal's scale was rounded half up without a word (19.995 staged as
+    20.00). Now a whole number converts to an integral type typed or as text, and a decimal
+    takes a number only if its value has no more fraction digits than the scale."""
+    folder = tmp_path / "parquet"
+    rows_frame(spark, [(1, 3.0, 19.99), (2, 1.0e7, 19.995), (3, 5.7, 0.1 + 0.2)],
+               "id bigint, qty double, amount double").coalesce(1).write.parquet(str(folder))
+    parquet = [str(p) for p in folder.glob("*.parquet")]
+    (tmp_path / "b.jsonl").write_text(
+        '{"id": 4, "qty": 3.0, "amount": 19.990}\n'
+        '{"id": 5, "qty": 1.0E7, "amount": 19.995}\n'
+        '{"id": 6, "qty": "5.7", "amount": "19.995"}\n'
+        '{"id": 7, "qty": 12, "amount": "3.10 "}\n'
+        '{"id": 8, "qty": "1e3", "amount": 1.995E1}\n')
+
+    typed = [(1, 3, Decimal("19.99"), False, False), (2, 10_000_000, None, False, True),
+             (3, None, None, True, True)]  # 0.30000000000000004 is no decimal(10,2)
+    assert_df_equality(conformed_numbers(spark, parquet), rows_frame(spark, typed, NUMBERS_SCHEMA),
+                       ignore_row_order=True, ignore_nullable=True)
+    as_text = [(4, 3, Decimal("19.99"), False, False), (5, 10_000_000, None, False, True),
+               (6, None, None, True, True), (7, 12, Decimal("3.10"), False, False),
+               (8, 1000, Decimal("19.95"), False, False)]
+    assert_df_equality(conformed_numbers(spark, [*parquet, str(tmp_path / "b.jsonl")]),
+                       rows_frame(spark, typed + as_text, NUMBERS_SCHEMA),
+                       ignore_row_order=True, ignore_nullable=True)
+
+
+def test_parquet_files_whose_column_types_spark_cannot_merge_are_read_one_schema_at_a_time(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    """pandas writes an integer column as int64, or as float64 once a batch holds a null: Spark
+    refused to merge the files' schemas and every run of the table failed with its stack
+    trace (CANNOT_MERGE_SCHEMAS), nothing staged or quarantined."""
+    contract = Contract.model_validate({"table": "t", "format": "parquet", "columns": [
+        {"name": "id", "type": "bigint", "nullable": False}, {"name": "qty", "type": "bigint"}]})
+    rows_frame(spark, [(1, 2)], "id long, qty long").coalesce(1).write.parquet(
+        str(tmp_path / "a"))
+    rows_frame(spark, [(2, 3.0), (3, None), (4, 2.5)], "id long, qty double").coalesce(1) \
+        .write.parquet(str(tmp_path / "b"))
+    files = sorted(str(p) for p in tmp_path.glob("*/*.parquet"))
+
+    conformed = read_landed(spark, files, contract).transform(conform(contract)).select(
+        "id", "qty", F.col(flag_column("contract_qty_type")).alias("qty_bad"))
+
+    expected = rows_frame(spark, [(1, 2, False), (2, 3, False), (3, None, False),
+                                  (4, None, True)], "id bigint, qty bigint, qty_bad boolean")
+    assert_df_equality(conformed, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_a_sql_rule_that_cannot_be_computed_for_a_row_passes_it_on_both_stacks(
+    spark: SparkSession
+) -> None:
+    """Under ANSI mode (Glue 6.0's default) a division by zero in one row's rule failed the whole
+    table's run, every run; without it (Glue 5.1) the row passed. Now the row passes on both
+    (null passes, as in a SQL CHECK constraint), the flags keep the rules' order, and the
+    session's ANSI setting is left as it was."""
+    ansi = spark.conf.get("spark.sql.ansi.enabled")
+    df = rows_frame(spark, [(1, 10, 2), (2, 10, 0), (3, 500, 2), (4, 0, 0)],
+                    "id long, total int, qty int")
+    rule_set = rules_from_mapping({"table": "t", "rules": [
+        {"id": "qty_set", "check": "not_null", "column": "qty"},
+        {"id": "unit_price", "check": "sql", "expression": "total / qty <= 100"},
+        {"id": "some", "check": "between", "column": "total", "min": 1}]}, source="test")
+
+    flagged = df.transform(flag_rows(rule_set, source="test"))
+
+    assert flagged.columns == ["id", "total", "qty", *[flag_column(r) for r in (
+        "qty_set", "unit_price", "some")]]
+    expected = rows_frame(spark, [(1, False, False), (2, False, False), (3, True, False),
+                                  (4, False, True)], "id long, unit_price boolean, some boolean")
+    assert_df_equality(flagged.select("id", flag_column("unit_price"), flag_column("some")),
+                       expected.toDF("id", flag_column("unit_price"), flag_column("some")),
+                       ignore_row_order=True, ignore_nullable=True)
+    assert spark.conf.get("spark.sql.ansi.enabled") == ansi

@@ -49,6 +49,14 @@ class Stack:
         return int(self.delta.split(".")[0]) >= 4
 
     @property
+    def dataset_class(self) -> str:
+        """The JVM class whose ``ofRows(session, plan)`` makes a frame of a session from a
+        logical plan (Spark 4 moved the classic Dataset to the ``classic`` package)."""
+        if int(self.spark_minor.split(".")[0]) >= 4:
+            return "org.apache.spark.sql.classic.Dataset"
+        return "org.apache.spark.sql.Dataset"
+
+    @property
     def delta_artifact(self) -> str:
         # From Delta 4.1 on, artifacts carry the Spark minor version (delta-spark_4.1_2.13);
         # Delta 3.x artifacts carry only the Scala version (delta-spark_2.12).

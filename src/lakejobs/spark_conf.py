@@ -6,7 +6,8 @@ meanwhile reads them. Three ways to set one for a piece of work only:
 - :func:`session_with`: a copy of the session holding the settings, for the statements of one
   operation (a MERGE, a VACUUM). Nothing else sees them, and nothing is set back. For settings
   that change what a statement does or records: a Delta transaction id or commit metadata would
-  otherwise stamp every commit other threads make meanwhile.
+  otherwise stamp every commit other threads make meanwhile. With :func:`frame_in`, a frame's
+  expressions can be analysed in such a copy (a user's rule without ANSI mode).
 - :func:`temporary_conf`: set in the session for a block and set back afterwards; the block must
   be the only user of the setting while it runs (a job's own step).
 - :func:`shared_conf`: set in the session for blocks that may run in several threads at once;
@@ -21,7 +22,9 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
+
+from lakejobs._compat import current_stack
 
 
 def session_with(spark: SparkSession, settings: Mapping[str, str]) -> SparkSession:
@@ -37,6 +40,18 @@ def session_with(spark: SparkSession, settings: Mapping[str, str]) -> SparkSessi
     for key, value in settings.items():
         copy.conf.set(key, value)
     return copy
+
+
+def frame_in(df: DataFrame, session: SparkSession) -> DataFrame:
+    """The query of ``df`` as a frame of ``session`` (``df``'s session or a copy of it: see
+    :func:`session_with`). Expressions added to the frame are analysed with ``session``'s
+    settings (e.g. ANSI mode off), and keep them when the frame comes back with
+    ``frame_in(frame, spark)``; the expressions ``df`` already holds keep theirs."""
+    jvm = session.sparkContext._jvm  # type: ignore[union-attr]
+    dataset = jvm
+    for part in current_stack().dataset_class.split("."):
+        dataset = getattr(dataset, part)
+    return DataFrame(dataset.ofRows(session._jsparkSession, df._jdf.logicalPlan()), session)
 
 
 @contextmanager

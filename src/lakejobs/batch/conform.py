@@ -18,11 +18,9 @@ from pyspark.sql import types as T
 
 from lakejobs.batch.contracts import ColumnContract, Contract
 from lakejobs.batch.rules import Check, flag_column
-from lakejobs.columns import fitting_cast_sql, fitting_text_cast_sql
+from lakejobs.columns import fitting_value_cast_sql
 
 E164 = r"^\+[1-9][0-9]{6,14}$"
-_FRACTIONAL = (T.FloatType, T.DoubleType, T.DecimalType)
-_INTEGRAL = ("tinyint", "smallint", "int", "bigint")
 LANDED_META = ("_extra_columns", "_raw_record", "_malformed", "_source_file")
 
 
@@ -130,15 +128,10 @@ def _conformed(column: ColumnContract, raw: Column, landed_type: T.DataType) -> 
         lowered = F.lower(F.expr(text_sql))
         return (F.when(lowered.isin("true", "t", "yes", "y", "1"), F.lit(True))
                 .when(lowered.isin("false", "f", "no", "n", "0"), F.lit(False)))
-    # a value that does not convert becomes null, reported instead of failing the job
-    if isinstance(landed_type, T.StringType):
-        return fitting_text_cast_sql(text_sql, column.type)
-    value = fitting_cast_sql(text_sql, column.type)
-    if isinstance(landed_type, _FRACTIONAL) and column.type in _INTEGRAL:
-        # a cast truncates 5.7 to 5; the text "5.7" does not convert, and neither does this
-        exact = F.expr(f"try_cast({name} AS decimal(38, 18))")
-        return F.when(exact == F.floor(exact), value)
-    return value
+    # a value that does not convert becomes null, reported instead of failing the job; a typed
+    # number converts as its text would (5.7 is no bigint, 19.995 no decimal(10,2)), so a
+    # quarantined Parquet row replayed from its JSON gets the same verdict
+    return fitting_value_cast_sql(text_sql, landed_type, column.type)
 
 
 def _blank(raw: Column) -> Column:

@@ -15,16 +15,21 @@ for bad rows only), ``_malformed`` and
 from __future__ import annotations
 
 import csv
+import logging
 from collections import defaultdict
 from functools import reduce
 
+from py4j.protocol import Py4JJavaError
+from pyspark.errors import PySparkException
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakejobs.batch.contracts import Contract
-from lakejobs.columns import JSON_NUMBER_TEXT
+from lakejobs.columns import JSON_NUMBER_TEXT, wide_scale
 from lakejobs.hadoop_files import file_system, read_lines
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MARKER = "_SUCCESS"
 # to_json writes timestamps to the millisecond by default: a quarantined record must keep the
@@ -78,14 +83,8 @@ def read_landed(spark: SparkSession, files: list[str], contract: Contract) -> Da
     others = [f for f in files if not f.endswith(".parquet")]
     source_file = _source_file(spark, files)
     frames = []
-    # Parquet files of one table may differ in columns (the landing job adds a field when its
-    # route's contract gains one); without merging, Spark takes one file's schema for all and
-    # silently reads the others' extra columns as missing
-    parquet_reader = spark.read.option("mergeSchema", "true")
     if parquet:
-        frames.append(landed_columns(
-            parquet_reader.parquet(*parquet).withColumn("_source_file", source_file),
-            contract))
+        frames.extend(_parquet_frames(spark, parquet, contract, source_file))
     if others and contract.format == "json":
         # blank lines (a trailing newline doubled, a separator) hold no record: Spark's JSON
         # reader skips them too
@@ -94,8 +93,7 @@ def read_landed(spark: SparkSession, files: list[str], contract: Contract) -> Da
     elif others and contract.format == "csv":
         frames.extend(_csv_frames(spark, others, contract, source_file))
     elif others:
-        frames.append(landed_columns(
-            parquet_reader.parquet(*others).withColumn("_source_file", source_file), contract))
+        frames.extend(_parquet_frames(spark, others, contract, source_file))
     if len(frames) == 1:
         return frames[0]
     # mixed formats or CSV headers: one column type per column (text for the data, JSON for
@@ -108,6 +106,32 @@ def read_landed(spark: SparkSession, files: list[str], contract: Contract) -> Da
                         else raw_record_json(F.col("_raw_record")).alias("_raw_record"),
                         "_malformed", "_source_file") for f in frames]
     return reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), aligned)
+
+
+def _parquet_frames(spark: SparkSession, files: list[str], contract: Contract,
+                    source_file: Column) -> list[DataFrame]:
+    """Parquet files as landed columns: one frame, their schemas merged; one frame per schema
+    where Spark cannot merge them (a column written as ``bigint`` in one file and ``double`` in
+    another, as pandas writes an integer column once a batch holds a null), the frames then
+    aligned as text like mixed formats, each value judged by the contract as its text.
+
+    Files of one table may differ in columns (the landing job adds a field when its route's
+    contract gains one): without merging, Spark would take one file's schema for all and read
+    the others' extra columns as missing.
+    """
+    reader = spark.read.option("mergeSchema", "true")
+    try:
+        groups = [reader.parquet(*files)]
+    except (Py4JJavaError, PySparkException) as e:
+        if "CANNOT_MERGE_SCHEMAS" not in str(e):
+            raise
+        by_schema: dict[str, list[str]] = defaultdict(list)
+        for file in files:  # a footer read per file, on this path only
+            by_schema[spark.read.parquet(file).schema.json()].append(file)
+        log.info("Parquet files of %d schemas that Spark cannot merge: read one schema at a time",
+                 len(by_schema))
+        groups = [reader.parquet(*group) for group in by_schema.values()]
+    return [landed_columns(g.withColumn("_source_file", source_file), contract) for g in groups]
 
 
 # The column holding a CSV line whose fields do not match its file's header, as Spark read it.
@@ -160,9 +184,11 @@ def landed_json(lines: DataFrame, contract: Contract) -> DataFrame:
     known = F.array(*[F.lit(name) for name in contract.names])
     landing_metadata = F.col("_source_file").endswith(".parquet")
     # a JSON number's text is Spark's rewrite of it through a double (17 significant digits):
-    # decimal columns read as their own type keep every digit a JSON number was sent with
-    decimals = T.StructType([T.StructField(c.name, c.data_type) for c in contract.columns
-                             if isinstance(c.data_type, T.DecimalType)])
+    # decimal columns read as decimals keep every digit a JSON number was sent with, also those
+    # past the column's scale (read as its own type, Spark would round them away unseen)
+    decimals = T.StructType([T.StructField(c.name, T.DecimalType(38, wide_scale(
+        c.data_type.precision, c.data_type.scale))) for c in contract.columns
+        if isinstance(c.data_type, T.DecimalType)])
     exact = F.from_json(F.col("value"), decimals) if decimals.fields else None
 
     def value(name: str) -> Column:

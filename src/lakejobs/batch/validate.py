@@ -17,7 +17,7 @@ Steps, each a ``DataFrame -> DataFrame`` transform or a single action:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,6 +34,7 @@ from lakejobs.batch.landing import raw_record_json
 from lakejobs.batch.rules import Check, RuleSet, flag_column
 from lakejobs.columns import try_cast_sql
 from lakejobs.errors import ConfigError
+from lakejobs.spark_conf import frame_in, session_with
 
 PASSED, WARNED, QUARANTINED, FAILED = "passed", "warned", "quarantined", "failed"
 _OUTCOME = {"warn": WARNED, "drop": QUARANTINED, "fail": FAILED}
@@ -143,11 +144,42 @@ def flag_rows(
                         f"{source}: rule '{rule.id}': column(s) {missing} are not in "
                         f"'{rule.table}': expected one of {reference.columns}")
                 flagged = _flag_orphans(flagged, rule, reference)
-            else:
+            elif rule.check != "sql":
                 # a flag is true or false, never null: a null flag would send the row neither
                 # to staging nor to quarantine
                 plain[flag_column(rule.id)] = F.coalesce(rule.failing(), F.lit(False))
-        return flagged.withColumns(plain) if plain else flagged
+        # the flags in the rules' order, whichever session analysed them
+        order = [*flagged.columns, *[flag_column(rule.id) for rule in rule_set.row_rules
+                                     if rule.check not in ("unique", "references")]]
+        flagged = flagged.withColumns(plain) if plain else flagged
+        return flagged.transform(_flag_expressions(rule_set)).select(
+            *[F.col(f"`{name}`") for name in order])
+
+    return transform
+
+
+# ANSI mode's runtime errors (Glue 6.0's default) in a user's expression: without ANSI, Spark 3.5's
+# default (Glue 5.1), the value is null instead
+LENIENT = {"spark.sql.ansi.enabled": "false"}
+
+
+def _flag_expressions(rule_set: RuleSet) -> Callable[[DataFrame], DataFrame]:
+    """Flags of the ``sql`` rules, their expressions analysed without ANSI mode: a row for which
+    an expression cannot be computed (a division by zero, an overflow, a cast that fails) gets
+    null, and passes (null passes, as in a SQL CHECK constraint), instead of failing the whole
+    table's run at that row, on Glue 6.0 as on Glue 5.1. The frame stays one of the caller's
+    session; only these expressions are analysed in a copy of it."""
+
+    def transform(df: DataFrame) -> DataFrame:
+        rules = rule_set.of_check("sql")
+        if not rules:
+            return df
+        flags = {flag_column(rule.id): F.coalesce(rule.failing(), F.lit(False)) for rule in rules}
+        spark = df.sparkSession
+        # without a default: Spark's own (true on Spark 4, false on 3.5) when the key is unset
+        if str(spark.conf.get("spark.sql.ansi.enabled")).lower() != "true":
+            return df.withColumns(flags)
+        return frame_in(frame_in(df, session_with(spark, LENIENT)).withColumns(flags), spark)
 
     return transform
 

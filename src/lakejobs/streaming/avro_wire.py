@@ -16,8 +16,9 @@ How a batch is decoded:
    once and keeps one row per record by construction (a filter and a union per id would read the
    Kafka batch once per id, and any gap between the filters would lose records).
 4. The declared fields are taken from the writer record by name and cast to their declared type
-   (with :func:`~lakejobs.columns.fitting_cast_sql`, as the JSON decoders do, so a value its type
-   cannot hold is a contract violation); a declared field that the writer schema lacks is null.
+   (with :func:`~lakejobs.columns.fitting_value_cast_sql`, as the JSON decoders do, so a value
+   its type cannot hold is a contract violation); a declared field that the writer schema lacks
+   is null.
    Avro logical types (decimal, date, timestamp-millis/micros) already arrive as Spark decimals,
    dates and timestamps; a field's ``logical`` (a Debezium / Connect JSON encoding) plays no part
    here.
@@ -44,7 +45,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.avro.functions import from_avro
 
-from lakejobs.columns import fitting_cast_sql, fitting_text_cast_sql, try_cast_sql
+from lakejobs.columns import fitting_value_cast_sql, try_cast_sql
 from lakejobs.errors import ConfigError, ContractError
 from lakejobs.local_rows import rows_frame
 from lakejobs.streaming.fields import FieldSpec
@@ -70,7 +71,7 @@ _MARKER = "lakejobs_decoded"
 # it answers with a plain 404 rather than "schema not found" (40403).
 _MAX_CONFLUENT_ID = 2**31 - 1
 # Types whose same-typed Avro values can still be ones the lake cannot hold (an Avro date or
-# timestamp beyond year 9999): these go through fitting_cast_sql even when no cast is needed.
+# timestamp beyond year 9999): these go through fitting_value_cast_sql even when no cast is needed.
 _RANGE_GUARDED = (T.FloatType(), T.DateType(), T.TimestampType())
 # Avro records, arrays and maps: a field declared string takes their JSON text.
 _NESTED = (T.StructType, T.ArrayType, T.MapType)
@@ -346,8 +347,7 @@ def _field(spark: SparkSession, writer: _Writer, field: FieldSpec,
         value = F.to_json(raw)
     elif same_type or (_can_try_cast(spark, source, field.type, castable)
                        and not _number_as_boolean(source, field.data_type)):
-        value = (fitting_text_cast_sql(path, field.type) if isinstance(source, T.StringType)
-                 else fitting_cast_sql(path, field.type))
+        value = fitting_value_cast_sql(path, source, field.type)
         problems.append(F.when(raw.isNotNull() & value.isNull(), F.concat(
             F.lit(f"{field.name}: cannot convert '"), F.substring(raw.cast("string"), 1, 80),
             F.lit(f"' to {field.type}"))))

@@ -24,7 +24,12 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakejobs.columns import JSON_NUMBER_TEXT, fitting_text_cast_sql
+from lakejobs.columns import (
+    JSON_NUMBER_TEXT,
+    fitting_cast_sql,
+    fitting_text_cast_sql,
+    wide_scale,
+)
 from lakejobs.streaming.fields import FieldSpec
 
 # Spark's text of a JSON number with a fraction or an exponent (Java's Double.toString; quoted
@@ -75,10 +80,12 @@ def text_struct(fields: Sequence[FieldSpec]) -> T.StructType:
 
 
 def decimal_struct(fields: Sequence[FieldSpec]) -> T.StructType | None:
-    """The decimal fields as their own type (None when there are none): read so, a JSON number
-    keeps every digit, while its text (see :func:`text_struct`) is Spark's rewrite of it as a
-    double, 17 significant digits at most."""
-    decimals = [T.StructField(f.name, f.data_type, True) for f in fields
+    """The decimal fields as decimals (None when there are none): read so, a JSON number keeps
+    every digit, while its text (see :func:`text_struct`) is Spark's rewrite of it as a double,
+    17 significant digits at most. Each is read with more fraction digits than its type
+    (:func:`~lakejobs.columns.wide_scale`): Spark would round a number to the field's
+    scale, and a number with more digits than that does not fit."""
+    decimals = [T.StructField(f.name, _wide(f.data_type), True) for f in fields
                 if isinstance(f.data_type, T.DecimalType)]
     return T.StructType(decimals) if decimals else None
 
@@ -122,7 +129,13 @@ def _value(parsed: str, field: FieldSpec, exact: str | None) -> Column:
     if exact is None or not isinstance(field.data_type, T.DecimalType):
         return cast
     number = F.col(f"`{parsed}`.`{field.name}`").rlike(JSON_NUMBER_TEXT)
-    return F.when(number, F.coalesce(F.col(f"`{exact}`.`{field.name}`"), cast)).otherwise(cast)
+    path = f"`{exact}`.`{field.name}`"
+    return F.when(number & F.col(path).isNotNull(),
+                  fitting_cast_sql(path, field.type)).otherwise(cast)
+
+
+def _wide(data_type: T.DecimalType) -> T.DecimalType:
+    return T.DecimalType(38, wide_scale(data_type.precision, data_type.scale))
 
 
 def _cast(parsed: str, field: FieldSpec) -> Column:
