@@ -25,7 +25,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakejobs.columns import try_cast_sql
+from lakejobs.columns import MAX_MICROS, MIN_MICROS, try_cast_sql
 from lakejobs.scd.spec import (
     CHANGE_LOG,
     EFFECTIVE_FROM,
@@ -133,8 +133,8 @@ def delete_flag_value(spec: ScdSpec) -> Column:
     return try_cast_sql(f"`{spec.delete_flag}`", "BOOLEAN")
 
 
-def rejection_reasons(spec: ScdSpec) -> Column:
-    """Why a change row cannot be applied (empty array when it can)."""
+def rejection_reasons(spec: ScdSpec, schema: T.StructType) -> Column:
+    """Why a change row of ``schema`` cannot be applied (empty array when it can)."""
     checks = [F.when(F.col(k).isNull(), F.lit(f"{k}_is_null")) for k in spec.keys]
     checks.append(F.when(F.col(spec.sequence_by).isNull(), F.lit(f"{spec.sequence_by}_is_null")))
     if spec.effective_at:
@@ -143,7 +143,7 @@ def rejection_reasons(spec: ScdSpec) -> Column:
     # an effective time given as text that is no timestamp: a plain cast would make it a null
     # effective_from (or, under ANSI mode, fail the whole batch)
     effective = spec.effective_column
-    checks.append(F.when(F.col(effective).isNotNull() & effective_time(spec).isNull(),
+    checks.append(F.when(F.col(effective).isNotNull() & effective_time(spec, schema).isNull(),
                          F.lit(f"{effective}_is_not_a_timestamp")))
     if spec.delete_flag:
         checks.append(F.when(F.col(spec.delete_flag).isNotNull()
@@ -152,9 +152,16 @@ def rejection_reasons(spec: ScdSpec) -> Column:
     return F.filter(F.array(*checks), lambda reason: reason.isNotNull())
 
 
-def effective_time(spec: ScdSpec) -> Column:
-    """A change row's effective time as a timestamp; null when its value is no timestamp."""
-    return try_cast_sql(f"`{spec.effective_column}`", "TIMESTAMP")
+def effective_time(spec: ScdSpec, schema: T.StructType) -> Column:
+    """A change row's effective time as a timestamp; null when its value is no timestamp. An
+    integral number is milliseconds since 1970 (Debezium's ``ts_ms``; a cast would read it as
+    seconds, 1000 times later), within years 1 to 9999."""
+    name = spec.effective_column
+    if isinstance(schema[name].dataType, T.IntegralType):
+        millis = F.col(f"`{name}`")
+        return F.when(millis.between(MIN_MICROS // 1000, MAX_MICROS // 1000),
+                      F.timestamp_millis(millis))
+    return try_cast_sql(f"`{name}`", "TIMESTAMP")
 
 
 def to_change_events(changes: DataFrame, spec: ScdSpec) -> DataFrame:
@@ -163,7 +170,7 @@ def to_change_events(changes: DataFrame, spec: ScdSpec) -> DataFrame:
     return changes.select(
         *[F.col(k) for k in spec.keys],
         F.col(spec.sequence_by).alias(SEQ),
-        effective_time(spec).alias(EFF),
+        effective_time(spec, changes.schema).alias(EFF),
         F.when(delete, F.lit(DELETE)).otherwise(F.lit(UPSERT)).alias(OP),
         F.when(delete, F.lit(None).cast("bigint")).otherwise(
             tracked_hash(spec.scd2_columns, changes.schema)).alias(HASH),
@@ -460,6 +467,19 @@ def dimension_schema(changes_schema: T.StructType, spec: ScdSpec) -> T.StructTyp
 
         raise ContractError(f"changes lack the column(s) {missing} named in the SCD spec")
     seq_type = types[spec.sequence_by]
+    if spec.effective_at is not None and spec.effective_at not in types:
+        from lakejobs.errors import ContractError
+
+        raise ContractError(f"changes lack the column {spec.effective_at!r} named in the SCD "
+                            "spec's effective_at")
+    if spec.effective_at is not None and isinstance(
+            types[spec.effective_at], (T.FractionalType, T.BooleanType, T.BinaryType)):
+        from lakejobs.errors import ContractError
+
+        raise ContractError(
+            f"SCD spec: effective_at column {spec.effective_at!r} is "
+            f"{types[spec.effective_at].simpleString()}: expected a timestamp or date (or its "
+            "text), or an integral number of milliseconds since 1970")
     if spec.effective_at is None and not isinstance(
             seq_type, (T.TimestampType, T.TimestampNTZType, T.DateType)):
         from lakejobs.errors import ContractError

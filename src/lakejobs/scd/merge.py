@@ -30,7 +30,7 @@ from datetime import datetime
 from delta.tables import DeltaTable
 from py4j.protocol import Py4JJavaError
 from pyspark.errors import PySparkException
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -110,9 +110,23 @@ def ensure_dimension(
 
 
 def initial_dimension(changes: DataFrame, spec: ScdSpec) -> DataFrame:
-    """The dimension rows a first load of ``changes`` produces (for bulk initial loads)."""
-    events = deduplicate_events(to_change_events(changes, spec), spec)
+    """The dimension rows a first load of ``changes`` produces (for bulk initial loads).
+
+    Raises:
+        ContractError: a change row cannot be applied (a null key or sequence, an effective
+            time that is no timestamp …: one Spark job counts them); :func:`apply_changes`
+            returns such rows for quarantine instead.
+    """
     schema = dimension_schema(changes.schema, spec)
+    reasons = rejection_reasons(spec, changes.schema)
+    bad = (changes.select(F.explode(reasons).alias("reason")).groupBy("reason").count()
+           .orderBy("reason").collect())
+    if bad:
+        counts = ", ".join(f"{row['reason']} ({row['count']})" for row in bad)
+        raise ContractError(f"initial_dimension: change rows that cannot be applied: {counts}: "
+                            "expected them left out, or apply_changes, which returns them for "
+                            "quarantine")
+    events = deduplicate_events(to_change_events(changes, spec), spec)
     # Cast to the table schema: Spark infers some nested fields as NOT NULL, which Delta refuses
     # as a nested constraint when a table is created from this frame.
     return build_versions(events, spec).select(
@@ -158,7 +172,9 @@ def apply_changes(
     """
     schema = dimension_schema(changes.schema, spec)  # checks the spec against the changes
     # Cached: the input is counted, then turned into events, and read once for both.
-    checked = changes.withColumn("_reasons", rejection_reasons(spec)).persist()
+    checked = changes.withColumn("_reasons", F.concat(
+        rejection_reasons(spec, changes.schema),
+        _misfits(spark, path, spec, changes.schema))).persist()
     valid = checked.where(F.size("_reasons") == 0).drop("_reasons")
     rejected = checked.where(F.size("_reasons") > 0)
     counts = checked.groupBy((F.size("_reasons") > 0).alias("bad")).count().collect()
@@ -319,6 +335,45 @@ def _as_stored(spark: SparkSession, events: DataFrame, spec: ScdSpec, path: str)
         return retyped
     return retyped.withColumn(HASH, F.when(F.col(OP) == UPSERT,
                                            tracked_hash(spec.scd2_columns, retyped.schema)))
+
+
+def _misfits(spark: SparkSession, path: str, spec: ScdSpec, schema: T.StructType) -> Column:
+    """Why a change row's values do not fit the dimension's column types (empty array when they
+    do, or when there is no dimension yet): the merge casts keys, sequence and attributes to
+    them, and a cast that changes a value would lose it unseen: a bigint key 2^32 + 1 cast to
+    an ``int`` key is 1 (another customer's; under ANSI mode a failed batch), a sequence 1.5
+    cast to a ``bigint`` is 1 (taken for a duplicate of the stored change and dropped), a
+    ``decimal(12,4)`` 1.2345 cast to ``decimal(10,2)`` is 1.23 ("unchanged"). A value the cast
+    keeps (1.5000 as 1.50: a source column widened meanwhile) fits."""
+    if not DeltaTable.isDeltaTable(spark, path):
+        return F.array().cast("array<string>")
+    stored = {f.name: f.dataType for f in spark.read.format("delta").load(path).schema.fields}
+    columns = {c: stored.get(c) for c in (*spec.keys, *spec.attribute_columns)}
+    columns[spec.sequence_by] = stored.get(SEQ_FROM)
+    checks = []
+    for name, table_type in columns.items():
+        batch_type = schema[name].dataType
+        if table_type is None or _holds(spark, batch_type, table_type):
+            continue
+        kept = try_cast_sql(f"try_cast(`{name}` AS {table_type.simpleString()})",
+                            batch_type.simpleString())
+        checks.append(F.when(F.col(f"`{name}`").isNotNull() & ~F.coalesce(
+            kept == F.col(f"`{name}`"), F.lit(False)),
+            F.lit(f"{name}_does_not_fit_{table_type.simpleString()}")))
+    return F.filter(F.array(*checks), lambda r: r.isNotNull()) if checks else (
+        F.array().cast("array<string>"))
+
+
+def _holds(spark: SparkSession, batch: T.DataType, table: T.DataType) -> bool:
+    """Whether every value of type ``batch`` converts to type ``table`` without loss (Spark's
+    own up-cast rule, which its typed Datasets apply: ``int`` to ``bigint``, ``decimal(10,2)`` to
+    ``decimal(12,4)``, anything to a string; not ``bigint`` to ``int``)."""
+    if batch == table:
+        return True
+    jvm = spark.sparkContext._jvm  # type: ignore[union-attr]
+    parse = jvm.org.apache.spark.sql.types.DataType.fromJson
+    return bool(jvm.org.apache.spark.sql.catalyst.expressions.Cast.canUpCast(
+        parse(batch.json()), parse(table.json())))
 
 
 def changes_writer(

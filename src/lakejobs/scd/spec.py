@@ -53,8 +53,10 @@ class ScdSpec:
             of one key with the same sequence are duplicates.
         scd2_columns: tracked columns: a change to any of them opens a new version.
         scd1_columns: overwritten columns: every version of a key carries the latest value.
-        effective_at: timestamp column giving ``effective_from``/``effective_to``; defaults to
-            ``sequence_by`` (which must then be a timestamp).
+        effective_at: column giving ``effective_from``/``effective_to``: a timestamp, a date,
+            their text, or an integral number of milliseconds since 1970 (Debezium's
+            ``ts_ms``, Kafka's timestamps); defaults to ``sequence_by`` (which must then be a
+            timestamp or date).
         operation: CDC operation column; rows whose value is in ``delete_operations`` are deletes.
         delete_operations: operation values that mean delete (Debezium: ``d``).
         delete_flag: boolean column that marks a delete, as an alternative to ``operation``.
@@ -91,22 +93,26 @@ class ScdSpec:
         for name in names + [n for n in (self.effective_at, self.operation, self.delete_flag) if n]:
             if not _COLUMN.fullmatch(name):
                 raise ConfigError(f"ScdSpec: column {name!r}: expected a plain column name")
+        # names compared as Spark resolves them, without case: a tracked "_Version" is the
+        # merge's "_version" to Spark, and was overwritten with the version counter
         attributes = [*self.keys, *self.scd2_columns, *self.scd1_columns]
-        if len(set(attributes)) != len(attributes):
-            raise ConfigError("ScdSpec: a column appears twice among keys, scd2 and scd1 columns")
+        if len({a.lower() for a in attributes}) != len(attributes):
+            raise ConfigError("ScdSpec: a column appears twice (in any case) among keys, scd2 and "
+                              "scd1 columns")
         reserved = {EFFECTIVE_FROM, EFFECTIVE_TO, IS_CURRENT, IS_DELETED, IS_INFERRED, SEQ_FROM,
-                    TRACKED_HASH, CHANGE_LOG, self.surrogate_key}
-        clash = reserved.intersection(attributes)
+                    TRACKED_HASH, CHANGE_LOG, self.surrogate_key.lower()}
+        clash = [a for a in attributes if a.lower() in reserved]
         if clash:
-            raise ConfigError(f"ScdSpec: {sorted(clash)} are reserved dimension columns")
+            raise ConfigError(f"ScdSpec: {sorted(clash)} are reserved dimension columns (Spark "
+                              "matches names in any case): rename them")
         # Keys and attributes travel with the merge's working columns; the sequence, effective
         # time, operation and delete flag are read once, into the working columns (a landing
         # table's ``_op`` is a fine operation column), after ``_reasons`` is added to the batch.
         consumed = [n for n in (self.sequence_by, self.effective_at, self.operation,
                                 self.delete_flag) if n]
-        working = sorted({n for n in attributes
-                          if n in WORKING_COLUMNS or n.startswith(WORKING_PREFIXES)}
-                         | {n for n in consumed if n == "_reasons"})
+        working = sorted({n for n in attributes if n.lower() in WORKING_COLUMNS
+                          or n.lower().startswith(WORKING_PREFIXES)}
+                         | {n for n in consumed if n.lower() == "_reasons"})
         if working:
             raise ConfigError(f"ScdSpec: {working}: expected column names other than the merge's "
                               f"working columns ({', '.join(sorted(WORKING_COLUMNS))} and names "
