@@ -122,3 +122,49 @@ def test_a_dsar_deletion_resolves_again_the_other_identity_one_of_their_nodes_no
     for table in ("identity_nodes", "identity_resolution"):
         nodes = spark.read.parquet(str(lake.root / "staging" / table)).select("node")
         assert sorted(r.node for r in nodes.distinct().collect()) == [a2], table
+
+
+def test_a_device_another_user_used_before_logging_in_is_shared_and_kept(
+    spark: SparkSession, lake: IdentityLake
+) -> None:
+    """U2 reaches D1 only through their anonymous id A2 (a device used before login): D1 was
+    taken for U1's alone, denied, and U2's event on it deleted with U1's."""
+    lake.stage([ev(1, DAY1, user="U1", device="D1"), ev(2, DAY1, anon="A2", device="D1"),
+                ev(3, DAY1, user="U2", anon="A2")])
+    lake.run("r1", DAY1)
+    rows_frame(spark, [("req-1", "U1", DAY1, None)], REQUEST_SCHEMA).write.format("delta").save(
+        str(lake.root / "_lakejobs" / "dsar_requests"))
+
+    lake.run("d1", DAY1, job="identity_dsar")
+
+    assert_df_equality(lake.table("events").select("event_id"),
+                       rows_frame(spark, [("e2",), ("e3",)], "event_id string"),
+                       ignore_row_order=True, ignore_nullable=True)
+    assert [r.node for r in lake.table("identity_deny_list").collect()] == [node("u", "U1")]
+    assert lake.table("identity_edges").where(
+        (F.col("src") == node("a", "A2")) & (F.col("dst") == node("d", "D1"))).count() == 1
+
+
+def test_two_requests_of_one_run_splitting_one_identity_twice_give_each_part_its_own_id(
+    spark: SparkSession, lake: IdentityLake
+) -> None:
+    """New ids hash the part with the run id: the second request's new part, named by the same
+    smallest node as the part the first split off, got that part's id (two people, one id)."""
+    a2, a3 = sorted(["A2", "A3"], key=lambda a: node("a", a))  # a2's node is P's smallest
+    rows = [("U1", "A1"), ("U1", a2), *[(u, "A1") for u in ("U5", "U6", "U7", "U9")],
+            ("U2", a2), ("U8", a2), ("U2", a3), ("U3", a3), ("U4", a3)]
+    lake.stage([ev(i, DAY1, user=u, anon=a) for i, (u, a) in enumerate(rows)])
+    lake.run("r1", DAY1)
+    rows_frame(spark, [("req-1", "U1", DAY1, None), ("req-2", "U2", DAY1, None)],
+               REQUEST_SCHEMA).write.format("delta").save(
+        str(lake.root / "_lakejobs" / "dsar_requests"))
+
+    lake.run("d1", DAY1, job="identity_dsar")
+
+    parts: dict[str, set[str]] = {}
+    for n, identity in lake.ids().items():
+        parts.setdefault(identity, set()).add(n)
+    expected = [{node("a", "A1"), *[node("u", u) for u in ("U5", "U6", "U7", "U9")]},
+                {node("a", a2), node("u", "U8")}, {node("a", a3), node("u", "U3"), node("u", "U4")}]
+    assert sorted(parts.values(), key=sorted) == sorted(expected, key=sorted)
+    assert [change for change, *_ in lake.history("d1/req-2")].count("split") == 1

@@ -119,8 +119,9 @@ def persons_nodes(store: IdentityStore, node: str) -> DataFrame:
     """The nodes that belong to the user ``node`` alone (see the module docstring)."""
     spark = store.spark
     edges = store.read("identity_edges").select("src", "dst")
-    identity = store.read("identity_resolution").where(F.col("node") == node).select("identity_id")
-    members = store.read("identity_resolution").join(identity, on="identity_id", how="left_semi")
+    resolution = store.read("identity_resolution").select("node", "identity_id")
+    identity = resolution.where(F.col("node") == node).select("identity_id")
+    members = resolution.join(identity, on="identity_id", how="left_semi")
     # each step kept (one person's surroundings: bounded), so that each query reads the edges
     # once: their non-linkable neighbours (devices) and the users those lead to, so that a
     # shared device is seen to be shared
@@ -129,13 +130,27 @@ def persons_nodes(store: IdentityStore, node: str) -> DataFrame:
     ends = edge_ends(edges)
     near = materialize(ends.join(start, on="node", how="left_semi")
                        .select(F.col("other").alias("node")).distinct())
-    users_of_near = ends.join(near, on="node", how="left_semi").where(
-        F.col("other").startswith(f"{USER_PREFIX}:")).select(F.col("other").alias("node"))
-    candidates = materialize(start.union(near).union(users_of_near).distinct())
+    beyond = materialize(ends.join(near, on="node", how="left_semi")
+                         .join(start.withColumnRenamed("node", "other"), on="other",
+                               how="left_anti"))
+    users_of_near = beyond.where(F.col("other").startswith(f"{USER_PREFIX}:")).select(
+        F.col("other").alias("node"))
+    # a near node leads to another user through that user's identity too: a device they used
+    # before logging in is tied to them by their anonymous id, a session after its link to
+    # them expired by theirs (each: near node -> the users of its neighbour's identity)
+    users = resolution.where(F.col("node").startswith(f"{USER_PREFIX}:")
+                             & (F.col("node") != node)).withColumnRenamed("node", "user")
+    via_identity = materialize(
+        beyond.join(resolution.withColumnRenamed("node", "other"), on="other")
+        .join(users, on="identity_id").select(F.col("node").alias("src"),
+                                              F.col("user").alias("dst")).distinct())
+    candidates = materialize(start.union(near).union(users_of_near)
+                             .union(via_identity.select(F.col("dst").alias("node"))).distinct())
     inside = (
         edges.join(candidates.withColumnRenamed("node", "src"), on="src", how="left_semi")
         .join(candidates.withColumnRenamed("node", "dst"), on="dst", how="left_semi")
         .where((F.col("src") != node) & (F.col("dst") != node))
+        .unionByName(via_identity)
     )
     others = candidates.where(F.col("node") != node)
     parts = connected_components(inside.select("src", "dst"), others)
@@ -210,7 +225,11 @@ def delete_person(
                              F.lit(now).cast("timestamp").alias("denied_at")),
                store.path("identity_deny_list"), keys=["node"])
     removed = store.delete_nodes(theirs)
-    resolve_scope(store, settings.identity, scope, as_of=now, run_id=context.run_id)
+    # one resolution per request, each naming its request: new ids hash the component with the
+    # run id, and a second request of the run splitting the part the first split off would
+    # give its new piece the id of that part (two components, one id; no history row)
+    resolve_scope(store, settings.identity, scope, as_of=now,
+                  run_id=f"{context.run_id}/{request.request_id}")
     audit = [(request.request_id, context.run_id, node, "identity_graph",
               removed["identity_nodes"] + removed["identity_edges"], "deleted", now)]
     salt_df = salt_frame(spark, salt)
