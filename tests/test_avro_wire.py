@@ -476,6 +476,36 @@ def test_values_their_declared_type_cannot_hold_are_contract_violations(spark, s
 
 
 
+def test_avro_numbers_convert_by_their_value_as_the_json_decoders_do(spark, standin, confluent):
+    """A double 5.7 declared bigint landed as 5 (Spark's cast truncates) and a double 19.995
+    declared decimal(10,2) as 20.00 (it rounds): both are contract violations, as their JSON
+    text is; a whole double (3.0) converts, and a float by its own digits (0.1, not the
+    0.10000000149011612 a cast through a double makes of it)."""
+    schema = json.dumps({"type": "record", "name": "Line", "fields": [
+        {"name": "id", "type": "long"}, {"name": "qty", "type": "double"},
+        {"name": "price", "type": "double"}, {"name": "rate", "type": "float"}]})
+    line_id = standin.register("lines-value", schema)
+    fields = (FieldSpec(name="id", type="bigint", nullable=False),
+              FieldSpec(name="qty", type="bigint"), FieldSpec(name="price", type="decimal(10,2)"),
+              FieldSpec(name="rate", type="decimal(6,1)"))
+    values = [(1, 3.0, 19.99, 0.1), (2, 5.7, 19.99, 0.1), (3, 3.0, 19.995, 0.1),
+              (4, 3.0, 19.99, 0.25)]
+    avro = rows_frame(spark, values, "id long, qty double, price double, rate float").select(
+        to_avro(F.struct("id", "qty", "price", "rate"), schema).alias("body"))
+    records = kafka(spark, [framed(line_id, bytes(r["body"])) for r in avro.collect()])
+    row = T.StructType([T.StructField("id", T.LongType()), T.StructField("qty", T.LongType()),
+                        T.StructField("price", T.DecimalType(10, 2)),
+                        T.StructField("rate", T.DecimalType(6, 1))])
+    expected = rows_frame(spark, [
+        (0, "4", (1, 3, Decimal("19.99"), Decimal("0.1")), None, None),
+        (1, "4", None, "contract_violation", "qty: cannot convert '5.7' to bigint"),
+        (2, "4", None, "contract_violation", "price: cannot convert '19.995' to decimal(10,2)"),
+        (3, "4", None, "contract_violation", "rate: cannot convert '0.25' to decimal(6,1)"),
+    ], T.StructType([*OUTPUT.fields[:2], T.StructField("_row", row), *OUTPUT.fields[3:]]))
+    assert_df_equality(decoded(records, fields, confluent), expected,
+                       ignore_row_order=True, ignore_nullable=True)
+
+
 def test_a_boolean_from_avro_text_takes_true_or_false_only(spark, standin, confluent):
     # Spark's text cast would also read "yes", "y", "t" and "1" as true, as in the JSON decoders
     schema = json.dumps({"type": "record", "name": "Flag", "fields": [

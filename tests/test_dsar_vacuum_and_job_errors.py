@@ -393,6 +393,31 @@ def test_the_dsar_vacuum_keeps_the_maintenance_retention(
     assert [r.event_id for r in lake.table("events").collect()] == []
 
 
+def test_a_purged_table_is_vacuumed_by_a_later_run_once_its_retention_has_passed(
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A purged table was vacuumed only in the request's own run, while the files its deletion
+    removed were still within the retention: the person's rows stayed readable by time travel
+    for ever (unless the maintenance job happened to list that table)."""
+    lake = events_lake(spark, tmp_path, monkeypatch, retention_hours=2)
+    events = str(lake.root / "staging" / "events")
+    lake.stage([ev(1, DAY1, user="U1"), ev(2, DAY1, user="U2")])
+    lake.run("r1", DAY1)
+    written_ago(events, file_names(spark, events), 4)
+    file_requests(spark, lake.root, [("req-1", "U1", DAY1, None)])
+    lake.run("d1", DAY1, job="identity_dsar")
+    [purge] = [r.version for r in DeltaTable.forPath(spark, events).history()
+               .where("operation = 'MERGE'").collect()]
+    # the daily run after the retention: the purge's removals are 3 h old
+    removed = [Path(f).name for f in removal_aged(spark, events, purge, 3)]
+    assert removed and set(removed) <= set(file_names(spark, events))
+
+    lake.run("d2", DAY1, job="identity_dsar")
+
+    assert set(removed) & set(file_names(spark, events)) == set()
+    assert [r.event_id for r in lake.table("events").collect()] == ["e2"]
+
+
 def test_every_dsar_run_vacuums_the_jobs_own_tables_side_by_side_and_restores_the_session(
     spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

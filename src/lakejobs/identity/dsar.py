@@ -19,7 +19,8 @@ For one request (a raw ``user_id``):
    hash to one of their nodes are deleted (Delta MERGE … WHEN MATCHED DELETE, with the matching
    raw values as the merge source: the commit log records the join condition, never the values),
    then each table is vacuumed with the maintenance retention — deleted rows stay in older files
-   until that retention has passed.
+   until that retention has passed, and every later run vacuums the table again until one has
+   run after it (``dsar_purged_tables``).
 6. **Audit.** One ``dsar_audit`` row per table (and one for the graph) says what was removed.
    A user id found nowhere (no graph node, no row of a DSAR table, never denied: a typo?) is
    still answered, its node denied, but its rows say ``not_found`` (``absent`` for a table that
@@ -40,7 +41,7 @@ import hashlib
 import logging
 import sys
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 
 from delta.tables import DeltaTable
@@ -71,6 +72,10 @@ log = logging.getLogger(__name__)
 USER_PREFIX = "u"
 REQUESTS_TABLE = "dsar_requests"
 AUDIT_TABLE = "dsar_audit"
+# tables a deletion purged, until a VACUUM after the retention has removed the purged files
+PURGED_TABLE = "dsar_purged_tables"
+PURGED_SCHEMA = T.StructType([T.StructField("path", T.StringType(), False),
+                              T.StructField("purged_at", T.TimestampType(), False)])
 # audit status of every existing target of a request whose ids the lake never held
 NOT_FOUND = "not_found"
 ABSENT = "absent"
@@ -242,7 +247,7 @@ def delete_person(
         audit.append((request.request_id, context.run_id, node, f"{t.zone}.{t.table}",
                       count or 0, status, now))
     if vacuum_after and purged:  # before the audit rows are written: "vacuumed" holds then
-        _vacuum(spark, purged, settings)
+        _vacuum_purged(context, purged)
     log.info("DSAR %s: %d nodes removed; %s", request.request_id, len(node_list),
              [(a[3], a[4]) for a in audit])
     if not denied_before and not any(a[4] for a in audit):
@@ -264,7 +269,7 @@ def delete_master_records(context: JobContext, request: DsarRequest,
     known = canonical_id_known(spark, context.paths, settings.dedupe, request.canonical_id)
     purged = forget_canonical_user(
         spark, context.paths, settings.dedupe, request.canonical_id,
-        vacuum=(lambda path: _vacuum(spark, [path], settings)) if vacuum_after else None)
+        vacuum=(lambda path: _vacuum_purged(context, [path])) if vacuum_after else None)
     done = "deleted+vacuumed" if vacuum_after else "deleted"
     audit = [(request.request_id, context.run_id, request.canonical_id, p.target,
               p.rows_deleted or 0, ABSENT if p.rows_deleted is None else done, now)
@@ -281,6 +286,32 @@ def _not_found(audit: list[tuple]) -> list[tuple]:
     """The audit rows of a request whose ids were found nowhere: ``not_found`` for every
     target that exists (``absent`` ones stay ``absent``)."""
     return [a if a[5] == ABSENT else (*a[:5], NOT_FOUND, *a[6:]) for a in audit]
+
+
+def _vacuum_purged(context: JobContext, paths: list[str]) -> None:
+    """VACUUM tables a deletion just purged, and hold them in :data:`PURGED_TABLE`: the purged
+    files stay until the retention has passed (this VACUUM cannot remove them yet), so every
+    later run vacuums the table again until one runs after it."""
+    purged_at = datetime.now(UTC)  # the files' clock, not the run's as_of
+    append(rows_frame(context.spark, [(p, purged_at) for p in paths], PURGED_SCHEMA),
+           context.paths.table("system", PURGED_TABLE))
+    _vacuum(context.spark, paths, context.settings)
+
+
+def _vacuum_every_run(context: JobContext, store: IdentityStore) -> None:
+    """The VACUUM of every run: the job's own tables (requests, graph) and the tables purged
+    within the retention (:func:`_vacuum_purged`); a purged table is released once a VACUUM
+    ran after its retention, which removed the files the deletion left."""
+    spark, settings = context.spark, context.settings
+    held_path = context.paths.table("system", PURGED_TABLE)
+    held = ([r.path for r in read_delta(spark, held_path).select("path").distinct().collect()]
+            if is_delta_table(spark, held_path) else [])
+    cutoff = datetime.now(UTC) - timedelta(hours=settings.maintenance.retention_hours)
+    own = [context.paths.table("system", REQUESTS_TABLE), *(store.path(t) for t in GRAPH_TABLES)]
+    _vacuum(spark, [p for p in dict.fromkeys([*own, *held]) if is_delta_table(spark, p)],
+            settings)
+    if held:
+        DeltaTable.forPath(spark, held_path).delete(F.col("purged_at") <= F.lit(cutoff))
 
 
 def _vacuum(spark, paths: list[str], settings: Settings) -> None:
@@ -354,10 +385,9 @@ def run(context: JobContext) -> JobResult:
                      logger=log)
     if settings.identity.vacuum_after_dsar:
         # Deleted rows and the blanked ids stay in older files until the retention has passed:
-        # every run vacuums the job's own tables, so they are gone at the first run after it.
-        _vacuum(context.spark, [path for path in (context.paths.table("system", REQUESTS_TABLE),
-                                                  *(store.path(t) for t in GRAPH_TABLES))
-                                if is_delta_table(context.spark, path)], settings)
+        # every run vacuums the job's own tables and the tables purged within it, so they are
+        # gone at the first run after it.
+        _vacuum_every_run(context, store)
     return JobResult(rows_read=len(requests), rows_written=len(requests),
                      summary={"requests": len(requests), "rows_deleted": deleted,
                               "not_found": not_found})
