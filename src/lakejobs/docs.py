@@ -142,7 +142,7 @@ def data_model_markdown(settings: Settings) -> str:
 
 
 def _identity_markdown(settings: Settings) -> list[str]:
-    from lakejobs.identity.dsar import AUDIT_SCHEMA, REQUEST_SCHEMA
+    from lakejobs.identity.dsar import AUDIT_SCHEMA, PURGED_SCHEMA, REQUEST_SCHEMA
     from lakejobs.identity.store import DESCRIPTIONS, TABLES
 
     zone = settings.identity.zone
@@ -158,6 +158,10 @@ def _identity_markdown(settings: Settings) -> list[str]:
         ("_lakejobs/dsar_audit", "one row per request and target (graph, each purged table): "
          "rows deleted, status; `user_node` is the hashed user node, or the canonical id for "
          "master-data targets", AUDIT_SCHEMA),
+        ("_lakejobs/dsar_purged_tables", "tables a DSAR deletion purged (`path`, `purged_at`), "
+         "vacuumed by every `identity_dsar` run until one runs after the maintenance retention "
+         "has passed since the purge: then the purged files are gone and the row is deleted",
+         PURGED_SCHEMA),
     ]
     for name, text, schema in tables:
         lines += [f"### `{name}`", "", f"{text[0].upper()}{text[1:]}.", "",
