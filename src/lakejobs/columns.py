@@ -57,6 +57,11 @@ def wide_scale(precision: int, scale: int) -> int:
     return min(38, scale + 38 - precision)
 
 
+def wide_decimal(data_type: T.DecimalType) -> T.DecimalType:
+    """The decimal type of :func:`wide_scale` for ``data_type``."""
+    return T.DecimalType(38, wide_scale(data_type.precision, data_type.scale))
+
+
 def wide_decimal_sql(precision: int, scale: int) -> str:
     """The SQL name of the decimal type of :func:`wide_scale`."""
     return f"decimal(38, {wide_scale(precision, scale)})"

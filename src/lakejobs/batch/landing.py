@@ -26,7 +26,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakejobs.batch.contracts import Contract
-from lakejobs.columns import JSON_NUMBER_TEXT, wide_scale
+from lakejobs.columns import JSON_NUMBER_TEXT, wide_decimal
 from lakejobs.hadoop_files import file_system, read_lines
 
 log = logging.getLogger(__name__)
@@ -186,9 +186,8 @@ def landed_json(lines: DataFrame, contract: Contract) -> DataFrame:
     # a JSON number's text is Spark's rewrite of it through a double (17 significant digits):
     # decimal columns read as decimals keep every digit a JSON number was sent with, also those
     # past the column's scale (read as its own type, Spark would round them away unseen)
-    decimals = T.StructType([T.StructField(c.name, T.DecimalType(38, wide_scale(
-        c.data_type.precision, c.data_type.scale))) for c in contract.columns
-        if isinstance(c.data_type, T.DecimalType)])
+    decimals = T.StructType([T.StructField(c.name, wide_decimal(c.data_type))
+                             for c in contract.columns if isinstance(c.data_type, T.DecimalType)])
     exact = F.from_json(F.col("value"), decimals) if decimals.fields else None
 
     def value(name: str) -> Column:

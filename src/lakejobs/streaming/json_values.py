@@ -28,7 +28,7 @@ from lakejobs.columns import (
     JSON_NUMBER_TEXT,
     fitting_cast_sql,
     fitting_text_cast_sql,
-    wide_scale,
+    wide_decimal,
 )
 from lakejobs.streaming.fields import FieldSpec
 
@@ -83,9 +83,9 @@ def decimal_struct(fields: Sequence[FieldSpec]) -> T.StructType | None:
     """The decimal fields as decimals (None when there are none): read so, a JSON number keeps
     every digit, while its text (see :func:`text_struct`) is Spark's rewrite of it as a double,
     17 significant digits at most. Each is read with more fraction digits than its type
-    (:func:`~lakejobs.columns.wide_scale`): Spark would round a number to the field's
+    (:func:`~lakejobs.columns.wide_decimal`): Spark would round a number to the field's
     scale, and a number with more digits than that does not fit."""
-    decimals = [T.StructField(f.name, _wide(f.data_type), True) for f in fields
+    decimals = [T.StructField(f.name, wide_decimal(f.data_type), True) for f in fields
                 if isinstance(f.data_type, T.DecimalType)]
     return T.StructType(decimals) if decimals else None
 
@@ -133,9 +133,6 @@ def _value(parsed: str, field: FieldSpec, exact: str | None) -> Column:
     return F.when(number & F.col(path).isNotNull(),
                   fitting_cast_sql(path, field.type)).otherwise(cast)
 
-
-def _wide(data_type: T.DecimalType) -> T.DecimalType:
-    return T.DecimalType(38, wide_scale(data_type.precision, data_type.scale))
 
 
 def _cast(parsed: str, field: FieldSpec) -> Column:
